@@ -1,0 +1,195 @@
+"""The one typed settings object of a central process: flags, then `TR_*` environment, then defaults.
+
+A bad value stops the start with one line naming the setting (ConfigError)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+SERVICES = ("orchestrator", "inventory", "users", "orders", "events")
+ATOMIC_SERVICES = ("inventory", "users", "orders", "events")
+DEFAULT_PORTS = {"orchestrator": 8000, "inventory": 50051, "users": 8101, "orders": 8102, "events": 8103}
+
+
+class ConfigError(Exception):
+    """A setting with a bad value; the message names the setting."""
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int | None = None
+    service: str | None = None  # None: every service in this process
+    database_url: str | None = None
+    service_database_urls: dict[str, str] = field(default_factory=dict)
+    amqp_url: str | None = None
+    hold_ttl: int = 300
+    otp_delivery: str = "log"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # where the other services are when they run in their own processes
+    users_url: str | None = None
+    orders_url: str | None = None
+    events_url: str | None = None
+    inventory_addr: str | None = None
+    internal_token: str | None = None
+    jwt_secret: str | None = None
+    access_ttl: int = 900
+    refresh_ttl: int = 14 * 24 * 3600
+    call_timeout: float = 2.0
+    sweep_interval: float = 1.0
+    log_level: str = "INFO"
+    seed_sample: bool = False
+
+    # ----- derived values -----
+    def public_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return DEFAULT_PORTS[self.service or "orchestrator"]
+
+    def database_url_for(self, service: str) -> str:
+        from central.db import service_database_url
+
+        return service_database_url(
+            service,
+            data_dir=self.data_dir,
+            database_url=self.database_url,
+            override=self.service_database_urls.get(service),
+        )
+
+    def secret(self, name: str) -> str:
+        """A shared secret from settings, else kept in the data directory (created once, 0600)."""
+        given = {"internal_token": self.internal_token, "jwt_secret": self.jwt_secret}.get(name)
+        if given:
+            return given
+        return load_or_create_secret(self.data_dir, name)
+
+    def validate(self) -> Settings:
+        if self.service is not None and self.service not in SERVICES:
+            raise ConfigError(f"--service: must be one of {', '.join(SERVICES)} (got {self.service!r})")
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port: must be 0-65535 (got {self.port})")
+        if self.hold_ttl <= 0:
+            raise ConfigError(f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})")
+        if self.call_timeout <= 0:
+            raise ConfigError(f"TR_CALL_TIMEOUT: must be positive (got {self.call_timeout})")
+        check_otp_delivery(self.otp_delivery)
+        for name, url in (
+            ("--database-url", self.database_url),
+            *((f"TR_{s.upper()}_DATABASE_URL", u) for s, u in self.service_database_urls.items()),
+        ):
+            if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+                raise ConfigError(
+                    f"{name}: must start with postgresql+asyncpg:// or sqlite+aiosqlite:// (got {url!r})"
+                )
+        if self.amqp_url and urlparse(self.amqp_url).scheme not in ("amqp", "amqps"):
+            raise ConfigError(f"--amqp-url: must be an amqp:// or amqps:// URL (got {self.amqp_url!r})")
+        for name, url in (
+            ("--users-url", self.users_url),
+            ("--orders-url", self.orders_url),
+            ("--events-url", self.events_url),
+        ):
+            if url and urlparse(url).scheme not in ("http", "https"):
+                raise ConfigError(f"{name}: must be an http(s):// URL (got {url!r})")
+        if self.inventory_addr and ":" not in self.inventory_addr:
+            raise ConfigError(f"--inventory-addr: must be HOST:PORT (got {self.inventory_addr!r})")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert/--tls-key: give both or neither")
+        for name, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{name}: no such file {str(path)!r}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"--log-level: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level!r})")
+        return self
+
+
+def check_otp_delivery(spec: str) -> None:
+    if spec == "log":
+        return
+    if spec.startswith("file:") and len(spec) > len("file:"):
+        return
+    if spec.startswith("webhook:") and urlparse(spec[len("webhook:") :]).scheme in ("http", "https"):
+        return
+    raise ConfigError(f"--otp-delivery: must be log, file:PATH or webhook:URL (got {spec!r})")
+
+
+def load_or_create_secret(data_dir: Path, name: str) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{name}.secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(32)
+    # O_EXCL: when two processes race to create it, the loser reads the winner's value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+# (setting, flag, env name, type)
+_INT = int
+_FLOAT = float
+
+
+def _parse(kind: type, raw: str, flag: str) -> object:
+    try:
+        return kind(raw)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{flag}: must be {noun} (got {raw!r})") from None
+
+
+ENV_SETTINGS: list[tuple[str, str, type]] = [
+    ("data_dir", "--data-dir", Path),
+    ("host", "--host", str),
+    ("port", "--port", _INT),
+    ("service", "--service", str),
+    ("database_url", "--database-url", str),
+    ("amqp_url", "--amqp-url", str),
+    ("hold_ttl", "--hold-ttl", _INT),
+    ("otp_delivery", "--otp-delivery", str),
+    ("tls_cert", "--tls-cert", Path),
+    ("tls_key", "--tls-key", Path),
+    ("users_url", "--users-url", str),
+    ("orders_url", "--orders-url", str),
+    ("events_url", "--events-url", str),
+    ("inventory_addr", "--inventory-addr", str),
+    ("internal_token", "--internal-token", str),
+    ("jwt_secret", "--jwt-secret", str),
+    ("access_ttl", "--access-ttl", _INT),
+    ("call_timeout", "--call-timeout", _FLOAT),
+    ("sweep_interval", "--sweep-interval", _FLOAT),
+    ("log_level", "--log-level", str),
+]
+
+
+def load_settings(flags: dict[str, str | None], env: dict[str, str] | None = None) -> Settings:
+    """Build Settings from parsed flags (raw strings) and the environment, then validate."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    for attr, flag, kind in ENV_SETTINGS:
+        raw = flags.get(attr)
+        source = flag
+        if raw is None:
+            env_name = "TR_" + attr.upper()
+            raw = env.get(env_name)
+            source = env_name
+        if raw is None or raw == "":
+            continue
+        values[attr] = _parse(kind, raw, source) if kind in (_INT, _FLOAT) else kind(raw)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    for service in SERVICES:
+        url = env.get(f"TR_{service.upper()}_DATABASE_URL")
+        if url:
+            settings.service_database_urls[service] = url
+    return settings.validate()

@@ -1,0 +1,208 @@
+"""The plumbing every HTTP service shares: envelope, errors, correlation ids, internal auth,
+body validation, /health and /metrics."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+from pydantic import BaseModel, ValidationError
+
+from central.errors import ApiError
+from central.logs import correlation_id, new_correlation_id
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HealthCheck = Callable[[], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+UNAUTHENTICATED_PATHS = frozenset({"/health", "/metrics"})
+
+health_checks_key = web.AppKey("health_checks", dict)
+service_key = web.AppKey("service_name", str)
+registry_key = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+def ok(data: Any = None, status: int = 200, **extra: Any) -> web.Response:
+    return web.json_response({"success": True, "data": data, **extra}, status=status)
+
+
+def created(data: Any) -> web.Response:
+    return ok(data, status=201)
+
+
+def error_response(err: ApiError) -> web.Response:
+    return web.json_response(err.body(), status=err.status)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    """Turn pydantic's report into one 400 naming the first bad field."""
+    first = exc.errors()[0]
+    field = _field_name(tuple(first.get("loc", ())))
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return ApiError("VALIDATION_ERROR", "body is not valid JSON")
+    if kind in ("model_type", "model_attributes_type", "dict_type") and field == "body":
+        return ApiError("VALIDATION_ERROR", "body must be a JSON object")
+    code = "INVALID_UUID" if kind.startswith("uuid") else "VALIDATION_ERROR"
+    return ApiError(code, f"{field}: {first.get('msg', 'invalid')}", {"field": field})
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()
+    if not raw:
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def parse_uuid(value: str, field: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ApiError("INVALID_UUID", f"{field}: not a valid UUID") from None
+
+
+@web.middleware
+async def correlation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    cid = request.headers.get(CORRELATION_HEADER, "")[:128] or new_correlation_id()
+    token = correlation_id.set(cid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        try:
+            response = await handler(request)
+        except ApiError as err:
+            response = error_response(err)
+        except web.HTTPException as exc:
+            response = _http_exception_response(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = error_response(ApiError("INTERNAL_ERROR", "internal error"))
+        status = response.status
+        if not response.prepared:
+            response.headers[CORRELATION_HEADER] = cid
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics = request.app.get(_metrics_key)
+        if metrics is not None:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            metrics[0].labels(request.method, name, str(status)).inc()
+            metrics[1].labels(request.method, name).observe(elapsed)
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={"fields": {"status": status, "ms": round(elapsed * 1000, 2)}},
+        )
+        correlation_id.reset(token)
+
+
+def _http_exception_response(exc: web.HTTPException) -> web.Response:
+    if exc.status == 404:
+        return error_response(ApiError("NOT_FOUND", "no such route"))
+    if exc.status == 405:
+        return error_response(ApiError("METHOD_NOT_ALLOWED", "method not allowed on this route"))
+    if exc.status == 413:
+        return error_response(ApiError("PAYLOAD_TOO_LARGE", "request body too large"))
+    if exc.status < 400:
+        raise exc
+    return error_response(ApiError("VALIDATION_ERROR", exc.reason or "bad request"))
+
+
+def internal_auth_middleware(token: str) -> Any:
+    """Atomic services answer only callers holding the internal service credential."""
+    expected = token.encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in UNAUTHENTICATED_PATHS:
+            given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise ApiError("UNAUTHORIZED", "internal service credential required")
+        return await handler(request)
+
+    return middleware
+
+
+_metrics_key = web.AppKey("http_metrics", tuple)
+
+
+async def health(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    healthy = True
+    for name, check in request.app[health_checks_key].items():
+        try:
+            await check()
+            checks[name] = "ok"
+        except Exception as exc:  # a health probe reports, it never raises
+            checks[name] = f"error: {type(exc).__name__}"
+            healthy = False
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "service": request.app[service_key],
+        "checks": checks,
+    }
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    payload = generate_latest(request.app[registry_key])
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def make_app(
+    service: str,
+    *,
+    internal_token: str | None,
+    extra_middlewares: list[Any] | None = None,
+    client_max_size: int = 256 * 1024,
+) -> web.Application:
+    """An aiohttp application with the house middleware, /health and /metrics."""
+    middlewares: list[Any] = [correlation_middleware]
+    if internal_token is not None:
+        middlewares.append(internal_auth_middleware(internal_token))
+    middlewares.extend(extra_middlewares or [])
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
+    registry = CollectorRegistry()
+    app[registry_key] = registry
+    app[service_key] = service
+    app[health_checks_key] = {}
+    app[_metrics_key] = (
+        Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+        ),
+        Histogram(
+            "http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
+        ),
+    )
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,48 @@
+"""Shared fixtures. Real PostgreSQL/RabbitMQ/Chromium tests run when their URL/path is given:
+TR_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test),
+TR_TEST_AMQP_URL (e.g. amqp://guest:guest@127.0.0.1:5672/), TR_TEST_CHROMIUM (e.g. /usr/bin/chromium);
+otherwise they skip with the reason. Each test gets its own database, removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from central.db import drop_postgres_database
+
+POSTGRES_URL = os.environ.get("TR_TEST_POSTGRES_URL")
+AMQP_URL = os.environ.get("TR_TEST_AMQP_URL")
+CHROMIUM = os.environ.get("TR_TEST_CHROMIUM")
+
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="TR_TEST_POSTGRES_URL not set")
+needs_rabbitmq = pytest.mark.skipif(not AMQP_URL, reason="TR_TEST_AMQP_URL not set")
+needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="TR_TEST_CHROMIUM not set")
+
+
+def fresh_postgres_prefix() -> str:
+    """A database-name prefix no other run uses; services append `_<service>`."""
+    assert POSTGRES_URL
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    return f"{base}/trt_{uuid.uuid4().hex[:12]}"
+
+
+async def drop_prefix_databases(prefix_url: str, services: tuple[str, ...]) -> None:
+    for service in services:
+        await drop_postgres_database(f"{prefix_url}_{service}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=needs_postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """One fresh database URL per test, on SQLite and (when given) on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    url = f"{fresh_postgres_prefix()}_x"
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(url)
