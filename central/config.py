@@ -12,7 +12,13 @@ from urllib.parse import urlparse
 
 SERVICES = ("orchestrator", "inventory", "users", "orders", "events")
 ATOMIC_SERVICES = ("inventory", "users", "orders", "events")
-DEFAULT_PORTS = {"orchestrator": 8000, "inventory": 50051, "users": 8101, "orders": 8102, "events": 8103}
+DEFAULT_PORTS = {
+    "orchestrator": 8000,
+    "inventory": 50051,
+    "users": 8101,
+    "orders": 8102,
+    "events": 8103,
+}
 
 
 class ConfigError(Exception):
@@ -71,11 +77,15 @@ class Settings:
 
     def validate(self) -> Settings:
         if self.service is not None and self.service not in SERVICES:
-            raise ConfigError(f"--service: must be one of {', '.join(SERVICES)} (got {self.service!r})")
+            raise ConfigError(
+                f"--service: must be one of {', '.join(SERVICES)} (got {self.service!r})"
+            )
         if self.port is not None and not 0 <= self.port <= 65535:
             raise ConfigError(f"--port: must be 0-65535 (got {self.port})")
         if self.hold_ttl <= 0:
-            raise ConfigError(f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})")
+            raise ConfigError(
+                f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})"
+            )
         if self.call_timeout <= 0:
             raise ConfigError(f"TR_CALL_TIMEOUT: must be positive (got {self.call_timeout})")
         check_otp_delivery(self.otp_delivery)
@@ -88,7 +98,9 @@ class Settings:
                     f"{name}: must start with postgresql+asyncpg:// or sqlite+aiosqlite:// (got {url!r})"
                 )
         if self.amqp_url and urlparse(self.amqp_url).scheme not in ("amqp", "amqps"):
-            raise ConfigError(f"--amqp-url: must be an amqp:// or amqps:// URL (got {self.amqp_url!r})")
+            raise ConfigError(
+                f"--amqp-url: must be an amqp:// or amqps:// URL (got {self.amqp_url!r})"
+            )
         for name, url in (
             ("--users-url", self.users_url),
             ("--orders-url", self.orders_url),
@@ -104,7 +116,9 @@ class Settings:
             if path is not None and not path.is_file():
                 raise ConfigError(f"{name}: no such file {str(path)!r}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(f"--log-level: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level!r})")
+            raise ConfigError(
+                f"--log-level: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level!r})"
+            )
         return self
 
 
@@ -113,7 +127,10 @@ def check_otp_delivery(spec: str) -> None:
         return
     if spec.startswith("file:") and len(spec) > len("file:"):
         return
-    if spec.startswith("webhook:") and urlparse(spec[len("webhook:") :]).scheme in ("http", "https"):
+    if spec.startswith("webhook:") and urlparse(spec[len("webhook:") :]).scheme in (
+        "http",
+        "https",
+    ):
         return
     raise ConfigError(f"--otp-delivery: must be log, file:PATH or webhook:URL (got {spec!r})")
 

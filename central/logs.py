@@ -10,7 +10,9 @@ import time
 import uuid
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
-service_name: contextvars.ContextVar[str] = contextvars.ContextVar("service_name", default="central")
+service_name: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "service_name", default="central"
+)
 
 
 def new_correlation_id() -> str:

@@ -1,0 +1,168 @@
+"""`python -m central serve …` and `python -m central admin … COMMAND` (api-contract "Commands")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from central.config import ENV_SETTINGS, SERVICES, ConfigError, Settings, load_settings
+from central.errors import ApiError
+from central.logs import setup_logging
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, *, only: tuple[str, ...] = ()) -> None:
+    for attr, flag, _kind in ENV_SETTINGS:
+        if only and attr not in only:
+            continue
+        parser.add_argument(flag, dest=attr, default=None, metavar=attr.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m central", description="TicketRemaster central")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the central services")
+    _add_settings_flags(serve)
+    serve.set_defaults(service=None)
+    serve.add_argument("--seed-sample", action="store_true", help="seed a small sample event")
+
+    admin = sub.add_parser("admin", help="operator commands (print one JSON object)")
+    _add_settings_flags(admin, only=("data_dir", "database_url", "log_level", "otp_delivery"))
+    cmds = admin.add_subparsers(dest="admin_command", required=True)
+
+    cu = cmds.add_parser("create-user")
+    cu.add_argument("--email", required=True)
+    cu.add_argument("--password", required=True)
+    cu.add_argument("--phone")
+    cu.add_argument("--credits", type=int, default=0)
+    cu.add_argument("--flagged", action="store_true")
+    cu.add_argument("--role", choices=("customer", "staff", "admin"), default="customer")
+
+    ce = cmds.add_parser("create-event")
+    ce.add_argument("--name", required=True)
+    ce.add_argument("--hall", required=True)
+    ce.add_argument("--rows", type=int, required=True)
+    ce.add_argument("--seats-per-row", type=int, required=True)
+    ce.add_argument("--price", type=int, required=True)
+    ce.add_argument("--date", help="ISO date-time (default: one hour from now)")
+    ce.add_argument("--doors-open")
+    ce.add_argument("--doors-close")
+    ce.add_argument("--venue", default="Main Venue")
+
+    ag = cmds.add_parser("add-gate")
+    ag.add_argument("--hall", required=True)
+    ag.add_argument("--name", required=True)
+
+    gc = cmds.add_parser("grant-credits")
+    gc.add_argument("--user-id", required=True)
+    gc.add_argument("--amount", type=int, required=True)
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    flags = {attr: getattr(args, attr, None) for attr, _f, _k in ENV_SETTINGS}
+    if args.command == "serve" and flags.get("service") is None:
+        flags["service"] = None
+    settings = load_settings(flags)
+    if args.command == "serve":
+        settings.seed_sample = bool(args.seed_sample)
+    return settings
+
+
+async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from central.orchestrator import admin_ops
+    from central.orchestrator.schemas import CreateEventBody
+    from central.serve import make_backends, start_atomic_services
+
+    async with AsyncExitStack() as stack:
+        addresses = await start_atomic_services(stack, settings)
+        backends = make_backends(settings, addresses)
+        await backends.start()
+        stack.push_async_callback(backends.close)
+        command: str = args.admin_command
+        if command == "create-user":
+            return await admin_ops.create_user(
+                backends,
+                email=args.email,
+                password=args.password,
+                phone=args.phone,
+                credits=args.credits,
+                flagged=args.flagged,
+                role=args.role,
+            )
+        if command == "create-event":
+            date = args.date or (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            body: dict[str, Any] = {
+                "name": args.name,
+                "venue": {"name": args.venue},
+                "hall_id": args.hall,
+                "event_date": date,
+                "pricing": {"STANDARD": args.price},
+                "seats": {"rows": args.rows, "seats_per_row": args.seats_per_row},
+            }
+            if args.doors_open:
+                body["doors_open"] = args.doors_open
+            if args.doors_close:
+                body["doors_close"] = args.doors_close
+            from pydantic import ValidationError
+
+            from central.web import validation_error
+
+            try:
+                parsed = CreateEventBody.model_validate_json(json.dumps(body))
+            except ValidationError as exc:
+                raise validation_error(exc) from None
+            result = await admin_ops.create_event(backends, parsed)
+            return {"event_id": result["event_id"], "seat_ids": result["seat_ids"]}
+        if command == "add-gate":
+            return await admin_ops.add_gate(backends, args.hall, args.name)
+        if command == "grant-credits":
+            return await admin_ops.grant_credits(backends, args.user_id, args.amount)
+        raise ConfigError(f"unknown admin command {command!r}")
+
+
+def _run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(coro_factory())  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings_from(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        setup_logging(settings.log_level)
+        from central.serve import serve
+
+        try:
+            _run(lambda: serve(settings))
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    setup_logging("WARNING" if getattr(args, "log_level", None) is None else settings.log_level)
+    try:
+        result = _run(lambda: _admin(settings, args))
+    except ApiError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["SERVICES", "main"]

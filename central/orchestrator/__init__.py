@@ -1,0 +1,1 @@
+"""The orchestrator: the only public entry. It owns no business data but the saga log."""

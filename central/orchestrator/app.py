@@ -1,0 +1,43 @@
+"""The orchestrator's aiohttp application: the public API of api-contract.md."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from central.config import Settings
+from central.orchestrator.auth import AddressRateLimiter
+from central.orchestrator.backends import Backends
+from central.orchestrator.keys import backends_key, login_limiter_key, settings_key
+from central.orchestrator.routes import accounts, admin, events
+from central.web import health_checks_key, make_app
+from proto import inventory_pb2 as pb
+
+LOGIN_REQUESTS_PER_MINUTE = 300
+
+
+def create_app(settings: Settings, backends: Backends) -> web.Application:
+    app = make_app("orchestrator", internal_token=None, client_max_size=1024 * 1024)
+    app[settings_key] = settings
+    app[backends_key] = backends
+    app[login_limiter_key] = AddressRateLimiter(LOGIN_REQUESTS_PER_MINUTE)
+    for module in (accounts, events, admin):
+        app.router.add_routes(module.routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await backends.start()
+        yield
+        await backends.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def check_inventory() -> None:
+        await backends.inventory.call("SeatCounts", pb.SeatCountsRequest(event_ids=[]), timeout=1)
+
+    checks = app[health_checks_key]
+    checks["users"] = backends.users.health
+    checks["orders"] = backends.orders.health
+    checks["events"] = backends.events.health
+    checks["inventory"] = check_inventory
+    return app

@@ -1,0 +1,1 @@
+"""Public routes, one module per area of api-contract.md."""

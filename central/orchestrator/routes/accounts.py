@@ -1,0 +1,110 @@
+"""Accounts: register, verify, login, refresh, logout, OTP resend, credit balance."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from central.errors import ApiError
+from central.orchestrator.auth import authenticate, bearer_token, client_address
+from central.orchestrator.keys import backends_key, login_limiter_key
+from central.orchestrator.schemas import (
+    LoginBody,
+    OtpResendBody,
+    RegisterBody,
+    VerifyRegistrationBody,
+)
+from central.web import created, ok, parse_body
+
+routes = web.RouteTableDef()
+
+
+def _limit(request: web.Request, bucket: str) -> None:
+    request.app[login_limiter_key].check(bucket, client_address(request))
+
+
+@routes.post("/api/auth/register")
+async def register(request: web.Request) -> web.Response:
+    _limit(request, "register")
+    body = await parse_body(request, RegisterBody)
+    user = await request.app[backends_key].users.call(
+        "POST",
+        "/users",
+        json={"email": body.email, "password": body.password, "phone": body.phone},
+    )
+    return created(
+        {
+            "user_id": user["user_id"],
+            "email": user["email"],
+            "status": "PENDING_VERIFICATION",
+            "message": "a verification code was sent",
+        }
+    )
+
+
+@routes.post("/api/auth/verify-registration")
+async def verify_registration(request: web.Request) -> web.Response:
+    _limit(request, "verify")
+    body = await parse_body(request, VerifyRegistrationBody)
+    data = await request.app[backends_key].users.call(
+        "POST",
+        "/auth/verify-registration",
+        json={"user_id": str(body.user_id), "otp_code": body.otp_code},
+    )
+    return ok(data)
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    _limit(request, "login")
+    body = await parse_body(request, LoginBody)
+    data = await request.app[backends_key].users.call(
+        "POST", "/auth/login", json={"email": body.email, "password": body.password}
+    )
+    return ok(data)
+
+
+@routes.post("/api/auth/refresh")
+async def refresh(request: web.Request) -> web.Response:
+    token = bearer_token(request)
+    data = await request.app[backends_key].users.call(
+        "POST", "/auth/refresh", json={"refresh_token": token}
+    )
+    return ok(data)
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    await authenticate(request, backends)
+    await backends.users.call("POST", "/auth/logout", json={"token": bearer_token(request)})
+    return ok({"logged_out": True})
+
+
+@routes.post("/api/otp/resend")
+async def otp_resend(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    # Registration happens before there is a token; the other contexts belong to a signed-in user.
+    user_id: str | None = None
+    if request.headers.get("Authorization"):
+        user_id = (await authenticate(request, backends)).user_id
+    _limit(request, "otp")
+    body = await parse_body(request, OtpResendBody)
+    reference = str(body.reference_id)
+    if body.context == "registration":
+        user_id = reference
+    elif user_id is None:
+        raise ApiError("UNAUTHORIZED", "a bearer token is required")
+    data = await backends.users.call(
+        "POST",
+        "/otp/resend",
+        json={"user_id": user_id, "purpose": body.context, "reference_id": reference},
+    )
+    return ok(data)
+
+
+@routes.get("/api/credits/balance")
+async def balance(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    principal = await authenticate(request, backends)
+    data = await backends.users.call("GET", f"/credits/{principal.user_id}/balance")
+    return ok({"user_id": principal.user_id, "credit_balance": data["credit_balance"]})

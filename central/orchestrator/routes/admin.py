@@ -1,0 +1,59 @@
+"""Operator calls: create an event with its seats, add a gate, grant credits, flag a user."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from central.orchestrator import admin_ops
+from central.orchestrator.auth import Principal, authenticate, require_role
+from central.orchestrator.keys import backends_key
+from central.orchestrator.schemas import (
+    AddGateBody,
+    CreateEventBody,
+    GrantCreditsBody,
+    UpdateUserBody,
+)
+from central.web import created, ok, parse_body, parse_uuid
+
+routes = web.RouteTableDef()
+
+
+async def _admin(request: web.Request) -> Principal:
+    principal = await authenticate(request, request.app[backends_key])
+    require_role(principal, "admin")
+    return principal
+
+
+@routes.post("/api/admin/events")
+async def create_event(request: web.Request) -> web.Response:
+    await _admin(request)
+    body = await parse_body(request, CreateEventBody)
+    return created(await admin_ops.create_event(request.app[backends_key], body))
+
+
+@routes.post("/api/admin/gates")
+async def add_gate(request: web.Request) -> web.Response:
+    await _admin(request)
+    body = await parse_body(request, AddGateBody)
+    return created(await admin_ops.add_gate(request.app[backends_key], body.hall_id, body.name))
+
+
+@routes.post("/api/admin/credits/grant")
+async def grant(request: web.Request) -> web.Response:
+    await _admin(request)
+    body = await parse_body(request, GrantCreditsBody)
+    key = request.headers.get("Idempotency-Key")
+    result = await admin_ops.grant_credits(
+        request.app[backends_key], str(body.user_id), body.amount, key and f"grant:{key}"
+    )
+    return ok(result)
+
+
+@routes.patch("/api/admin/users/{user_id}")
+async def update_user(request: web.Request) -> web.Response:
+    await _admin(request)
+    user_id = parse_uuid(request.match_info["user_id"], "user_id")
+    body = await parse_body(request, UpdateUserBody)
+    changes = body.model_dump(exclude_none=True)
+    user = await request.app[backends_key].users.call("PATCH", f"/users/{user_id}", json=changes)
+    return ok(user)

@@ -1,0 +1,79 @@
+"""Public event listing and detail: event data from events, seat state from inventory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.keys import backends_key
+from central.orchestrator.schemas import EventsQuery
+from central.web import ok, parse_query, parse_uuid
+from proto import inventory_pb2 as pb
+
+routes = web.RouteTableDef()
+
+
+def public_event(event: dict[str, Any], counts: dict[str, int] | None) -> dict[str, Any]:
+    venue = event.get("venue") or {}
+    return {
+        "event_id": event["event_id"],
+        "name": event["name"],
+        "venue": {"venue_id": venue.get("venue_id"), "name": venue.get("name")},
+        "hall_id": event["hall_id"],
+        "event_date": event["event_date"],
+        "doors_open": event.get("doors_open"),
+        "doors_close": event.get("doors_close"),
+        "total_seats": event.get("total_seats"),
+        "available_seats": (counts or {}).get("AVAILABLE", 0),
+        "pricing": event.get("pricing", {}),
+    }
+
+
+@routes.get("/api/events")
+async def list_events(request: web.Request) -> web.Response:
+    query = parse_query(request, EventsQuery)
+    backends = request.app[backends_key]
+    events, meta = await backends.events.call_with_meta(
+        "GET", "/events", params={"page": str(query.page), "per_page": str(query.per_page)}
+    )
+    counts: dict[str, dict[str, int]] = {}
+    if events:
+        reply = await backends.inventory.call(
+            "SeatCounts", pb.SeatCountsRequest(event_ids=[e["event_id"] for e in events])
+        )
+        counts = {c.event_id: dict(c.by_status) for c in reply.events}
+    data = [public_event(e, counts.get(e["event_id"])) for e in events]
+    return ok(data, pagination=meta.get("pagination"))
+
+
+@routes.get("/api/events/{event_id}")
+async def get_event(request: web.Request) -> web.Response:
+    event_id = parse_uuid(request.match_info["event_id"], "event_id")
+    backends = request.app[backends_key]
+    event = await backends.events.call("GET", f"/events/{event_id}")
+    try:
+        reply = await backends.inventory.call("ListSeats", pb.ListSeatsRequest(event_id=event_id))
+    except InventoryError as exc:
+        raise ApiError("SERVICE_UNAVAILABLE", f"seat map unavailable ({exc.code.name})") from None
+    pricing = event.get("pricing", {})
+    seats = [
+        {
+            "seat_id": s.seat_id,
+            "row": s.row,
+            "number": s.number,
+            "status": s.status,
+            "category": s.category,
+            "price": pricing.get(s.category),
+        }
+        for s in reply.seats
+    ]
+    counts: dict[str, int] = {}
+    for s in reply.seats:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    data = public_event(event, counts)
+    data["venue"]["address"] = (event.get("venue") or {}).get("address")
+    data["seats"] = seats
+    return ok(data)

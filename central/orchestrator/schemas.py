@@ -1,0 +1,92 @@
+"""Public request bodies. Strict: a number is not a string, unknown fields are ignored, every
+string has a length limit, so a malformed body is a 400 naming its field before anything runs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{1,63}$"
+HALL_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,19}$"
+
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+Phone = Annotated[str, Field(min_length=6, max_length=20, pattern=r"^\+?[0-9 -]{6,20}$")]
+OtpCode = Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
+HallId = Annotated[str, Field(pattern=HALL_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Credits = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", str_strip_whitespace=False)
+
+
+class RegisterBody(Strict):
+    email: Email
+    password: Password
+    phone: Phone | None = None
+
+
+class VerifyRegistrationBody(Strict):
+    user_id: uuid.UUID
+    otp_code: OtpCode
+
+
+class LoginBody(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class OtpResendBody(Strict):
+    context: Literal["registration", "purchase", "transfer"]
+    reference_id: uuid.UUID
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    page: Annotated[int, Field(ge=1, le=100_000)] = 1
+    per_page: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class VenueBody(Strict):
+    name: Name
+    address: Annotated[str, Field(max_length=500)] = ""
+
+
+class SeatLayout(Strict):
+    rows: (
+        Annotated[int, Field(ge=1, le=200)]
+        | list[Annotated[str, Field(min_length=1, max_length=4)]]
+    )
+    seats_per_row: Annotated[int, Field(ge=1, le=500)]
+    category_rows: dict[Annotated[str, Field(max_length=20)], list[str]] | None = None
+
+
+class CreateEventBody(Strict):
+    name: Name
+    venue: VenueBody
+    hall_id: HallId
+    event_date: datetime
+    doors_open: datetime | None = None
+    doors_close: datetime | None = None
+    pricing: dict[Annotated[str, Field(min_length=1, max_length=20)], Credits] = Field(min_length=1)
+    seats: SeatLayout
+
+
+class AddGateBody(Strict):
+    hall_id: HallId
+    name: Name
+
+
+class GrantCreditsBody(Strict):
+    user_id: uuid.UUID
+    amount: Annotated[int, Field(ge=1, le=1_000_000_000)]
+
+
+class UpdateUserBody(Strict):
+    is_flagged: bool | None = None
+    role: Literal["customer", "staff", "admin"] | None = None
