@@ -1,0 +1,330 @@
+"""SQL for orders and transfers. Every state change is one conditional UPDATE whose row count
+decides the outcome; the row is read afterwards only to answer or to explain a refusal."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from central.errors import ApiError
+from central.orders.schema import orders, transfers
+from central.orders.states import (
+    ACTIVE_TRANSFER_STATES,
+    OrderStatus,
+    TransferStatus,
+    order_sources,
+    transfer_sources,
+)
+
+log = logging.getLogger(__name__)
+
+ORDER_FIELDS = ("user_id", "seat_id", "event_id", "credits_charged", "hold_id")
+TRANSFER_FIELDS = ("seat_id", "seller_user_id", "buyer_user_id", "credits_amount", "initiated_by")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z. SQLite hands datetimes back naive; we only ever store UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def order_view(row: sa.RowMapping) -> dict[str, Any]:
+    return {
+        "order_id": row["order_id"],
+        "user_id": row["user_id"],
+        "seat_id": row["seat_id"],
+        "event_id": row["event_id"],
+        "status": row["status"],
+        "credits_charged": int(row["credits_charged"]),
+        "hold_id": row["hold_id"],
+        "reason": row["reason"],
+        "created_at": iso(row["created_at"]),
+        "confirmed_at": iso(row["confirmed_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def transfer_view(row: sa.RowMapping) -> dict[str, Any]:
+    return {
+        "transfer_id": row["transfer_id"],
+        "seat_id": row["seat_id"],
+        "seller_user_id": row["seller_user_id"],
+        "buyer_user_id": row["buyer_user_id"],
+        "credits_amount": int(row["credits_amount"]),
+        "initiated_by": row["initiated_by"],
+        "status": row["status"],
+        "seller_confirmed": bool(row["seller_confirmed"]),
+        "buyer_confirmed": bool(row["buyer_confirmed"]),
+        "dispute_reason": row["dispute_reason"],
+        "reason": row["reason"],
+        "created_at": iso(row["created_at"]),
+        "completed_at": iso(row["completed_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+@dataclass(frozen=True)
+class Created:
+    """A create's answer: the stored record and whether this call inserted it."""
+
+    record: dict[str, Any]
+    created: bool
+
+
+class OrderStore:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    # ----- orders -----
+
+    async def create_order(self, fields: dict[str, Any]) -> Created:
+        """Insert a PENDING order under the caller's id; a repeat returns the stored one."""
+        now = utcnow()
+        values = {**fields, "status": OrderStatus.PENDING.value}
+        values.update(created_at=now, updated_at=now, confirmed_at=None, reason=None)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(orders.insert().values(**values))
+                row = await _order_row(conn, fields["order_id"])
+            assert row is not None
+            log.info("order %s created", fields["order_id"])
+            return Created(order_view(row), True)
+        except sa.exc.IntegrityError:
+            pass
+        # The id exists already: a retry of the same create, or a different order reusing the id.
+        async with self.engine.connect() as conn:
+            row = await _order_row(conn, fields["order_id"])
+        if row is None:  # the insert failed for another reason than the primary key
+            raise ApiError("VALIDATION_ERROR", "order rejected by the database")
+        _check_same(row, fields, ORDER_FIELDS, "order_id")
+        return Created(order_view(row), False)
+
+    async def get_order(self, order_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = await _order_row(conn, order_id)
+        if row is None:
+            raise ApiError("ORDER_NOT_FOUND", "no such order", {"order_id": order_id})
+        return order_view(row)
+
+    async def list_orders(self, filters: dict[str, str], limit: int) -> list[dict[str, Any]]:
+        query = sa.select(orders)
+        for name, value in filters.items():
+            query = query.where(orders.c[name] == value)
+        query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [order_view(r) for r in rows]
+
+    async def transition_order(
+        self, order_id: str, to: OrderStatus, *, compensation: bool, reason: str | None
+    ) -> dict[str, Any]:
+        sources = order_sources(to, compensation=compensation)
+        now = utcnow()
+        values: dict[str, Any] = {"status": to.value, "updated_at": now}
+        if to is OrderStatus.CONFIRMED:
+            values["confirmed_at"] = now
+        if reason is not None:
+            values["reason"] = reason
+        async with self.engine.begin() as conn:
+            changed = 0
+            if sources:
+                result = await conn.execute(
+                    orders.update()
+                    .where(orders.c.order_id == order_id)
+                    .where(orders.c.status.in_([s.value for s in sources]))
+                    .values(**values)
+                )
+                changed = result.rowcount
+            row = await _order_row(conn, order_id)
+        if row is None:
+            raise ApiError("ORDER_NOT_FOUND", "no such order", {"order_id": order_id})
+        if changed == 1:
+            log.info("order %s -> %s", order_id, to.value)
+            return order_view(row)
+        if row["status"] == to.value:  # a retried transition: already done, nothing to change
+            return order_view(row)
+        raise ApiError(
+            "ORDER_INVALID_STATE",
+            f"order is {row['status']}, cannot become {to.value}",
+            {"status": row["status"], "to": to.value, "order_id": order_id},
+        )
+
+    async def stats(self, event_id: str) -> dict[str, Any]:
+        query = (
+            sa.select(
+                orders.c.status,
+                sa.func.count().label("n"),
+                sa.func.coalesce(sa.func.sum(orders.c.credits_charged), 0).label("credits"),
+            )
+            .where(orders.c.event_id == event_id)
+            .group_by(orders.c.status)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        by_status = {s.value: 0 for s in OrderStatus}
+        revenue = 0
+        for r in rows:
+            by_status[r["status"]] = int(r["n"])
+            if r["status"] == OrderStatus.CONFIRMED.value:
+                revenue = int(r["credits"])
+        return {"event_id": event_id, "orders_by_status": by_status, "revenue": revenue}
+
+    # ----- transfers -----
+
+    async def create_transfer(self, fields: dict[str, Any]) -> Created:
+        """Insert an INITIATED transfer; the partial unique index refuses a second live one."""
+        now = utcnow()
+        values = {**fields, "status": TransferStatus.INITIATED.value}
+        values.update(
+            seller_confirmed=False,
+            buyer_confirmed=False,
+            created_at=now,
+            updated_at=now,
+            completed_at=None,
+        )
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(transfers.insert().values(**values))
+                row = await _transfer_row(conn, fields["transfer_id"])
+            assert row is not None
+            log.info("transfer %s initiated", fields["transfer_id"])
+            return Created(transfer_view(row), True)
+        except sa.exc.IntegrityError:
+            pass
+        async with self.engine.connect() as conn:
+            row = await _transfer_row(conn, fields["transfer_id"])
+            if row is not None:
+                _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
+                return Created(transfer_view(row), False)
+            active = await conn.scalar(
+                sa.select(transfers.c.transfer_id).where(
+                    transfers.c.seat_id == fields["seat_id"],
+                    transfers.c.status.in_([s.value for s in ACTIVE_TRANSFER_STATES]),
+                )
+            )
+        if active is None:  # the live transfer finished meanwhile; the caller may simply retry
+            raise ApiError(
+                "TRANSFER_IN_PROGRESS",
+                "another transfer of this seat was in progress; retry",
+                {"seat_id": fields["seat_id"]},
+            )
+        raise ApiError(
+            "TRANSFER_IN_PROGRESS",
+            "this seat already has a transfer in progress",
+            {"seat_id": fields["seat_id"], "transfer_id": active},
+        )
+
+    async def get_transfer(self, transfer_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = await _transfer_row(conn, transfer_id)
+        if row is None:
+            raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
+        return transfer_view(row)
+
+    async def list_transfers(
+        self, *, seat_id: str | None, user_id: str | None, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query = sa.select(transfers)
+        if seat_id is not None:
+            query = query.where(transfers.c.seat_id == seat_id)
+        if user_id is not None:  # either side of the transfer
+            query = query.where(
+                sa.or_(transfers.c.seller_user_id == user_id, transfers.c.buyer_user_id == user_id)
+            )
+        if status is not None:
+            query = query.where(transfers.c.status == status)
+        query = query.order_by(transfers.c.created_at.desc(), transfers.c.transfer_id.desc())
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.limit(limit))).mappings().all()
+        return [transfer_view(r) for r in rows]
+
+    async def transition_transfer(
+        self, transfer_id: str, to: TransferStatus, *, reason: str | None
+    ) -> dict[str, Any]:
+        sources = transfer_sources(to)
+        now = utcnow()
+        values: dict[str, Any] = {"status": to.value, "updated_at": now}
+        if to is TransferStatus.COMPLETED:
+            values["completed_at"] = now
+        if to is TransferStatus.DISPUTED:
+            values["dispute_reason"] = reason
+        if reason is not None:
+            values["reason"] = reason
+        async with self.engine.begin() as conn:
+            changed = 0
+            if sources:
+                result = await conn.execute(
+                    transfers.update()
+                    .where(transfers.c.transfer_id == transfer_id)
+                    .where(transfers.c.status.in_([s.value for s in sources]))
+                    .values(**values)
+                )
+                changed = result.rowcount
+            row = await _transfer_row(conn, transfer_id)
+        if row is None:
+            raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
+        if changed == 1:
+            log.info("transfer %s -> %s", transfer_id, to.value)
+            return transfer_view(row)
+        if row["status"] == to.value:
+            return transfer_view(row)
+        raise ApiError(
+            "TRANSFER_INVALID_STATE",
+            f"transfer is {row['status']}, cannot become {to.value}",
+            {"status": row["status"], "to": to.value, "transfer_id": transfer_id},
+        )
+
+    async def confirm_party(self, transfer_id: str, party: str) -> dict[str, Any]:
+        """Record that one side verified its OTP; only a transfer awaiting OTPs takes it."""
+        flag = "seller_confirmed" if party == "seller" else "buyer_confirmed"
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                transfers.update()
+                .where(transfers.c.transfer_id == transfer_id)
+                .where(transfers.c.status == TransferStatus.PENDING_OTP.value)
+                .values({flag: True, "updated_at": utcnow()})
+            )
+            row = await _transfer_row(conn, transfer_id)
+        if row is None:
+            raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
+        if result.rowcount == 1 or row[flag]:  # set now, or by an earlier try of this same call
+            return transfer_view(row)
+        raise ApiError(
+            "TRANSFER_INVALID_STATE",
+            f"transfer is {row['status']}, parties confirm only while PENDING_OTP",
+            {"status": row["status"], "transfer_id": transfer_id},
+        )
+
+
+async def _order_row(conn: AsyncConnection, order_id: str) -> sa.RowMapping | None:
+    result = await conn.execute(sa.select(orders).where(orders.c.order_id == order_id))
+    return result.mappings().first()
+
+
+async def _transfer_row(conn: AsyncConnection, transfer_id: str) -> sa.RowMapping | None:
+    result = await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id))
+    return result.mappings().first()
+
+
+def _check_same(
+    row: sa.RowMapping, fields: dict[str, Any], names: tuple[str, ...], key: str
+) -> None:
+    differing = [n for n in names if row[n] != fields.get(n)]
+    if differing:
+        raise ApiError(
+            "IDEMPOTENCY_CONFLICT",
+            f"{key} already used with other values",
+            {"field": differing[0], key: fields[key]},
+        )
