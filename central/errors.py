@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "OTP_EXPIRED": 410,
     "OTP_MAX_RETRIES": 429,
     "OTP_NOT_FOUND": 404,
+    "ALREADY_VERIFIED": 409,
     "INSUFFICIENT_CREDITS": 402,
     # events and seats
     "EVENT_NOT_FOUND": 404,

@@ -1,0 +1,1 @@
+"""The users atomic service: accounts, login tokens, the credit ledger and OTP challenges."""

@@ -1,0 +1,107 @@
+"""The users service's tables and the migration steps that create them.
+
+Times are stored as UTC. `users.credit_balance` is a cache of SUM(credit_ledger.amount), changed only
+in the same transaction as the ledger insert it mirrors; its conditional update is what decides
+whether a debit is allowed (see ledger.py)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from central.db import Step, create_tables
+
+metadata = sa.MetaData()
+
+ROLES = ("customer", "staff", "admin")
+LEDGER_KINDS = ("GRANT", "PURCHASE", "REFUND", "TRANSFER_OUT", "TRANSFER_IN", "REVERSAL")
+OTP_PURPOSES = ("registration", "purchase", "transfer")
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("phone", sa.String(20), nullable=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default="customer"),
+    sa.Column("is_flagged", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("credit_balance", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("role IN ('customer', 'staff', 'admin')", name="ck_users_role"),
+    # The last line of defence: even a buggy statement cannot make a balance negative.
+    sa.CheckConstraint("credit_balance >= 0", name="ck_users_balance_nonnegative"),
+)
+
+credit_ledger = sa.Table(
+    "credit_ledger",
+    metadata,
+    sa.Column("entry_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    # Unique: a repeated call with the same key can never write a second entry.
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("reference_id", sa.String(200), nullable=True),
+    # The balance right after this entry, so a replay answers exactly what the first call did.
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("amount <> 0", name="ck_ledger_amount_nonzero"),
+    sa.Index("ix_credit_ledger_user", "user_id"),
+)
+
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_revoked_tokens_expires", "expires_at"),
+)
+
+otp_challenges = sa.Table(
+    "otp_challenges",
+    metadata,
+    sa.Column("challenge_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id"), nullable=False),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    sa.Column("reference_id", sa.String(36), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts_left", sa.Integer, nullable=False),
+    sa.Column("resends", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("superseded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # At most one current challenge per (user, purpose, reference): two racing "new challenge"
+    # calls cannot both leave a live code behind.
+    sa.Index(
+        "ux_otp_current",
+        "user_id",
+        "purpose",
+        "reference_id",
+        unique=True,
+        sqlite_where=sa.text("superseded = 0"),
+        postgresql_where=sa.text("superseded = false"),
+    ),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("failure_id", sa.Integer, primary_key=True, autoincrement=True),
+    # Keyed by the lower-cased e-mail: an account that does not exist is limited the same way,
+    # so the limiter does not reveal which e-mails are registered.
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_login_failures_email_at", "email", "failed_at"),
+)
+
+STEPS = [
+    Step(
+        1,
+        "users: users, credit ledger, revoked tokens, OTP challenges, login failures",
+        create_tables(
+            metadata, "users", "credit_ledger", "revoked_tokens", "otp_challenges", "login_failures"
+        ),
+    ),
+]

@@ -1,0 +1,213 @@
+"""Accounts, revoked tokens and login failures in SQL. Each state change is one conditional
+statement or one transaction; no read-then-write decides anything."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from central.errors import ApiError
+from central.users.clock import Clock, as_utc, iso, utcnow
+from central.users.schema import credit_ledger, login_failures, revoked_tokens, users
+
+log = logging.getLogger(__name__)
+
+LOGIN_FAILURE_LIMIT = 10
+LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    email: str
+    phone: str | None
+    password_hash: str
+    role: str
+    is_flagged: bool
+    is_verified: bool
+    credit_balance: int
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        """What the API shows: never the password hash."""
+        return {
+            "user_id": self.user_id,
+            "email": self.email,
+            "phone": self.phone,
+            "role": self.role,
+            "is_flagged": self.is_flagged,
+            "is_verified": self.is_verified,
+            "credit_balance": self.credit_balance,
+            "created_at": iso(self.created_at),
+        }
+
+
+def _user(row: sa.Row[Any]) -> User:
+    return User(
+        user_id=row.user_id,
+        email=row.email,
+        phone=row.phone,
+        password_hash=row.password_hash,
+        role=row.role,
+        is_flagged=bool(row.is_flagged),
+        is_verified=bool(row.is_verified),
+        credit_balance=int(row.credit_balance),
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
+    row = (await conn.execute(sa.select(users).where(users.c.user_id == user_id))).first()
+    return _user(row) if row is not None else None
+
+
+class UserStore:
+    def __init__(self, engine: AsyncEngine, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    async def create_user(
+        self,
+        *,
+        email: str,
+        phone: str | None,
+        password_hash: str,
+        role: str = "customer",
+        is_flagged: bool = False,
+        verified: bool = False,
+        credits: int = 0,
+    ) -> User:
+        """One transaction: the user and, when it starts with credits, the GRANT entry that
+        explains them (the ledger stays the whole truth about every balance)."""
+        user_id = str(uuid.uuid4())
+        now = self.clock()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    users.insert().values(
+                        user_id=user_id,
+                        email=email.lower(),
+                        phone=phone,
+                        password_hash=password_hash,
+                        role=role,
+                        is_flagged=is_flagged,
+                        is_verified=verified,
+                        credit_balance=credits,
+                        created_at=now,
+                    )
+                )
+                if credits:
+                    await conn.execute(
+                        credit_ledger.insert().values(
+                            entry_id=str(uuid.uuid4()),
+                            user_id=user_id,
+                            amount=credits,
+                            kind="GRANT",
+                            idempotency_key=f"register:{user_id}",
+                            reference_id=user_id,
+                            balance_after=credits,
+                            created_at=now,
+                        )
+                    )
+                user = await fetch_user(conn, user_id)
+        except sa.exc.IntegrityError:
+            # The unique index on e-mail decides a race between two registrations.
+            raise ApiError("EMAIL_ALREADY_EXISTS", "an account with this e-mail exists") from None
+        assert user is not None
+        return user
+
+    async def get(self, user_id: str) -> User:
+        async with self.engine.connect() as conn:
+            user = await fetch_user(conn, user_id)
+        if user is None:
+            raise ApiError("USER_NOT_FOUND", "no such user")
+        return user
+
+    async def find_by_email(self, email: str) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(users).where(users.c.email == email.lower()))
+            ).first()
+        return _user(row) if row is not None else None
+
+    async def update(self, user_id: str, *, is_flagged: bool | None, role: str | None) -> User:
+        values: dict[str, Any] = {}
+        if is_flagged is not None:
+            values["is_flagged"] = is_flagged
+        if role is not None:
+            values["role"] = role
+        async with self.engine.begin() as conn:
+            if values:
+                await conn.execute(users.update().where(users.c.user_id == user_id).values(values))
+            user = await fetch_user(conn, user_id)
+        if user is None:
+            raise ApiError("USER_NOT_FOUND", "no such user")
+        return user
+
+    async def mark_verified(self, user_id: str) -> User:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                users.update().where(users.c.user_id == user_id).values(is_verified=True)
+            )
+            user = await fetch_user(conn, user_id)
+        if user is None:
+            raise ApiError("USER_NOT_FOUND", "no such user")
+        return user
+
+    async def count_users(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(sa.select(sa.func.count()).select_from(users)) or 0)
+
+    # ----- login failures (per account, in the database so every process counts them) -----
+    async def recent_login_failures(self, email: str) -> int:
+        since = self.clock() - LOGIN_FAILURE_WINDOW
+        async with self.engine.connect() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(login_failures)
+                .where(login_failures.c.email == email.lower(), login_failures.c.failed_at > since)
+            )
+        return int(count or 0)
+
+    async def record_login_failure(self, email: str) -> None:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await conn.execute(login_failures.insert().values(email=email.lower(), failed_at=now))
+            # Old failures no longer count; dropping them here keeps the table small.
+            await conn.execute(
+                login_failures.delete().where(
+                    login_failures.c.email == email.lower(),
+                    login_failures.c.failed_at <= now - LOGIN_FAILURE_WINDOW,
+                )
+            )
+
+    async def clear_login_failures(self, email: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                login_failures.delete().where(login_failures.c.email == email.lower())
+            )
+
+    # ----- revoked tokens -----
+    async def revoke(self, jti: str, expires_at: datetime) -> None:
+        now = self.clock()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(revoked_tokens.insert().values(jti=jti, expires_at=expires_at))
+        except sa.exc.IntegrityError:
+            pass  # already revoked: logging out twice is the same as once
+        # An expired token fails on its own; its revocation row is no longer needed.
+        async with self.engine.begin() as conn:
+            await conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < now))
+
+    async def is_revoked(self, jti: str) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+            )
+        return found is not None
