@@ -20,7 +20,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ValidationError
 
 from central.errors import ApiError
-from central.logs import correlation_id, new_correlation_id
+from central.logs import correlation_id, new_correlation_id, service_name
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def parse_uuid(value: str, field: str) -> str:
 async def correlation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     cid = request.headers.get(CORRELATION_HEADER, "")[:128] or new_correlation_id()
     token = correlation_id.set(cid)
+    service_token = service_name.set(request.app[service_key])
     started = time.perf_counter()
     status = 500
     try:
@@ -128,6 +129,7 @@ async def correlation_middleware(request: web.Request, handler: Handler) -> web.
             extra={"fields": {"status": status, "ms": round(elapsed * 1000, 2)}},
         )
         correlation_id.reset(token)
+        service_name.reset(service_token)
 
 
 def _http_exception_response(exc: web.HTTPException) -> web.Response:

@@ -46,3 +46,16 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield url
     finally:
         await drop_postgres_database(url)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """CI sets TR_FAIL_ON_SKIP=1: a skipped test there is a failure, not a pass."""
+    if os.environ.get("TR_FAIL_ON_SKIP") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        reporter.write_line(
+            f"TR_FAIL_ON_SKIP: {skipped} test(s) skipped; failing the run", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
