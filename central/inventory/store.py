@@ -1,0 +1,492 @@
+"""Seat state and entry logs. Every seat change is ONE conditional statement whose affected row
+decides the outcome; a refused change is only then explained by reading the seat.
+
+On PostgreSQL each seat write first takes a transaction-level advisory lock, so manifest cursor
+values (a sequence) become visible in the order they were drawn: without it a gate could read
+cursor 7 while the transaction holding 6 has not committed yet, and never see change 6. SQLite
+serialises writers on its single connection, which gives the same order for free.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from central.inventory.errors import InventoryError, Kind
+from central.inventory.schema import STATUSES, entry_logs, next_seq, seats
+
+log = logging.getLogger(__name__)
+
+SEQ_LOCK_KEY = 7_314_001  # pg advisory lock: one seat writer at a time draws a cursor value
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso_ms(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class SeatRecord:
+    seat_id: str
+    event_id: str
+    row: str
+    number: int
+    category: str
+    status: str
+    owner_user_id: str | None
+    owner_epoch: int
+    hold_id: str | None
+    held_by_user_id: str | None
+    held_until_ms: int | None
+    last_hold_id: str | None
+    last_hold_outcome: str | None
+    checked_in_at_ms: int | None
+    checked_in_gate_id: str | None
+    checked_in_scan_id: str | None
+    updated_seq: int
+    created_at_ms: int
+    updated_at_ms: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> SeatRecord:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class NewSeatSpec:
+    row: str
+    number: int
+    category: str
+
+
+@dataclass(frozen=True)
+class EntryLogRecord:
+    log_id: str
+    seat_id: str | None
+    event_id: str | None
+    gate_id: str | None
+    staff_user_id: str | None
+    scan_id: str | None
+    result: str
+    hall_presented: str | None
+    hall_expected: str | None
+    mode: str
+    scanned_at_ms: int
+    latency_ms: float
+    detail: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> EntryLogRecord:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ManifestPage:
+    seats: list[SeatRecord]
+    cursor: int
+    more: bool
+
+
+_CLEAR_HOLD: dict[str, Any] = {"hold_id": None, "held_by_user_id": None, "held_until_ms": None}
+
+
+def _not_found(seat_id: str) -> InventoryError:
+    return InventoryError(Kind.NOT_FOUND, "SEAT_NOT_FOUND", f"no seat {seat_id}")
+
+
+class InventoryStore:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = now_ms):
+        self.engine = engine
+        self.clock = clock
+        self._dialect = engine.dialect.name
+
+    # ----- plumbing -----
+    @asynccontextmanager
+    async def _seat_txn(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            if self._dialect == "postgresql":
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQ_LOCK_KEY})
+            yield conn
+
+    async def _update_one(
+        self, seat_id: str, where: Sequence[Any], values: dict[str, Any]
+    ) -> SeatRecord | None:
+        stmt = (
+            seats.update()
+            .where(seats.c.seat_id == seat_id, *where)
+            .values(**values, updated_seq=next_seq(self._dialect), updated_at_ms=self.clock())
+            .returning(*seats.c)
+        )
+        async with self._seat_txn() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        return SeatRecord.from_row(row) if row is not None else None
+
+    async def get_seat(self, seat_id: str) -> SeatRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(sa.select(seats).where(seats.c.seat_id == seat_id)))
+                .mappings()
+                .first()
+            )
+        return SeatRecord.from_row(row) if row is not None else None
+
+    async def require_seat(self, seat_id: str) -> SeatRecord:
+        seat = await self.get_seat(seat_id)
+        if seat is None:
+            raise _not_found(seat_id)
+        return seat
+
+    # ----- holds and sales -----
+    async def reserve(
+        self, seat_id: str, user_id: str, hold_id: str, ttl_seconds: int
+    ) -> SeatRecord:
+        now = self.clock()
+        held = seats.c.status == "HELD"
+        won = await self._update_one(
+            seat_id,
+            [sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms < now))],
+            {
+                "status": "HELD",
+                "hold_id": hold_id,
+                "held_by_user_id": user_id,
+                "held_until_ms": now + ttl_seconds * 1000,
+                # Taking over a lapsed hold records how that hold ended.
+                "last_hold_id": sa.case((held, seats.c.hold_id), else_=seats.c.last_hold_id),
+                "last_hold_outcome": sa.case((held, "EXPIRED"), else_=seats.c.last_hold_outcome),
+            },
+        )
+        if won is not None:
+            log.info("seat %s held by %s (hold %s)", seat_id, user_id, hold_id)
+            return won
+        seat = await self.require_seat(seat_id)
+        if seat.status == "HELD" and seat.hold_id == hold_id and seat.held_by_user_id == user_id:
+            return seat  # a retry of the reserve that already took effect
+        if seat.status in ("SOLD", "CHECKED_IN"):
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION, "SEAT_ALREADY_SOLD", f"seat is {seat.status}", seat
+            )
+        if seat.status == "HELD":
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION,
+                "SEAT_UNAVAILABLE",
+                f"seat is HELD until {iso_ms(seat.held_until_ms)}",
+                seat,
+            )
+        raise InventoryError(Kind.ABORTED, "CONCURRENT_UPDATE", "seat changed meanwhile; retry")
+
+    async def confirm(self, seat_id: str, user_id: str, hold_id: str) -> SeatRecord:
+        now = self.clock()
+        won = await self._update_one(
+            seat_id,
+            [
+                seats.c.status == "HELD",
+                seats.c.hold_id == hold_id,
+                seats.c.held_by_user_id == user_id,
+                seats.c.held_until_ms > now,
+            ],
+            {
+                **_CLEAR_HOLD,
+                "status": "SOLD",
+                "owner_user_id": user_id,
+                "owner_epoch": seats.c.owner_epoch + 1,
+                "last_hold_id": hold_id,
+                "last_hold_outcome": "SOLD",
+            },
+        )
+        if won is not None:
+            log.info("seat %s sold to %s (hold %s)", seat_id, user_id, hold_id)
+            return won
+        seat = await self.require_seat(seat_id)
+        if (
+            seat.status in ("SOLD", "CHECKED_IN")
+            and seat.last_hold_outcome == "SOLD"
+            and seat.last_hold_id == hold_id
+            and seat.owner_user_id == user_id
+        ):
+            return seat  # a retry of the confirm that already took effect
+        raise self._why_not_held(seat, user_id, hold_id)
+
+    @staticmethod
+    def _why_not_held(seat: SeatRecord, user_id: str, hold_id: str) -> InventoryError:
+        precondition = Kind.FAILED_PRECONDITION
+        if seat.status == "HELD" and seat.hold_id == hold_id:
+            if seat.held_by_user_id != user_id:
+                return InventoryError(precondition, "SEAT_NOT_HELD", "held by another user", seat)
+            return InventoryError(
+                precondition, "HOLD_EXPIRED", f"hold expired at {iso_ms(seat.held_until_ms)}", seat
+            )
+        if seat.last_hold_id == hold_id and seat.last_hold_outcome == "EXPIRED":
+            return InventoryError(
+                precondition, "HOLD_EXPIRED", "hold expired and was released", seat
+            )
+        if seat.last_hold_id == hold_id and seat.last_hold_outcome == "RELEASED":
+            return InventoryError(precondition, "SEAT_NOT_HELD", "hold was released", seat)
+        return InventoryError(
+            precondition, "SEAT_NOT_HELD", f"seat is {seat.status}, not held by this hold", seat
+        )
+
+    async def release(self, seat_id: str, hold_id: str) -> tuple[bool, SeatRecord]:
+        now = self.clock()
+        won = await self._update_one(
+            seat_id,
+            [seats.c.status == "HELD", seats.c.hold_id == hold_id],
+            {
+                **_CLEAR_HOLD,
+                "status": "AVAILABLE",
+                "last_hold_id": hold_id,
+                "last_hold_outcome": sa.case(
+                    (seats.c.held_until_ms <= now, "EXPIRED"), else_="RELEASED"
+                ),
+            },
+        )
+        if won is not None:
+            log.info("seat %s released (hold %s)", seat_id, hold_id)
+            return True, won
+        return False, await self.require_seat(seat_id)
+
+    async def release_expired(
+        self, now: int | None = None, limit: int = 500
+    ) -> list[tuple[str, str]]:
+        """Release up to `limit` lapsed holds in one statement; (seat_id, hold_id) of each."""
+        now = self.clock() if now is None else now
+        lapsed = sa.and_(seats.c.status == "HELD", seats.c.held_until_ms < now)
+        src = seats.alias("lapsed")
+        batch = (
+            sa.select(src.c.seat_id)
+            .where(src.c.status == "HELD", src.c.held_until_ms < now)
+            .order_by(src.c.held_until_ms)
+            .limit(limit)
+        )
+        stmt = (
+            seats.update()
+            .where(seats.c.seat_id.in_(batch), lapsed)
+            .values(
+                **_CLEAR_HOLD,
+                status="AVAILABLE",
+                last_hold_id=seats.c.hold_id,
+                last_hold_outcome="EXPIRED",
+                updated_seq=next_seq(self._dialect),
+                updated_at_ms=self.clock(),
+            )
+            .returning(seats.c.seat_id, seats.c.last_hold_id)
+        )
+        async with self._seat_txn() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(r[0], r[1]) for r in rows]
+
+    # ----- ownership and check-in -----
+    async def update_owner(self, seat_id: str, expected_owner: str, new_owner: str) -> SeatRecord:
+        won = await self._update_one(
+            seat_id,
+            [seats.c.status == "SOLD", seats.c.owner_user_id == expected_owner],
+            {"owner_user_id": new_owner, "owner_epoch": seats.c.owner_epoch + 1},
+        )
+        if won is not None:
+            log.info("seat %s owner changed to %s (epoch %s)", seat_id, new_owner, won.owner_epoch)
+            return won
+        seat = await self.require_seat(seat_id)
+        if seat.status == "CHECKED_IN":
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION, "SEAT_CHECKED_IN", "seat is already checked in", seat
+            )
+        if seat.status != "SOLD":
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION, "SEAT_NOT_SOLD", f"seat is {seat.status}", seat
+            )
+        if seat.owner_user_id != expected_owner:
+            raise InventoryError(
+                Kind.ABORTED, "NOT_SEAT_OWNER", f"seat is owned by {seat.owner_user_id}", seat
+            )
+        raise InventoryError(Kind.ABORTED, "CONCURRENT_UPDATE", "seat changed meanwhile; retry")
+
+    async def mark_checked_in(
+        self, seat_id: str, owner_epoch: int, gate_id: str | None, scan_id: str, at_ms: int
+    ) -> SeatRecord:
+        won = await self._update_one(
+            seat_id,
+            [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch],
+            {
+                "status": "CHECKED_IN",
+                "checked_in_at_ms": at_ms,
+                "checked_in_gate_id": gate_id,
+                "checked_in_scan_id": scan_id,
+            },
+        )
+        if won is not None:
+            log.info("seat %s checked in at gate %s (scan %s)", seat_id, gate_id, scan_id)
+            return won
+        seat = await self.require_seat(seat_id)
+        if seat.status == "CHECKED_IN":
+            if seat.checked_in_scan_id == scan_id:
+                return seat  # the same scan again: the admission it won stands
+            raise InventoryError(
+                Kind.ALREADY_EXISTS,
+                "ALREADY_CHECKED_IN",
+                f"checked in at gate {seat.checked_in_gate_id or '-'} "
+                f"at {iso_ms(seat.checked_in_at_ms)}",
+                seat,
+            )
+        if seat.status == "SOLD":
+            raise InventoryError(
+                Kind.ABORTED,
+                "STALE_EPOCH",
+                f"ticket epoch {owner_epoch}, seat epoch {seat.owner_epoch}",
+                seat,
+            )
+        raise InventoryError(
+            Kind.FAILED_PRECONDITION, "SEAT_NOT_SOLD", f"seat is {seat.status}", seat
+        )
+
+    # ----- admin -----
+    async def create_seats(self, event_id: str, specs: Sequence[NewSeatSpec]) -> list[str]:
+        now = self.clock()
+        ids = [str(uuid.uuid4()) for _ in specs]
+        rows = [
+            {
+                "seat_id": seat_id,
+                "event_id": event_id,
+                "row": spec.row,
+                "number": spec.number,
+                "category": spec.category,
+                "status": "AVAILABLE",
+                "owner_epoch": 0,
+                "created_at_ms": now,
+                "updated_at_ms": now,
+            }
+            for seat_id, spec in zip(ids, specs, strict=True)
+        ]
+        stmt = seats.insert().values(updated_seq=next_seq(self._dialect))
+        try:
+            async with self._seat_txn() as conn:
+                await conn.execute(stmt, rows)
+        except sa.exc.IntegrityError:
+            raise InventoryError(
+                Kind.ALREADY_EXISTS, "SEAT_EXISTS", "a seat with that row and number exists"
+            ) from None
+        log.info("created %d seats for event %s", len(ids), event_id)
+        return ids
+
+    async def list_seats(
+        self,
+        *,
+        event_id: str | None = None,
+        owner_user_id: str | None = None,
+        statuses: Sequence[str] = (),
+    ) -> list[SeatRecord]:
+        query = sa.select(seats).order_by(seats.c.event_id, seats.c.row, seats.c.number)
+        if event_id:
+            query = query.where(seats.c.event_id == event_id)
+        if owner_user_id:
+            query = query.where(seats.c.owner_user_id == owner_user_id)
+        if statuses:
+            query = query.where(seats.c.status.in_(list(statuses)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [SeatRecord.from_row(r) for r in rows]
+
+    async def seat_counts(self, event_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        counts = {e: dict.fromkeys(STATUSES, 0) for e in event_ids}
+        query = (
+            sa.select(seats.c.event_id, seats.c.status, sa.func.count())
+            .where(seats.c.event_id.in_(list(event_ids)))
+            .group_by(seats.c.event_id, seats.c.status)
+        )
+        async with self.engine.connect() as conn:
+            for event_id, status, n in (await conn.execute(query)).all():
+                counts[event_id][status] = int(n)
+        return counts
+
+    async def manifest(self, event_ids: Sequence[str], cursor: int, limit: int) -> ManifestPage:
+        """Seats of the events changed after `cursor`, oldest change first.
+
+        A page never ends in the middle of one cursor value (several rows may share one on
+        SQLite), so passing back the returned cursor loses nothing and repeats nothing.
+        """
+        of_events = seats.c.event_id.in_(list(event_ids))
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        sa.select(seats)
+                        .where(of_events, seats.c.updated_seq > cursor)
+                        .order_by(seats.c.updated_seq, seats.c.seat_id)
+                        .limit(limit + 1)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            page = [SeatRecord.from_row(r) for r in rows[:limit]]
+            if len(rows) <= limit:
+                return ManifestPage(page, page[-1].updated_seq if page else cursor, False)
+            boundary = page[-1].updated_seq
+            if rows[limit]["updated_seq"] == boundary:
+                ties = (
+                    (
+                        await conn.execute(
+                            sa.select(seats)
+                            .where(
+                                of_events,
+                                seats.c.updated_seq == boundary,
+                                seats.c.seat_id > page[-1].seat_id,
+                            )
+                            .order_by(seats.c.seat_id)
+                        )
+                    )
+                    .mappings()
+                    .all()
+                )
+                page.extend(SeatRecord.from_row(r) for r in ties)
+                later = await conn.scalar(
+                    sa.select(seats.c.seat_id)
+                    .where(of_events, seats.c.updated_seq > boundary)
+                    .limit(1)
+                )
+                return ManifestPage(page, boundary, later is not None)
+        return ManifestPage(page, boundary, True)
+
+    # ----- entry logs -----
+    async def write_entry_log(self, entry: EntryLogRecord) -> bool:
+        """Insert one scan record; False when that log_id was written before (a retried upload)."""
+        values = {f.name: getattr(entry, f.name) for f in fields(entry)}
+        values["created_at_ms"] = self.clock()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(entry_logs.insert().values(**values))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def list_entry_logs(
+        self, *, event_id: str | None = None, scan_id: str | None = None, limit: int = 100
+    ) -> list[EntryLogRecord]:
+        query = (
+            sa.select(entry_logs)
+            .order_by(
+                entry_logs.c.scanned_at_ms.desc(),
+                entry_logs.c.created_at_ms.desc(),
+                entry_logs.c.log_id,
+            )
+            .limit(limit)
+        )
+        if event_id:
+            query = query.where(entry_logs.c.event_id == event_id)
+        if scan_id:
+            query = query.where(entry_logs.c.scan_id == scan_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [EntryLogRecord.from_row(r) for r in rows]
