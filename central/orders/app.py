@@ -23,7 +23,6 @@ from central.web import (
     ok,
     parse_body,
     parse_query,
-    parse_uuid,
 )
 
 log = logging.getLogger(__name__)
@@ -102,6 +101,14 @@ class StatsQuery(BaseModel):
     event_id: uuid.UUID
 
 
+def path_id(request: web.Request, name: str) -> str:
+    """A UUID path segment as canonical text; a bad one is a 400 naming it like a body field."""
+    try:
+        return str(uuid.UUID(request.match_info[name]))
+    except ValueError:
+        raise ApiError("INVALID_UUID", f"{name}: not a valid UUID", {"field": name}) from None
+
+
 def _ids(model: BaseModel) -> dict[str, object]:
     """A validated body as column values: UUIDs as canonical text, enums as their value."""
     out: dict[str, object] = {}
@@ -119,7 +126,7 @@ async def post_order(request: web.Request) -> web.Response:
 
 
 async def get_order(request: web.Request) -> web.Response:
-    order_id = parse_uuid(request.match_info["order_id"], "order_id")
+    order_id = path_id(request, "order_id")
     return ok(await request.app[store_key].get_order(order_id))
 
 
@@ -130,7 +137,7 @@ async def list_orders(request: web.Request) -> web.Response:
 
 
 async def transition_order(request: web.Request) -> web.Response:
-    order_id = parse_uuid(request.match_info["order_id"], "order_id")
+    order_id = path_id(request, "order_id")
     body = await parse_body(request, OrderTransition)
     order = await request.app[store_key].transition_order(
         order_id, OrderStatus(body.to), compensation=body.compensation, reason=body.reason
@@ -152,7 +159,7 @@ async def post_transfer(request: web.Request) -> web.Response:
 
 
 async def get_transfer(request: web.Request) -> web.Response:
-    transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
+    transfer_id = path_id(request, "transfer_id")
     return ok(await request.app[store_key].get_transfer(transfer_id))
 
 
@@ -168,7 +175,7 @@ async def list_transfers(request: web.Request) -> web.Response:
 
 
 async def transition_transfer(request: web.Request) -> web.Response:
-    transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
+    transfer_id = path_id(request, "transfer_id")
     body = await parse_body(request, TransferTransition)
     transfer = await request.app[store_key].transition_transfer(
         transfer_id, body.to, reason=body.reason
@@ -177,7 +184,7 @@ async def transition_transfer(request: web.Request) -> web.Response:
 
 
 async def confirm_party(request: web.Request) -> web.Response:
-    transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
+    transfer_id = path_id(request, "transfer_id")
     body = await parse_body(request, ConfirmParty)
     return ok(await request.app[store_key].confirm_party(transfer_id, body.party))
 

@@ -155,9 +155,7 @@ async def test_same_state_again_is_unchanged(api: Api) -> None:
         (["CONFIRMED", "REFUNDED"], "FAILED", "REFUNDED"),
     ],
 )
-async def test_disallowed_transitions(
-    api: Api, path: list[str], to: str, status_now: str
-) -> None:
+async def test_disallowed_transitions(api: Api, path: list[str], to: str, status_now: str) -> None:
     order = await make_order(api)
     for step in path:
         assert (await move(api, order["order_id"], step))[0] == 200
@@ -189,7 +187,9 @@ async def test_compensation_fails_a_confirmed_order(api: Api) -> None:
 async def test_stats_counts_and_revenue(api: Api) -> None:
     event = str(uuid.uuid4())
     prices = {"c1": 350, "c2": 250, "refunded": 180, "failed": 99, "pending": 50}
-    orders = {k: await make_order(api, event_id=event, credits_charged=v) for k, v in prices.items()}
+    orders = {
+        k: await make_order(api, event_id=event, credits_charged=v) for k, v in prices.items()
+    }
     await make_order(api, credits_charged=1000)  # another event: not counted
     for key in ("c1", "c2", "refunded"):
         await move(api, orders[key]["order_id"], "CONFIRMED")
