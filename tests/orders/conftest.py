@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from central.config import Settings
@@ -18,8 +19,9 @@ TOKEN = "orders-test-token"
 class Api:
     """A thin caller that always carries the internal credential and returns (status, body)."""
 
-    def __init__(self, client: TestClient):
+    def __init__(self, client: TestClient, app: web.Application):
         self.client = client
+        self.app = app
 
     async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
         headers = {"X-Internal-Token": TOKEN, **kw.pop("headers", {})}
@@ -31,12 +33,12 @@ class Api:
             return resp.status, await resp.json()
 
     async def count(self, table: str) -> int:
-        engine = self.client.server.app[store_key].engine
+        engine = self.app[store_key].engine
         async with engine.connect() as conn:
             return int(await conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)
 
     async def rows(self, sql: str) -> list[Any]:
-        engine = self.client.server.app[store_key].engine
+        engine = self.app[store_key].engine
         async with engine.connect() as conn:
             return list((await conn.execute(sa.text(sql))).mappings().all())
 
@@ -46,4 +48,5 @@ async def api(aiohttp_client: Any, db_url: str, tmp_path: Path) -> Api:
     settings = Settings(
         data_dir=tmp_path, internal_token=TOKEN, service_database_urls={"orders": db_url}
     )
-    return Api(await aiohttp_client(create_app(settings)))
+    app = create_app(settings)
+    return Api(await aiohttp_client(app), app)

@@ -178,6 +178,6 @@ async def test_the_schema_survives_a_restart(api: Api) -> None:
     from central.orders.schema import STEPS
 
     await api.call("POST", "/orders", order(order_id=U))
-    engine = api.client.server.app[store_key].engine
+    engine = api.app[store_key].engine
     assert await migrate(engine, STEPS) == len(STEPS)
     assert await api.count("orders") == 1
