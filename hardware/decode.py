@@ -56,10 +56,14 @@ class ZxingDecoder:
         import zxingcpp
 
         self._zx = zxingcpp
+        # In zxing-cpp 3.x "QRCode" is the whole family (Micro QR, rMQR too); tickets are always
+        # Model 2, so ask for just that. 2.x has no Model2 member and its QRCode means exactly that.
+        formats = zxingcpp.BarcodeFormat
+        qr_only = getattr(formats, "QRCodeModel2", formats.QRCode)
         # try_invert off by default: tickets are dark on light and it doubles the work on every
         # empty frame. Plain text mode returns the payload as encoded, without HRI decoration.
         self._kwargs: dict[str, Any] = {
-            "formats": zxingcpp.BarcodeFormat.QRCode,
+            "formats": qr_only,
             "try_rotate": try_rotate,
             "try_downscale": try_downscale,
             "try_invert": try_invert,

@@ -84,28 +84,34 @@ class GpioIndicator:
             pending = None
             if item is _STOP:
                 return
+            hold = self.hold_s
             try:
-                self._apply(*item)
+                # the light stays at least as long as the beeps, so they are never heard in the dark
+                hold = max(hold, self._apply(*item))
             except Exception:  # a pin fault must not silence every later verdict
                 logger.exception("indicator pattern failed")
             try:
-                pending = self._queue.get(timeout=self.hold_s)
+                pending = self._queue.get(timeout=hold)
             except queue.Empty:
                 self._lights_off()
 
-    def _apply(self, result: str, admitted: bool) -> None:
+    def _apply(self, result: str, admitted: bool) -> float:
+        """Start the pattern; returns how long its beeps and pulse run."""
         if admitted:
             self.red.off()
             self.green.on()
             self.buzzer.blink(on_time=self.beep_s, off_time=self.beep_s, n=1, background=True)
             self.relay.blink(on_time=self.pulse_s, off_time=self.beep_s, n=1, background=True)
+            duration = max(self.beep_s, self.pulse_s)
         else:
             self.green.off()
             self.red.on()
             self.buzzer.blink(
                 on_time=self.reject_beep_s, off_time=self.reject_beep_s / 2, n=2, background=True
             )
+            duration = 2.5 * self.reject_beep_s
         logger.debug("indicator", extra={"fields": {"result": result, "admitted": admitted}})
+        return duration
 
     def _lights_off(self) -> None:
         try:
