@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
-from central.users.schema import otp_challenges
+from central.users.schema import otp_challenges, users
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,15 @@ class OtpStore:
             now = self.clock()
             try:
                 async with self.engine.begin() as conn:
+                    # A no-op update takes the user's row lock: replacements for one user queue
+                    # up instead of racing (SQLite serialises writers anyway).
+                    locked = await conn.execute(
+                        users.update()
+                        .where(users.c.user_id == user_id)
+                        .values(user_id=users.c.user_id)
+                    )
+                    if locked.rowcount != 1:
+                        raise ApiError("USER_NOT_FOUND", "no such user")
                     old = await self._current(conn, user_id, purpose, reference_id)
                     resends = 0
                     if resend:

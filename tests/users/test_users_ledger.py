@@ -83,10 +83,7 @@ async def test_concurrent_same_key_applies_once(engine: AsyncEngine) -> None:
     ledger = Ledger(engine)
     user_id = await new_user(engine, credits=1000)
     results = await asyncio.gather(
-        *(
-            ledger.post(user_id=user_id, amount=-7, kind="PURCHASE", key="same")
-            for _ in range(30)
-        )
+        *(ledger.post(user_id=user_id, amount=-7, kind="PURCHASE", key="same") for _ in range(30))
     )
     assert [replayed for _, replayed in results].count(False) == 1
     assert len({entry.entry_id for entry, _ in results}) == 1
@@ -123,9 +120,11 @@ async def test_transfer_moves_in_one_transaction_and_replays(engine: AsyncEngine
     buyer = await new_user(engine, credits=50)
     result = await ledger.transfer(from_user_id=buyer, to_user_id=seller, amount=20, key="t1")
     assert result == (30, 25, False)
-    assert await ledger.transfer(
-        from_user_id=buyer, to_user_id=seller, amount=20, key="t1"
-    ) == (30, 25, True)
+    assert await ledger.transfer(from_user_id=buyer, to_user_id=seller, amount=20, key="t1") == (
+        30,
+        25,
+        True,
+    )
     debit, credit = await ledger.entry("t1:debit"), await ledger.entry("t1:credit")
     assert debit and debit.amount == -20 and debit.kind == "TRANSFER_OUT"
     assert credit and credit.amount == 20 and credit.kind == "TRANSFER_IN"
@@ -186,9 +185,9 @@ async def test_cached_column_equals_ledger_sum_for_every_user(engine: AsyncEngin
         sums = dict(
             (
                 await conn.execute(
-                    sa.select(credit_ledger.c.user_id, sa.func.sum(credit_ledger.c.amount)).group_by(
-                        credit_ledger.c.user_id
-                    )
+                    sa.select(
+                        credit_ledger.c.user_id, sa.func.sum(credit_ledger.c.amount)
+                    ).group_by(credit_ledger.c.user_id)
                 )
             ).all()
         )
