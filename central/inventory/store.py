@@ -158,7 +158,7 @@ class InventoryStore:
         held = seats.c.status == "HELD"
         won = await self._update_one(
             seat_id,
-            [sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms < now))],
+            [sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms <= now))],
             {
                 "status": "HELD",
                 "hold_id": hold_id,
@@ -263,11 +263,11 @@ class InventoryStore:
     ) -> list[tuple[str, str]]:
         """Release up to `limit` lapsed holds in one statement; (seat_id, hold_id) of each."""
         now = self.clock() if now is None else now
-        lapsed = sa.and_(seats.c.status == "HELD", seats.c.held_until_ms < now)
+        lapsed = sa.and_(seats.c.status == "HELD", seats.c.held_until_ms <= now)
         src = seats.alias("lapsed")
         batch = (
             sa.select(src.c.seat_id)
-            .where(src.c.status == "HELD", src.c.held_until_ms < now)
+            .where(src.c.status == "HELD", src.c.held_until_ms <= now)
             .order_by(src.c.held_until_ms)
             .limit(limit)
         )
