@@ -90,13 +90,17 @@ def test_a_newer_verdict_replaces_the_lit_one(gate, factory):
     assert history(factory, RELAY) == [False, True, False]  # the admitted pulse still happened
 
 
-def test_green_stays_lit_through_the_hold_then_goes_off(gate, factory):
-    gate.show("SUCCESS", admitted=True)
-    wait_until(lambda: factory.pin(GREEN).state)
-    time.sleep(0.05)  # well inside the 0.3 s hold
-    assert factory.pin(GREEN).state
-    wait_until(lambda: not factory.pin(GREEN).state)
-    assert history(factory, GREEN) == [False, True, False]
+def test_green_stays_lit_through_the_hold_then_goes_off(factory):
+    ind = GpioIndicator(GREEN, RED, BUZZER, RELAY, pulse_s=0.05, hold_s=1.0, pin_factory=factory)
+    try:
+        ind.show("SUCCESS", admitted=True)
+        wait_until(lambda: factory.pin(GREEN).state)
+        time.sleep(0.1)  # well inside the 1 s hold
+        assert factory.pin(GREEN).state
+        wait_until(lambda: not factory.pin(GREEN).state)
+        assert history(factory, GREEN) == [False, True, False]
+    finally:
+        ind.close()
 
 
 def test_close_turns_everything_off_and_ignores_later_verdicts(factory):
