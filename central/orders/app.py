@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from central.config import Settings
 from central.db import make_engine, migrate, ping
@@ -66,12 +66,6 @@ class NewTransfer(Body):
 class TransferTransition(Body):
     to: TransferStatus
     reason: Reason | None = None
-
-    @model_validator(mode="after")
-    def _dispute_needs_reason(self) -> TransferTransition:
-        if self.to is TransferStatus.DISPUTED and self.reason is None:
-            raise ValueError("a dispute needs a reason")
-        return self
 
 
 class ConfirmParty(Body):
@@ -177,6 +171,8 @@ async def list_transfers(request: web.Request) -> web.Response:
 async def transition_transfer(request: web.Request) -> web.Response:
     transfer_id = path_id(request, "transfer_id")
     body = await parse_body(request, TransferTransition)
+    if body.to is TransferStatus.DISPUTED and body.reason is None:
+        raise ApiError("VALIDATION_ERROR", "reason: a dispute needs a reason", {"field": "reason"})
     transfer = await request.app[store_key].transition_transfer(
         transfer_id, body.to, reason=body.reason
     )

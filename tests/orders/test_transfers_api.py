@@ -145,7 +145,11 @@ async def test_a_dispute_needs_a_reason(api: Api) -> None:
     await move(api, transfer["transfer_id"], "PENDING_OTP")
     await move(api, transfer["transfer_id"], "COMPLETED")
     status, err = await move(api, transfer["transfer_id"], "DISPUTED")
-    assert (status, err["error_code"]) == (400, "VALIDATION_ERROR")
+    assert (status, err["error_code"], err["details"]["field"]) == (
+        400,
+        "VALIDATION_ERROR",
+        "reason",
+    )
     _, got = await api.call("GET", f"/transfers/{transfer['transfer_id']}")
     assert got["data"]["status"] == "COMPLETED"
 

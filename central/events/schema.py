@@ -1,0 +1,60 @@
+"""The events service's tables and their versioned migrations.
+
+Ids are UUID text; halls are short operator codes; times are timezone-aware UTC. A gate's device
+token is never stored, only its SHA-256, so a copy of this database cannot impersonate a gate.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from central.db import Step, create_tables
+
+metadata = sa.MetaData()
+
+Id = sa.String(36)
+Stamp = sa.DateTime(timezone=True)
+Hall = sa.String(20)
+
+venues = sa.Table(
+    "venues",
+    metadata,
+    sa.Column("venue_id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("address", sa.String(500), nullable=True),
+    sa.Column("created_at", Stamp, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("event_id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("venue_id", Id, sa.ForeignKey("venues.venue_id"), nullable=False, index=True),
+    sa.Column("hall_id", Hall, nullable=False, index=True),
+    sa.Column("event_date", Stamp, nullable=False, index=True),
+    sa.Column("doors_open", Stamp, nullable=False),
+    sa.Column("doors_close", Stamp, nullable=False),
+    sa.Column("pricing", sa.JSON, nullable=False),
+    sa.Column("category_rows", sa.JSON, nullable=False),
+    sa.Column("total_seats", sa.Integer, nullable=False),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.CheckConstraint("doors_open < doors_close", name="ck_events_doors"),
+    sa.CheckConstraint("total_seats BETWEEN 1 AND 100000", name="ck_events_seats"),
+)
+
+gates = sa.Table(
+    "gates",
+    metadata,
+    sa.Column("gate_id", Id, primary_key=True),
+    sa.Column("hall_id", Hall, nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("updated_at", Stamp, nullable=False),
+)
+
+STEPS: list[Step] = [
+    Step(1, "venues, events and gates", create_tables(metadata, "venues", "events", "gates")),
+]
