@@ -49,6 +49,8 @@ class Settings:
     refresh_ttl: int = 14 * 24 * 3600
     call_timeout: float = 2.0
     sweep_interval: float = 1.0
+    saga_lease: float = 15.0
+    amqp_prefix: str = ""
     log_level: str = "INFO"
     seed_sample: bool = False
 
@@ -86,6 +88,10 @@ class Settings:
             raise ConfigError(
                 f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})"
             )
+        if self.saga_lease <= 0:
+            raise ConfigError(f"--saga-lease: must be positive (got {self.saga_lease})")
+        if self.sweep_interval <= 0:
+            raise ConfigError(f"--sweep-interval: must be positive (got {self.sweep_interval})")
         if self.call_timeout <= 0:
             raise ConfigError(f"TR_CALL_TIMEOUT: must be positive (got {self.call_timeout})")
         check_otp_delivery(self.otp_delivery)
@@ -187,6 +193,8 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("call_timeout", "--call-timeout", _FLOAT),
     ("sweep_interval", "--sweep-interval", _FLOAT),
     ("log_level", "--log-level", str),
+    ("saga_lease", "--saga-lease", _FLOAT),
+    ("amqp_prefix", "--amqp-prefix", str),
 ]
 
 

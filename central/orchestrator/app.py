@@ -9,8 +9,9 @@ from aiohttp import web
 from central.config import Settings
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
-from central.orchestrator.keys import backends_key, login_limiter_key, settings_key
-from central.orchestrator.routes import accounts, admin, events
+from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
+from central.orchestrator.routes import accounts, admin, events, purchase
+from central.orchestrator.runtime import Runtime
 from central.web import health_checks_key, make_app
 from proto import inventory_pb2 as pb
 
@@ -22,12 +23,15 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(LOGIN_REQUESTS_PER_MINUTE)
-    for module in (accounts, events, admin):
+    for module in (accounts, events, admin, purchase):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backends.start()
+        runtime = await Runtime.open(settings, backends)
+        app[runtime_key] = runtime
         yield
+        await runtime.close()
         await backends.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -11,3 +11,6 @@ from central.orchestrator.backends import Backends
 backends_key = web.AppKey("backends", Backends)
 settings_key = web.AppKey("settings", Settings)
 login_limiter_key = web.AppKey("login_limiter", AddressRateLimiter)
+
+# Set by the app's lifecycle once the orchestrator's database is open.
+runtime_key = web.AppKey("runtime", object)

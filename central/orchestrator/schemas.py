@@ -90,3 +90,18 @@ class GrantCreditsBody(Strict):
 class UpdateUserBody(Strict):
     is_flagged: bool | None = None
     role: Literal["customer", "staff", "admin"] | None = None
+
+
+class ReserveBody(Strict):
+    seat_id: uuid.UUID
+    event_id: uuid.UUID | None = None  # accepted for compatibility; the seat names its event
+
+
+class PayBody(Strict):
+    order_id: uuid.UUID
+
+
+class VerifyOtpBody(Strict):
+    context: Literal["purchase", "transfer"]
+    reference_id: uuid.UUID
+    otp_code: OtpCode

@@ -1,0 +1,222 @@
+"""Purchase (saga 1): reserve, pay, verify-otp."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.auth import Principal, authenticate
+from central.orchestrator.idempotency import Answer, request_hash
+from central.orchestrator.keys import backends_key, runtime_key
+from central.orchestrator.runtime import Runtime
+from central.orchestrator.sagas.purchase import KIND, seat_error
+from central.orchestrator.schemas import PayBody, ReserveBody, VerifyOtpBody
+from central.saga import SagaBusy, SagaRecord
+from central.web import parse_body
+from proto import inventory_pb2 as pb
+
+routes = web.RouteTableDef()
+WAIT_FOR_OTHER_REQUEST = 30.0
+
+
+def _runtime(request: web.Request) -> Runtime:
+    runtime = request.app[runtime_key]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def with_idempotency(
+    request: web.Request, principal: Principal, handler: Callable[[], Awaitable[Answer]]
+) -> web.Response:
+    """Run the handler once per Idempotency-Key (when the caller sent one)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = await _answer(handler)
+    else:
+        digest = request_hash(await request.read())
+        scope = f"{principal.user_id}:{request.path}"
+        status, body = await _runtime(request).idempotency.run(scope, key, digest, handler)
+    return web.json_response(body, status=status)
+
+
+async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:
+    try:
+        return await handler()
+    except ApiError as err:
+        return err.status, err.body()
+
+
+@routes.post("/api/reserve")
+async def reserve(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    body = await parse_body(request, ReserveBody)
+    runtime = _runtime(request)
+
+    async def run() -> Answer:
+        seat_id = str(body.seat_id)
+        try:
+            seat = await runtime.backends.inventory.call(
+                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
+            )
+        except InventoryError as exc:
+            raise seat_error(exc) from None
+        if seat.status in ("SOLD", "CHECKED_IN"):
+            raise ApiError("SEAT_ALREADY_SOLD", "the seat is sold")
+        event = await runtime.events.get(seat.event_id)
+        if datetime.fromisoformat(event["doors_close"]) <= datetime.now(UTC):
+            raise ApiError("EVENT_ENDED", "the event is over")
+        price = event["pricing"].get(seat.category)
+        if price is None:
+            raise ApiError("SEAT_UNAVAILABLE", "the seat has no price")
+        ttl = runtime.settings.hold_ttl
+        order_id = str(uuid.uuid4())
+        record = await runtime.runner.start(
+            KIND,
+            {
+                "seat_id": seat_id,
+                "event_id": seat.event_id,
+                "user_id": principal.user_id,
+                "flagged": principal.is_flagged,
+                "hold_id": str(uuid.uuid4()),
+                "order_id": order_id,
+                "price": int(price),
+                "ttl": ttl,
+            },
+            deadline=time.time() + ttl,
+            reference_id=order_id,
+        )
+        held_until_ms = int(record.data["held_until_ms"])
+        return 200, {
+            "success": True,
+            "data": {
+                "order_id": order_id,
+                "seat_id": seat_id,
+                "event_id": seat.event_id,
+                "status": "HELD",
+                "held_until": _iso_ms(held_until_ms),
+                "ttl_seconds": ttl,
+                "price": int(price),
+            },
+        }
+
+    return await with_idempotency(request, principal, run)
+
+
+async def _settled(runtime: Runtime, saga_id: str) -> SagaRecord:
+    """Wait while another request or runner drives the saga."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
+    while True:
+        record = await runtime.runner.get(saga_id)
+        assert record is not None
+        if record.status not in ("RUNNING", "COMPENSATING") or time.monotonic() > deadline:
+            return record
+        await asyncio.sleep(0.02)
+
+
+async def _purchase_saga(runtime: Runtime, principal: Principal, order_id: str) -> SagaRecord:
+    order = await runtime.backends.orders.call("GET", f"/orders/{order_id}")
+    if order["user_id"] != principal.user_id:
+        raise ApiError("FORBIDDEN", "this order belongs to someone else")
+    record = await runtime.runner.find_by_reference(order_id)
+    if record is None or record.kind != KIND:
+        raise ApiError("ORDER_NOT_FOUND", "no purchase for this order")
+    return record
+
+
+def _ended(record: SagaRecord) -> ApiError:
+    if record.status == "COMPLETED":
+        return ApiError("ORDER_ALREADY_CONFIRMED", "this order is already paid")
+    return record.error() or ApiError("HOLD_EXPIRED", "this order failed")
+
+
+@routes.post("/api/pay")
+async def pay(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    body = await parse_body(request, PayBody)
+    runtime = _runtime(request)
+
+    async def run() -> Answer:
+        record = await _purchase_saga(runtime, principal, str(body.order_id))
+        while True:
+            record = await _settled(runtime, record.saga_id)
+            if record.status in ("COMPLETED", "FAILED"):
+                raise _ended(record)
+            if record.status != "WAITING":
+                raise ApiError("SERVICE_UNAVAILABLE", "the order is busy; try again")
+            if record.deadline is not None and record.deadline < time.time():
+                try:
+                    record = await runtime.runner.compensate(record.saga_id, _hold_expired())
+                except SagaBusy:
+                    continue
+                raise _ended(record)
+            try:
+                done = await runtime.runner.run_phase(record.saga_id, "pay")
+            except SagaBusy:
+                continue
+            return 200, {"success": True, "data": done.data["result"]}
+
+    return await with_idempotency(request, principal, run)
+
+
+def _hold_expired() -> ApiError:
+    return ApiError("HOLD_EXPIRED", "the seat hold expired before payment")
+
+
+@routes.post("/api/verify-otp")
+async def verify_otp(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    body = await parse_body(request, VerifyOtpBody)
+    runtime = _runtime(request)
+    if body.context != "purchase":
+        raise ApiError(
+            "VALIDATION_ERROR", "context: transfer codes are confirmed at /api/transfer/confirm"
+        )
+    order_id = str(body.reference_id)
+    record = await _purchase_saga(runtime, principal, order_id)
+    if record.status in ("COMPLETED", "FAILED"):
+        raise _ended(record)
+    try:
+        await runtime.backends.users.call(
+            "POST",
+            "/otp/verify",
+            json={
+                "user_id": principal.user_id,
+                "purpose": "purchase",
+                "reference_id": order_id,
+                "code": body.otp_code,
+            },
+        )
+    except ApiError as err:
+        if err.code == "OTP_MAX_RETRIES":
+            await _fail_after_otp(runtime, record.saga_id, err)
+        raise
+    return web.json_response({"success": True, "data": {"verified": True}})
+
+
+async def _fail_after_otp(runtime: Runtime, saga_id: str, err: ApiError) -> None:
+    """Third wrong code: the order ends FAILED and the seat is released (compensate 3, 2, 1)."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
+    while time.monotonic() < deadline:
+        record = await _settled(runtime, saga_id)
+        if record.status != "WAITING":
+            return
+        try:
+            await runtime.runner.compensate(saga_id, err)
+            return
+        except SagaBusy:
+            await asyncio.sleep(0.02)
+
+
+__all__: list[Any] = ["routes"]

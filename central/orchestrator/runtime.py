@@ -1,0 +1,84 @@
+"""What the orchestrator opens at start: its own database (the saga log), the saga runner with
+its recovery and hold-deadline sweep, the Idempotency-Key store, the event cache, and — when a
+broker is configured — the hold queue and its release consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central.config import Settings
+from central.db import make_engine, migrate
+from central.messaging import HoldQueue
+from central.orchestrator.backends import Backends
+from central.orchestrator.event_cache import EventCache
+from central.orchestrator.idempotency import IdempotencyStore
+from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
+from central.saga import SagaBusy, SagaRunner
+from central.saga.schema import STEPS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    backends: Backends
+    engine: AsyncEngine
+    runner: SagaRunner
+    idempotency: IdempotencyStore
+    events: EventCache
+    holds: HoldQueue | None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings, backends: Backends) -> Runtime:
+        engine = await make_engine(settings.database_url_for("orchestrator"))
+        await migrate(engine, STEPS)
+        holds = None
+        if settings.amqp_url:
+            holds = HoldQueue(settings.amqp_url, settings.hold_ttl, prefix=settings.amqp_prefix)
+            await holds.start()
+        runner = SagaRunner(
+            engine, [purchase_saga(backends, holds)], lease_seconds=settings.saga_lease
+        )
+        runtime = cls(
+            settings=settings,
+            backends=backends,
+            engine=engine,
+            runner=runner,
+            idempotency=IdempotencyStore(engine),
+            events=EventCache(backends.events),
+            holds=holds,
+        )
+        runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
+        if holds is not None:
+            await holds.consume(runtime.on_hold_expired)
+        return runtime
+
+    async def on_hold_expired(self, message: dict[str, Any]) -> None:
+        """A hold's TTL ran out in the broker: compensate its saga if it still waits for payment,
+        and only for the hold in the message (a newer hold of the seat is another saga)."""
+        saga_id = str(message.get("saga_id", ""))
+        record = await self.runner.get(saga_id)
+        if record is None or record.data.get("hold_id") != message.get("hold_id"):
+            return
+        if record.status != "WAITING":
+            return  # paid, already failed, or being paid now (ConfirmSeat checks the expiry)
+        with suppress(SagaBusy):
+            await self.runner.compensate(saga_id, HOLD_EXPIRED)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.holds is not None:
+            await self.holds.close()
+        await self.engine.dispose()

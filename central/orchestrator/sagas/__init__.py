@@ -1,0 +1,1 @@
+"""The orchestrator's sagas, each a SagaDefinition for the durable runner."""

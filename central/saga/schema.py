@@ -1,0 +1,63 @@
+"""The orchestrator's own tables: the saga log and the Idempotency-Key answers.
+
+Times are unix seconds (float): simple to compare in one conditional statement on both SQLite and
+PostgreSQL, and the lease and deadline logic is all comparisons."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from central.db import Step, create_tables
+
+metadata = sa.MetaData()
+
+sagas = sa.Table(
+    "sagas",
+    metadata,
+    sa.Column("saga_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # RUNNING | WAITING | COMPENSATING | COMPLETED | FAILED
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("result", sa.Text),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float, nullable=False, server_default="0"),
+    # A WAITING saga past its deadline is compensated (for a purchase: the hold expired).
+    sa.Column("deadline", sa.Float),
+    sa.Column("reference_id", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_sagas_status_deadline", "status", "deadline"),
+    sa.Index("ix_sagas_status_lease", "status", "lease_until"),
+    sa.Index("ix_sagas_reference", "reference_id"),
+)
+
+saga_steps = sa.Table(
+    "saga_steps",
+    metadata,
+    sa.Column("saga_id", sa.String(36), primary_key=True),
+    sa.Column("step", sa.String(48), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # DONE | COMPENSATED
+    sa.Column("result", sa.Text),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer),  # NULL while the first request is still running
+    sa.Column("body", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+STEPS = [
+    Step(1, "saga log", create_tables(metadata, "sagas", "saga_steps")),
+    Step(2, "idempotency keys", create_tables(metadata, "idempotency_keys")),
+]
