@@ -270,7 +270,7 @@ async def resend_otp(request: web.Request) -> web.Response:
     user = await svc.users.get(str(body.user_id))
     ch, code = await svc.otp.resend(user.user_id, body.purpose, str(body.reference_id))
     await _send_code(svc, user, body.purpose, ch.reference_id, code)
-    status = ch.status()
+    status = ch.status(svc.otp.clock())
     return ok(
         {
             "challenge_id": ch.challenge_id,
@@ -282,15 +282,15 @@ async def resend_otp(request: web.Request) -> web.Response:
 
 async def otp_status(request: web.Request) -> web.Response:
     query = parse_query(request, m.OtpStatusQuery)
-    ch = await _svc(request).otp.current(str(query.user_id), query.purpose, str(query.reference_id))
+    otp = _svc(request).otp
+    ch = await otp.current(str(query.user_id), query.purpose, str(query.reference_id))
     if ch is None:
         raise ApiError("OTP_NOT_FOUND", "no code was sent for this")
-    status = ch.status()
+    status = ch.status(otp.clock())
     return ok(
         {
-            "verified": status["verified"],
-            "attempts_left": status["attempts_left"],
-            "expires_at": status["expires_at"],
+            key: status[key]
+            for key in ("verified", "attempts_left", "expires_at", "expired", "exhausted")
         }
     )
 
@@ -348,7 +348,8 @@ def create_app(
     r.add_post("/auth/introspect", introspect)
     r.add_get("/credits/{user_id}/balance", balance)
     r.add_post("/credits/entries", post_entry)
-    r.add_get("/credits/entries/{idempotency_key}", get_entry)
+    # Keys are free text (saga ids, colons, even slashes): match the rest of the path.
+    r.add_get("/credits/entries/{idempotency_key:.+}", get_entry)
     r.add_post("/credits/transfer", transfer)
     r.add_post("/otp/challenges", create_challenge)
     r.add_post("/otp/verify", verify_otp)

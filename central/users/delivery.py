@@ -111,7 +111,9 @@ class WebhookDelivery(OtpDelivery):
                         log.info("OTP delivered by webhook for %s (attempt %d)", who, attempt)
                         return
                     reason = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a background delivery reports; it never raises
                 reason = type(exc).__name__
             log.warning(
                 "OTP webhook attempt %d/%d for %s failed: %s", attempt, self.attempts, who, reason

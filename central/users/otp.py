@@ -47,12 +47,15 @@ class Challenge:
     resends: int
     verified_at: datetime | None
 
-    def status(self) -> dict[str, Any]:
+    def status(self, now: datetime) -> dict[str, Any]:
         return {
             "challenge_id": self.challenge_id,
             "verified": self.verified_at is not None,
             "attempts_left": self.attempts_left,
             "expires_at": iso(self.expires_at),
+            # Whether a caller must ask for a new code: run out of time or of attempts.
+            "expired": self.verified_at is None and self.expires_at <= now,
+            "exhausted": self.verified_at is None and self.attempts_left <= 0,
             "resends_left": max(0, OTP_MAX_RESENDS - self.resends),
         }
 

@@ -127,7 +127,9 @@ async def test_three_wrong_codes_over_http(make_client: AppFactory, otp_file: Pa
     assert (status, body["error_code"]) == (429, "OTP_MAX_RETRIES")
 
 
-async def test_otp_routes_for_a_purchase(make_client: AppFactory, otp_file: Path) -> None:
+async def test_otp_routes_for_a_purchase(
+    make_client: AppFactory, otp_file: Path, clock: FakeClock
+) -> None:
     client = await make_client()
     user = await register(client, verified=True)
     order = str(uuid.uuid4())
@@ -142,12 +144,29 @@ async def test_otp_routes_for_a_purchase(make_client: AppFactory, otp_file: Path
         "verified": False,
         "attempts_left": 3,
         "expires_at": body["data"]["expires_at"],
+        "expired": False,
+        "exhausted": False,
     }
     code = last_code(otp_file, user["user_id"], "purchase")
     status, body = await call(client, "POST", "/otp/verify", {**target, "code": code})
     assert status == 200 and body["data"] == {"verified": True}
     status, body = await call(client, "GET", "/otp/status", params=query)
-    assert body["data"]["verified"] is True
+    assert body["data"]["verified"] is True and body["data"]["expired"] is False
+
+    # A second order: its status tells the caller when a new code is needed.
+    other = {**query, "reference_id": str(uuid.uuid4())}
+    await call(client, "POST", "/otp/challenges", other)
+    code = last_code(otp_file, user["user_id"], "purchase")
+    bad = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        await call(client, "POST", "/otp/verify", {**other, "code": bad})
+    _, body = await call(client, "GET", "/otp/status", params=other)
+    assert body["data"]["exhausted"] is True and body["data"]["attempts_left"] == 0
+    third = {**query, "reference_id": str(uuid.uuid4())}
+    await call(client, "POST", "/otp/challenges", third)
+    clock.advance(301)
+    _, body = await call(client, "GET", "/otp/status", params=third)
+    assert body["data"]["expired"] is True and body["data"]["verified"] is False
     status, body = await call(
         client, "POST", "/otp/challenges", {**target, "user_id": str(uuid.uuid4())}
     )

@@ -57,16 +57,21 @@ async def test_entries_replay_conflict_and_lookup(make_client: AppFactory) -> No
     assert (status, body["error_code"]) == (409, "IDEMPOTENCY_CONFLICT")
     status, body = await call(client, "GET", "/credits/entries/saga-1:pay")
     assert status == 200 and body["data"]["amount"] == -40 and body["data"]["kind"] == "PURCHASE"
+    slashed = {**entry, "amount": 1, "kind": "REFUND", "idempotency_key": "a/b:refund"}
+    status, body = await call(client, "POST", "/credits/entries", slashed)
+    assert status == 200 and body["data"]["credit_balance"] == 61
+    status, body = await call(client, "GET", "/credits/entries/a%2Fb:refund")
+    assert status == 200 and body["data"]["amount"] == 1, body
     status, body = await call(client, "GET", "/credits/entries/never-used")
     assert (status, body["error_code"]) == (404, "NOT_FOUND")
 
     status, body = await call(
-        client, "POST", "/credits/entries", {**entry, "amount": -61, "idempotency_key": "big"}
+        client, "POST", "/credits/entries", {**entry, "amount": -62, "idempotency_key": "big"}
     )
     assert (status, body["error_code"]) == (402, "INSUFFICIENT_CREDITS")
-    assert body["details"]["current_balance"] == 60
+    assert body["details"]["current_balance"] == 61
     status, body = await call(client, "GET", f"/credits/{user['user_id']}/balance")
-    assert body["data"]["credit_balance"] == 60
+    assert body["data"]["credit_balance"] == 61
 
 
 async def test_transfer_over_http(make_client: AppFactory) -> None:
