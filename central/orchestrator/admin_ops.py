@@ -37,7 +37,9 @@ def plan_seats(layout: SeatLayout, pricing: dict[str, int]) -> list[pb.NewSeat]:
             if row not in rows:
                 raise ApiError("VALIDATION_ERROR", f"seats.category_rows: no row {row!r}")
             category_of_row[row] = category
-    default_category = next(iter(pricing))
+    # Rows no list names take the first category no list claims (else the first category).
+    unclaimed = [c for c in pricing if c not in (layout.category_rows or {})]
+    default_category = unclaimed[0] if unclaimed else next(iter(pricing))
     seats = [
         pb.NewSeat(row=row, number=n, category=category_of_row.get(row, default_category))
         for row in rows

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.errors import ApiError
-from central.faults import FaultInjected, fault_point
+from central.faults import fault_point
 from central.saga.schema import saga_steps, sagas
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ class SagaDefinition:
     phases: dict[str, list[Step]]  # in order
     forward_phases: frozenset[str] = frozenset()  # recovered by retrying, not compensating
     deadline_error: ApiError | None = None  # why a WAITING saga past its deadline failed
+    # The step of no return: once it took effect (or might have), the saga only goes forward.
+    pivot: str | None = None
     # Called once a saga ends FAILED (after compensation), e.g. to record the outcome elsewhere.
     on_failed: Callable[[SagaContext, ApiError], Awaitable[None]] | None = None
 
@@ -287,10 +289,12 @@ class SagaRunner:
         assert record is not None
         ctx = SagaContext(saga_id, record.kind, record.data)
         await self._load_results(ctx)
+        current = ""
         try:
             for step in definition.phases[phase]:
                 if step.name in ctx.results:
                     continue
+                current = step.name
                 fault_point(f"{definition.kind}.before_{step.name}")
                 result = await step.action(ctx)
                 ctx.results[step.name] = result
@@ -309,10 +313,18 @@ class SagaRunner:
         except Abort as abort:
             await self._compensate(definition, ctx, phase, abort.error)
             raise abort.error from None
-        except (ApiError, FaultInjected, Exception) as exc:  # noqa: B014 - any failure compensates
-            error = exc if isinstance(exc, ApiError) else ApiError("INTERNAL_ERROR", "step failed")
-            if not isinstance(exc, ApiError):
-                log.exception("saga %s step failed", saga_id)
+        except Exception as exc:
+            error = exc if isinstance(exc, ApiError) else None
+            if error is None:
+                log.exception("saga %s step %s failed", saga_id, current)
+            if self._must_go_forward(definition, ctx, current, error):
+                # Past (or possibly past) the point of no return: never compensate; leave it
+                # RUNNING with the lease dropped so recovery retries the idempotent steps.
+                await self._write(saga_id, data=json.dumps(ctx.data), lease_until=0)
+                raise ApiError(
+                    "SERVICE_UNAVAILABLE", "the order is being completed; ask again shortly"
+                ) from None
+            error = error or ApiError("INTERNAL_ERROR", "a step failed; the saga was rolled back")
             await self._compensate(definition, ctx, phase, error)
             raise error from None
         phases = definition.phase_names()
@@ -338,6 +350,18 @@ class SagaRunner:
         final = await self.get(saga_id)
         assert final is not None
         return final
+
+    @staticmethod
+    def _must_go_forward(
+        definition: SagaDefinition, ctx: SagaContext, step: str, error: ApiError | None
+    ) -> bool:
+        if definition.pivot is None:
+            return False
+        if definition.pivot in ctx.results:
+            return True
+        # The pivot itself failed without a definite answer: it may have taken effect.
+        unknown = error is None or error.code in ("SERVICE_UNAVAILABLE", "INTERNAL_ERROR")
+        return step == definition.pivot and unknown
 
     async def compensate(self, saga_id: str, error: ApiError) -> SagaRecord:
         """Compensate a WAITING saga (hold expired, OTP attempts used up). SagaBusy if driven."""

@@ -222,5 +222,6 @@ def purchase_saga(backends: Backends, holds: HoldQueue | None) -> SagaDefinition
             ],
         },
         forward_phases=frozenset({"pay"}),
+        pivot="confirm_seat",
         deadline_error=HOLD_EXPIRED,
     )
