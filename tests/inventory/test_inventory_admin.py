@@ -6,7 +6,7 @@ import grpc
 
 from central.inventory.errors import detail_code
 from proto import inventory_pb2 as pb
-from tests.inventory.conftest import Inventory, new_id
+from tests.inventory.support import Inventory, new_id
 
 
 async def test_create_list_and_count_seats(inv: Inventory) -> None:

@@ -9,7 +9,7 @@ import grpc.aio
 
 from central.inventory.errors import detail_code, seat_from_trailers
 from proto import inventory_pb2 as pb
-from tests.inventory.conftest import Inventory, new_id
+from tests.inventory.support import Inventory, new_id
 
 
 def owner(seat_id: str, expected: str, new: str) -> pb.UpdateOwnerRequest:

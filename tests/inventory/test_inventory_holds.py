@@ -9,7 +9,7 @@ import grpc.aio
 
 from central.inventory.errors import detail_code
 from proto import inventory_pb2 as pb
-from tests.inventory.conftest import Inventory, new_id
+from tests.inventory.support import Inventory, new_id
 
 
 def reserve(seat_id: str, user_id: str, hold_id: str, ttl: int = 60) -> pb.ReserveSeatRequest:
