@@ -12,6 +12,7 @@ import aiohttp
 import grpc
 import grpc.aio
 import pytest
+import sqlalchemy as sa
 
 from central.logs import JsonFormatter
 from proto import inventory_pb2 as pb
@@ -254,3 +255,19 @@ async def test_sweeper_releases_an_expired_hold_and_reports_it(tmp_path: Path, d
     finally:
         await channel.close()
         await server.stop(None)
+
+
+async def test_an_unexpected_failure_is_internal_and_logged(
+    inv: Inventory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A real database failure: the entry_logs table is gone under the running server.
+    assert inv.server.engine is not None
+    async with inv.server.engine.begin() as conn:
+        await conn.execute(sa.text("DROP TABLE entry_logs"))
+    caplog.set_level(logging.INFO)
+    err = await inv.error("ListEntryLogs", pb.ListEntryLogsRequest(event_id=new_id()))
+    assert err.code() == grpc.StatusCode.INTERNAL
+    assert err.details() == "INTERNAL_ERROR: internal error"  # no database text leaks out
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+    _, (seat_id,) = await inv.seats(1)  # the server keeps serving
+    assert (await inv.seat(seat_id)).status == "AVAILABLE"
