@@ -127,13 +127,13 @@ def make_backends(settings: Settings, addresses: Addresses) -> Any:
 
 async def start_orchestrator(
     stack: AsyncExitStack, settings: Settings, addresses: Addresses
-) -> tuple[int, Any]:
+) -> tuple[int, Any, Any]:
     from central.orchestrator.app import create_app
 
     backends = make_backends(settings, addresses)
     app = create_app(settings, backends)
     port = await run_app(stack, app, settings.host, settings.public_port(), tls_context(settings))
-    return port, backends
+    return port, backends, app
 
 
 async def serve(settings: Settings) -> None:
@@ -148,7 +148,7 @@ async def serve(settings: Settings) -> None:
                 addresses = await start_atomic_services(stack, settings)
             else:
                 addresses = configured_addresses(settings)
-            port, backends = await start_orchestrator(stack, settings, addresses)
+            port, backends, _app = await start_orchestrator(stack, settings, addresses)
             if settings.seed_sample:
                 from central.sample import seed_sample_event
 

@@ -66,6 +66,14 @@ class Cluster:
             codes.append(item["code"])
         return codes
 
+    app: Any = None
+
+    def runtime(self) -> Any:
+        """The orchestrator's Runtime (saga runner, …) inside this test process."""
+        from central.orchestrator.keys import runtime_key
+
+        return self.app[runtime_key]
+
     async def row_counts(self) -> dict[str, int]:
         """Rows in every table of every service database: proof that a refused call wrote nothing."""
         counts: dict[str, int] = {}
@@ -119,7 +127,7 @@ async def running_cluster(
     ).validate()
     async with AsyncExitStack() as stack:
         addresses = await start_atomic_services(stack, settings)
-        port, backends = await start_orchestrator(stack, settings, addresses)
+        port, backends, app = await start_orchestrator(stack, settings, addresses)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         yield Cluster(
@@ -128,4 +136,5 @@ async def running_cluster(
             backends=backends,
             session=session,
             otp_file=otp_file,
+            app=app,
         )

@@ -294,8 +294,8 @@ class SagaRunner:
             for step in definition.phases[phase]:
                 if step.name in ctx.results:
                     continue
-                current = step.name
                 fault_point(f"{definition.kind}.before_{step.name}")
+                current = step.name  # from here the step may have taken effect
                 result = await step.action(ctx)
                 ctx.results[step.name] = result
                 await self._step_done(ctx, step.name, result)
