@@ -1,0 +1,241 @@
+"""Flash sale: B buyers race for S seats through the public API of a real `python -m central serve`.
+
+    .venv/bin/python bench/flash_sale.py                                   # embedded default
+    .venv/bin/python bench/flash_sale.py --postgres postgresql+asyncpg://postgres@127.0.0.1/flash \
+        --amqp amqp://guest:guest@127.0.0.1:5672/                          # PostgreSQL + RabbitMQ
+
+Setup (not timed): an admin, an event with S seats, B buyers registered and verified through the
+public API (codes from the file OTP backend) and granted credits. Then every buyer races: it picks a
+seat not known to be taken, reserves, and pays — except a share of buyers who abandon their hold
+(exercising expiry). Prints reserves/s, purchases/s, p50/p99 per call, oversold seats (must be 0)
+and seats still HELD after TTL + 5 s (must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from central_process import CentralProcess, run_admin  # noqa: E402
+
+PASSWORD = "bench password"
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, body: Any = None
+    ) -> tuple[int, Any, float]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        t0 = time.perf_counter()
+        async with self.session.request(method, self.url + path, json=body, headers=headers) as r:
+            data = await r.json()
+            return r.status, data, time.perf_counter() - t0
+
+
+async def setup(
+    api: Api, otp_file: Path, args: argparse.Namespace
+) -> tuple[list[str], str, list[str]]:
+    _, login, _ = await api.call(
+        "POST", "/api/auth/login", body={"email": "admin@bench.test", "password": PASSWORD}
+    )
+    admin = login["data"]["access_token"]
+    per_row = 50
+    _, ev, _ = await api.call(
+        "POST",
+        "/api/admin/events",
+        admin,
+        {
+            "name": "Flash",
+            "venue": {"name": "Bench"},
+            "hall_id": "HALL-A",
+            "event_date": "2099-01-01T20:00:00Z",
+            "pricing": {"STD": 10},
+            "seats": {"rows": -(-args.seats // per_row), "seats_per_row": per_row},
+        },
+    )
+    seat_ids = ev["data"]["seat_ids"][: args.seats]
+    sem = asyncio.Semaphore(8)
+    user_ids: list[str] = []
+
+    async def register(i: int) -> None:
+        async with sem:
+            email = f"b{i}-{uuid.uuid4().hex[:6]}@bench.test"
+            status, body, _ = await api.call(
+                "POST", "/api/auth/register", body={"email": email, "password": PASSWORD}
+            )
+            assert status == 201, body
+            user_ids.append(body["data"]["user_id"])
+
+    await asyncio.gather(*(register(i) for i in range(args.buyers)))
+    codes = {}
+    for line in (await asyncio.to_thread(otp_file.read_text)).splitlines():
+        item = json.loads(line)
+        codes[item["user_id"]] = item["code"]
+    tokens: list[str] = []
+
+    async def verify(user_id: str) -> None:
+        async with sem:
+            status, body, _ = await api.call(
+                "POST",
+                "/api/auth/verify-registration",
+                body={"user_id": user_id, "otp_code": codes[user_id]},
+            )
+            assert status == 200, body
+            tokens.append(body["data"]["access_token"])
+            status, body, _ = await api.call(
+                "POST", "/api/admin/credits/grant", admin, {"user_id": user_id, "amount": 100}
+            )
+            assert status == 200, body
+
+    await asyncio.gather(*(verify(u) for u in user_ids))
+    return seat_ids, ev["data"]["event_id"], tokens
+
+
+async def race(
+    api: Api, seat_ids: list[str], tokens: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    rng = random.Random(1)
+    taken: set[str] = set()
+    lat: dict[str, list[float]] = {"reserve": [], "pay": []}
+    counts = {"reserved": 0, "paid": 0, "abandoned": 0, "reserve_refused": 0, "pay_refused": 0}
+    paid_seats: list[str] = []
+    sem = asyncio.Semaphore(args.concurrency)
+
+    async def buyer(token: str, abandon: bool) -> None:
+        async with sem:
+            while True:
+                free = [s for s in seat_ids if s not in taken]
+                if not free:
+                    return
+                seat = rng.choice(free)
+                status, body, dt = await api.call("POST", "/api/reserve", token, {"seat_id": seat})
+                lat["reserve"].append(dt)
+                if status != 200:
+                    counts["reserve_refused"] += 1
+                    taken.add(seat)
+                    continue
+                taken.add(seat)
+                counts["reserved"] += 1
+                if abandon:
+                    counts["abandoned"] += 1
+                    return
+                status, body, dt = await api.call(
+                    "POST", "/api/pay", token, {"order_id": body["data"]["order_id"]}
+                )
+                lat["pay"].append(dt)
+                if status == 200:
+                    counts["paid"] += 1
+                    paid_seats.append(seat)
+                else:
+                    counts["pay_refused"] += 1
+                return
+
+    started = time.perf_counter()
+    await asyncio.gather(*(buyer(t, rng.random() < args.abandon) for t in tokens))
+    elapsed = time.perf_counter() - started
+    return {"elapsed": elapsed, "lat": lat, "counts": counts, "paid_seats": paid_seats}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--buyers", type=int, default=1000)
+    parser.add_argument("--seats", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--hold-ttl", type=int, default=10)
+    parser.add_argument("--abandon", type=float, default=0.1, help="share of buyers who never pay")
+    parser.add_argument("--postgres", help="PostgreSQL URL prefix; a fresh suffix is added")
+    parser.add_argument("--amqp", help="RabbitMQ URL")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="flash-"))
+    otp_file = tmp / "otp.jsonl"
+    prefix = f"{args.postgres}_{uuid.uuid4().hex[:8]}" if args.postgres else None
+    extra = [
+        "--hold-ttl",
+        str(args.hold_ttl),
+        "--log-level",
+        "WARNING",
+        "--otp-delivery",
+        f"file:{otp_file}",
+    ]
+    if args.amqp:
+        extra += ["--amqp-url", args.amqp, "--amqp-prefix", f"bench{uuid.uuid4().hex[:6]}."]
+    data_dir = tmp / "data"
+    run_admin(
+        data_dir,
+        "create-user",
+        "--email",
+        "admin@bench.test",
+        "--password",
+        PASSWORD,
+        "--role",
+        "admin",
+        database_url=prefix,
+    )
+    central = CentralProcess(data_dir, database_url=prefix, args=extra)
+    central.start()
+    backend = "PostgreSQL" + (" + RabbitMQ" if args.amqp else "") if prefix else "SQLite (embedded)"
+    try:
+        connector = aiohttp.TCPConnector(limit=args.concurrency + 10)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            api = Api(session, central.url)
+            t0 = time.perf_counter()
+            seat_ids, event_id, tokens = await setup(api, otp_file, args)
+            print(
+                f"setup: {len(tokens)} buyers, {len(seat_ids)} seats in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+            )
+            result = await race(api, seat_ids, tokens, args)
+            c = result["counts"]
+            oversold = len(result["paid_seats"]) - len(set(result["paid_seats"]))
+            await asyncio.sleep(args.hold_ttl + 5)
+            _, detail, _ = await api.call("GET", f"/api/events/{event_id}")
+            seats = [s for s in detail["data"]["seats"] if s["seat_id"] in set(seat_ids)]
+            still_held = sum(1 for s in seats if s["status"] == "HELD")
+            sold = sum(1 for s in seats if s["status"] == "SOLD")
+        e = result["elapsed"]
+        print(
+            f"backend: {backend}; buyers {args.buyers}, seats {args.seats}, concurrency {args.concurrency}, abandon {args.abandon}"
+        )
+        print(f"race time:          {e:.2f} s")
+        print(
+            f"reserves/s:         {c['reserved'] / e:.1f}  ({c['reserved']} held, {c['reserve_refused']} refused)"
+        )
+        print(
+            f"purchases/s:        {c['paid'] / e:.1f}  ({c['paid']} paid, {c['pay_refused']} refused, {c['abandoned']} abandoned)"
+        )
+        for name, values in result["lat"].items():
+            print(
+                f"{name:8s} latency:   p50 {pct(values, 0.5):.1f} ms  p99 {pct(values, 0.99):.1f} ms  (n={len(values)})"
+            )
+        print(f"oversold seats:     {oversold + max(0, sold - len(set(result['paid_seats'])))}")
+        print(f"sold seats:         {sold} (paid {len(set(result['paid_seats']))})")
+        print(f"HELD after TTL+5 s: {still_held}")
+    finally:
+        central.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
