@@ -53,6 +53,10 @@ class Settings:
     amqp_prefix: str = ""
     log_level: str = "INFO"
     seed_sample: bool = False
+    # ticket verification: how far in the future a QR token may be issued (gate/phone clock
+    # skew), and the deadline of each lookup of the verification fan-out
+    token_skew: int = 5
+    verify_timeout: float = 1.0
 
     # ----- derived values -----
     def public_port(self) -> int:
@@ -94,6 +98,12 @@ class Settings:
             raise ConfigError(f"--sweep-interval: must be positive (got {self.sweep_interval})")
         if self.call_timeout <= 0:
             raise ConfigError(f"TR_CALL_TIMEOUT: must be positive (got {self.call_timeout})")
+        if not 0 <= self.token_skew <= 300:
+            raise ConfigError(f"TR_TOKEN_SKEW: must be 0-300 seconds (got {self.token_skew})")
+        if not 0 < self.verify_timeout <= 30:
+            raise ConfigError(
+                f"TR_VERIFY_TIMEOUT: must be above 0 and at most 30 seconds (got {self.verify_timeout})"
+            )
         check_otp_delivery(self.otp_delivery)
         for name, url in (
             ("--database-url", self.database_url),
@@ -195,6 +205,8 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("log_level", "--log-level", str),
     ("saga_lease", "--saga-lease", _FLOAT),
     ("amqp_prefix", "--amqp-prefix", str),
+    ("token_skew", "--token-skew", _INT),
+    ("verify_timeout", "--verify-timeout", _FLOAT),
 ]
 
 

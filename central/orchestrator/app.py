@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,12 +11,19 @@ from central.config import Settings
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
-from central.orchestrator.routes import accounts, admin, events, purchase
+from central.orchestrator.routes import accounts, admin, dashboard, events, gate, purchase, tickets
 from central.orchestrator.runtime import Runtime
 from central.web import health_checks_key, make_app
 from proto import inventory_pb2 as pb
 
 LOGIN_REQUESTS_PER_MINUTE = 300
+SERVER_TIME_HEADER = "X-Server-Time"
+
+
+async def add_server_time(request: web.Request, response: web.StreamResponse) -> None:
+    """Central's clock on every answer (unix ms): gates keep their offset to it and judge the
+    60-second token window in central's time even without a real-time clock."""
+    response.headers[SERVER_TIME_HEADER] = str(int(time.time() * 1000))
 
 
 def create_app(settings: Settings, backends: Backends) -> web.Application:
@@ -23,8 +31,9 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(LOGIN_REQUESTS_PER_MINUTE)
-    for module in (accounts, events, admin, purchase):
+    for module in (accounts, events, admin, purchase, tickets, gate, dashboard):
         app.router.add_routes(module.routes)
+    app.on_response_prepare.append(add_server_time)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backends.start()

@@ -17,10 +17,14 @@ from central.db import make_engine, migrate
 from central.messaging import HoldQueue
 from central.orchestrator.backends import Backends
 from central.orchestrator.event_cache import EventCache
+from central.orchestrator.gate_scans import STEPS as GATE_SCAN_STEPS
+from central.orchestrator.gate_scans import GateScanStore
 from central.orchestrator.idempotency import IdempotencyStore
 from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
+from central.orchestrator.verification import Verifier
 from central.saga import SagaBusy, SagaRunner
 from central.saga.schema import STEPS
+from central.signing import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +38,17 @@ class Runtime:
     idempotency: IdempotencyStore
     events: EventCache
     holds: HoldQueue | None
+    keyring: KeyRing
+    verifier: Verifier
+    gate_scans: GateScanStore
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
-        await migrate(engine, STEPS)
+        await migrate(engine, [*STEPS, *GATE_SCAN_STEPS])
+        keyring = KeyRing.load_or_create(settings.data_dir)
+        events = EventCache(backends.events)
         holds = None
         if settings.amqp_url:
             holds = HoldQueue(settings.amqp_url, settings.hold_ttl, prefix=settings.amqp_prefix)
@@ -53,8 +62,17 @@ class Runtime:
             engine=engine,
             runner=runner,
             idempotency=IdempotencyStore(engine),
-            events=EventCache(backends.events),
+            events=events,
             holds=holds,
+            keyring=keyring,
+            verifier=Verifier(
+                backends,
+                events,
+                keyring,
+                skew=settings.token_skew,
+                call_timeout=settings.verify_timeout,
+            ),
+            gate_scans=GateScanStore(engine),
         )
         runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
         if holds is not None:
@@ -74,6 +92,7 @@ class Runtime:
             await self.runner.compensate(saga_id, HOLD_EXPIRED)
 
     async def close(self) -> None:
+        await self.verifier.drain()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

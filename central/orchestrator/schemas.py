@@ -105,3 +105,43 @@ class VerifyOtpBody(Strict):
     context: Literal["purchase", "transfer"]
     reference_id: uuid.UUID
     otp_code: OtpCode
+
+
+# ----- verification and gates -----
+
+QrPayload = Annotated[str, Field(min_length=1, max_length=1000)]
+# A gate's own scan id: UUID text or any short opaque id it generates.
+ScanId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+VerdictName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z_]+$")]
+# ISO-8601 text (a zone is required; naive is taken as UTC) or unix seconds.
+ScanTime = datetime | Annotated[float, Field(ge=0, le=4_294_967_295)]
+
+
+class StaffVerifyBody(Strict):
+    qr_payload: QrPayload
+    hall_id: HallId
+
+
+class GateVerifyBody(Strict):
+    qr_payload: QrPayload
+    scan_id: ScanId
+    scanned_at: ScanTime | None = None
+
+
+class CheckinItem(Strict):
+    scan_id: ScanId
+    qr_payload: QrPayload
+    scanned_at: ScanTime
+    # what the gate did: it admitted (ADMIT/ADMITTED) or turned the holder away
+    decision: Literal["ADMIT", "ADMITTED", "REJECT", "REJECTED"]
+    result: VerdictName
+
+
+class CheckinsBody(Strict):
+    items: Annotated[list[CheckinItem], Field(min_length=1, max_length=500)]
+
+
+class ManifestQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    cursor: Annotated[int, Field(ge=0, le=2**62)] = 0
+    limit: Annotated[int, Field(ge=1, le=5000)] = 1000

@@ -1,0 +1,63 @@
+"""The first answer to every gate scan id, in the orchestrator's own database: a gate that repeats
+a scan id (a retry after a lost answer, or an offline upload sent twice) gets that answer back and
+nothing runs again."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central.db import Step, create_tables
+
+metadata = sa.MetaData()
+
+gate_scans = sa.Table(
+    "gate_scans",
+    metadata,
+    sa.Column("gate_id", sa.String(36), primary_key=True),
+    sa.Column("scan_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # online | upload
+    sa.Column("answer", sa.Text, nullable=False),  # the JSON the gate was given
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Versions far above the saga log's own steps: both lists share one schema_migrations table.
+STEPS = [Step(101, "gate scan answers", create_tables(metadata, "gate_scans"))]
+
+
+class GateScanStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, gate_id: str, scan_id: str) -> dict[str, Any] | None:
+        query = sa.select(gate_scans.c.answer).where(
+            gate_scans.c.gate_id == gate_id, gate_scans.c.scan_id == scan_id
+        )
+        async with self.engine.connect() as conn:
+            answer = await conn.scalar(query)
+        return None if answer is None else dict(json.loads(answer))
+
+    async def put(
+        self, gate_id: str, scan_id: str, kind: str, answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store the answer unless one is stored already; answers the one that stands."""
+        row = {
+            "gate_id": gate_id,
+            "scan_id": scan_id,
+            "kind": kind,
+            "answer": json.dumps(answer, separators=(",", ":")),
+            "created_at": time.time(),
+        }
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(gate_scans.insert().values(**row))
+        except IntegrityError:
+            first = await self.get(gate_id, scan_id)
+            if first is not None:
+                return first
+        return answer

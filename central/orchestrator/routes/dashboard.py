@@ -1,0 +1,117 @@
+"""The admin event dashboard: seats by status, revenue, admissions per gate and per minute,
+conflicts and the most recent entries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.auth import authenticate, require_role
+from central.orchestrator.backends import Backends
+from central.orchestrator.keys import backends_key
+from central.orchestrator.verification import iso_ms
+from central.web import ok, parse_uuid
+from proto import inventory_pb2 as pb
+
+routes = web.RouteTableDef()
+
+RECENT_ENTRIES = 20
+LOG_WINDOW = 1000  # the newest entry-log rows the result and conflict figures are drawn from
+SEAT_STATUSES = ("AVAILABLE", "HELD", "SOLD", "CHECKED_IN")
+
+
+async def _inventory(backends: Backends, method: str, request: Any) -> Any:
+    try:
+        return await backends.inventory.call(method, request)
+    except InventoryError as exc:
+        raise ApiError(
+            "SERVICE_UNAVAILABLE", f"inventory refused {method}: {exc.code.name}"
+        ) from None
+
+
+def entry_view(entry: Any, gate_names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "scan_id": entry.scan_id or None,
+        "seat_id": entry.seat_id or None,
+        "gate_id": entry.gate_id or None,
+        "gate_name": gate_names.get(entry.gate_id),
+        "staff_user_id": entry.staff_user_id or None,
+        "result": entry.result,
+        "mode": entry.mode,
+        "hall_presented": entry.hall_presented or None,
+        "hall_expected": entry.hall_expected or None,
+        "scanned_at": iso_ms(entry.scanned_at_ms),
+        "latency_ms": round(entry.latency_ms, 2),
+        "detail": entry.detail,
+    }
+
+
+@routes.get("/api/admin/events/{event_id}/dashboard")
+async def dashboard(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    me = await authenticate(request, backends)
+    require_role(me, "admin")
+    event_id = parse_uuid(request.match_info["event_id"], "event_id")
+    event = await backends.events.call("GET", f"/events/{event_id}")
+    counts, checked_in, logs, stats, gates = await asyncio.gather(
+        _inventory(backends, "SeatCounts", pb.SeatCountsRequest(event_ids=[event_id])),
+        _inventory(
+            backends, "ListSeats", pb.ListSeatsRequest(event_id=event_id, statuses=["CHECKED_IN"])
+        ),
+        _inventory(
+            backends, "ListEntryLogs", pb.ListEntryLogsRequest(event_id=event_id, limit=LOG_WINDOW)
+        ),
+        backends.orders.call("GET", "/stats", params={"event_id": event_id}),
+        backends.events.call("GET", "/gates", params={"hall_id": event["hall_id"]}),
+    )
+    by_status = {s: 0 for s in SEAT_STATUSES}
+    for item in counts.events:
+        by_status.update(dict(item.by_status))
+    gate_names = {g["gate_id"]: g["name"] for g in gates}
+    # Admissions come from the seats themselves (exact, however many), not from the log window.
+    per_gate = Counter(s.checked_in_gate_id for s in checked_in.seats)
+    per_minute = Counter(
+        iso_ms(s.checked_in_at_ms - s.checked_in_at_ms % 60_000) for s in checked_in.seats
+    )
+    entries = list(logs.entries)
+    conflicts = [e for e in entries if e.result == "CONFLICT"]
+    return ok(
+        {
+            "event": {
+                "event_id": event["event_id"],
+                "name": event["name"],
+                "hall_id": event["hall_id"],
+                "event_date": event["event_date"],
+                "doors_open": event.get("doors_open"),
+                "doors_close": event.get("doors_close"),
+            },
+            "seats": {"total": sum(by_status.values()), "by_status": by_status},
+            "checked_in": by_status["CHECKED_IN"],
+            "revenue": stats.get("revenue", 0),
+            "orders_by_status": stats.get("orders_by_status", {}),
+            "admissions": {
+                "by_gate": [
+                    {"gate_id": gate or None, "name": gate_names.get(gate), "count": n}
+                    for gate, n in per_gate.most_common()
+                ],
+                "per_minute": [{"minute": m, "count": n} for m, n in sorted(per_minute.items())],
+            },
+            "scans": {
+                "window": len(entries),
+                "by_result": dict(Counter(e.result for e in entries)),
+                "by_mode": dict(Counter(e.mode for e in entries)),
+            },
+            "conflicts": {
+                "count": len(conflicts),
+                "items": [entry_view(e, gate_names) for e in conflicts[:RECENT_ENTRIES]],
+            },
+            "recent_entries": [entry_view(e, gate_names) for e in entries[:RECENT_ENTRIES]],
+            "server_time": iso_ms(int(time.time() * 1000)),
+        }
+    )

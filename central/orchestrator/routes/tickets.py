@@ -1,0 +1,123 @@
+"""The caller's tickets, read from current ownership (so right after a transfer), and the rotating
+signed QR payload of one of them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.auth import authenticate
+from central.orchestrator.keys import backends_key, runtime_key
+from central.orchestrator.runtime import Runtime
+from central.orchestrator.verification import iso_ms
+from central.web import ok, parse_uuid
+from proto import inventory_pb2 as pb
+from proto.ticket_token import TTL_SECONDS
+
+routes = web.RouteTableDef()
+
+TICKET_STATUSES = ("SOLD", "CHECKED_IN")
+
+
+def _runtime(request: web.Request) -> Runtime:
+    runtime = request.app[runtime_key]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def ticket_event(event: dict[str, Any] | None, event_id: str) -> dict[str, Any]:
+    if event is None:  # the seat outlived its event record: still show the ticket
+        return {"event_id": event_id}
+    venue = event.get("venue") or {}
+    return {
+        "event_id": event["event_id"],
+        "name": event["name"],
+        "hall_id": event["hall_id"],
+        "event_date": event["event_date"],
+        "doors_open": event.get("doors_open"),
+        "doors_close": event.get("doors_close"),
+        "venue": {"venue_id": venue.get("venue_id"), "name": venue.get("name")},
+    }
+
+
+@routes.get("/api/tickets")
+async def list_tickets(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    me = await authenticate(request, backends)
+    runtime = _runtime(request)
+    try:
+        reply = await backends.inventory.call(
+            "ListSeats",
+            pb.ListSeatsRequest(owner_user_id=me.user_id, statuses=list(TICKET_STATUSES)),
+        )
+    except InventoryError as exc:
+        raise ApiError("SERVICE_UNAVAILABLE", f"tickets unavailable ({exc.code.name})") from None
+    event_ids = sorted({s.event_id for s in reply.seats})
+
+    async def event_or_none(event_id: str) -> dict[str, Any] | None:
+        try:
+            return await runtime.events.get(event_id)
+        except ApiError as err:
+            if err.code == "EVENT_NOT_FOUND":
+                return None
+            raise
+
+    found = await asyncio.gather(*(event_or_none(e) for e in event_ids))
+    events = dict(zip(event_ids, found, strict=True))
+    tickets = [
+        {
+            "seat_id": s.seat_id,
+            "event": ticket_event(events[s.event_id], s.event_id),
+            "row": s.row,
+            "number": s.number,
+            "category": s.category,
+            "status": s.status,
+            "checked_in_at": iso_ms(s.checked_in_at_ms) if s.checked_in_at_ms else None,
+        }
+        for s in reply.seats
+    ]
+    tickets.sort(key=lambda t: (t["event"].get("event_date") or "", t["row"], t["number"]))
+    return ok(tickets)
+
+
+@routes.get("/api/tickets/{seat_id}/qr")
+async def ticket_qr(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    me = await authenticate(request, backends)
+    seat_id = parse_uuid(request.match_info["seat_id"], "seat_id")
+    try:
+        seat = await backends.inventory.call(
+            "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
+        )
+    except InventoryError as exc:
+        if exc.code == grpc.StatusCode.NOT_FOUND:
+            raise ApiError("SEAT_NOT_FOUND", "no such seat", {"seat_id": seat_id}) from None
+        raise ApiError("SERVICE_UNAVAILABLE", f"seat unavailable ({exc.code.name})") from None
+    if seat.owner_user_id != me.user_id:
+        raise ApiError("NOT_SEAT_OWNER", "this ticket belongs to someone else")
+    if seat.status != "SOLD":
+        raise ApiError(
+            "SEAT_UNAVAILABLE",
+            f"no QR code for a ticket that is {seat.status}",
+            {"status": seat.status},
+        )
+    now = time.time()
+    keyring = _runtime(request).keyring
+    payload = keyring.sign(seat.seat_id, seat.owner_epoch, now)
+    issued = int(now)
+    return ok(
+        {
+            "seat_id": seat.seat_id,
+            "qr_payload": payload,
+            "generated_at": iso_ms(issued * 1000),
+            "expires_at": iso_ms((issued + TTL_SECONDS) * 1000),
+            "ttl_seconds": TTL_SECONDS,
+            "server_time": iso_ms(int(now * 1000)),
+        }
+    )

@@ -1,0 +1,376 @@
+"""The verification fan-out of scenario 3: one scanned QR text in, one verdict out.
+
+The token is judged locally first (signature, age, future tolerance): a forged, expired or
+not-yet-valid token costs no network call. A well-formed one starts three lookups at once — the
+seat (inventory VerifyTicket), a CONFIRMED order for the seat (orders) and the event (the event
+cache) — each under its own deadline, and the verdict follows api-contract.md's precedence by
+awaiting them in that order, so an early verdict (NOT_FOUND, TRANSFERRED) does not wait for a slow
+service it does not need. The admission itself is one conditional MarkCheckedIn: of many
+concurrent scans exactly one wins, the others are DUPLICATE.
+
+Every scan is written to the entry log in the background, retried a few times: a failing entry log
+never fails or delays an admission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.backends import Backends
+from central.orchestrator.event_cache import EventCache
+from central.signing import KeyRing
+from proto import inventory_pb2 as pb
+from proto.ticket_token import TTL_SECONDS, TicketClaims
+
+log = logging.getLogger(__name__)
+
+RESULTS = (
+    "INVALID",
+    "EXPIRED",
+    "NOT_YET_VALID",
+    "NOT_FOUND",
+    "TRANSFERRED",
+    "UNPAID",
+    "DUPLICATE",
+    "WRONG_HALL",
+    "WRONG_DATE",
+    "SUCCESS",
+)
+MESSAGES = {
+    "SUCCESS": "welcome: ticket checked in",
+    "DUPLICATE": "ticket already checked in",
+    "UNPAID": "ticket is not paid",
+    "NOT_FOUND": "no such ticket",
+    "WRONG_HALL": "ticket is for another hall",
+    "WRONG_DATE": "outside the event's doors window",
+    "EXPIRED": "QR code expired: refresh the ticket",
+    "NOT_YET_VALID": "QR code is from the future: check the phone's clock",
+    "TRANSFERRED": "ticket was transferred: the new owner's QR code is needed",
+    "INVALID": "not a valid ticket",
+}
+LOG_ATTEMPTS = 3
+SEAT_EVENT_CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """Who scanned, where, and under which scan id (a UUID: inventory keys the admission by it)."""
+
+    hall_id: str
+    mode: str  # online | offline | staff
+    scan_id: str
+    gate_id: str | None = None
+    staff_user_id: str | None = None
+
+
+@dataclass
+class ScanResult:
+    result: str
+    message: str
+    seat: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None
+    checked_in_at: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    event_id: str | None = None
+    hall_expected: str | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def admitted(self) -> bool:
+        return self.result == "SUCCESS"
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "result": self.result,
+            "message": self.message,
+            "seat": self.seat,
+            "event": self.event,
+        }
+        if self.checked_in_at is not None:
+            out["checked_in_at"] = self.checked_in_at
+        out.update(self.details)
+        return out
+
+
+def iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: Any) -> float | None:
+    """Unix seconds of an ISO-8601 text the events service answered (None when absent/bad)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def seat_view(seat: Any) -> dict[str, Any]:
+    return {"seat_id": seat.seat_id, "row": seat.row, "number": seat.number}
+
+
+def event_view(event: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": event["event_id"], "name": event["name"], "hall_id": event["hall_id"]}
+
+
+class Verifier:
+    def __init__(
+        self,
+        backends: Backends,
+        events: EventCache,
+        keyring: KeyRing,
+        *,
+        skew: int,
+        call_timeout: float,
+        ttl: int = TTL_SECONDS,
+    ) -> None:
+        self.backends = backends
+        self.events = events
+        self.keyring = keyring
+        self.skew = skew
+        self.ttl = ttl
+        self.call_timeout = call_timeout
+        # A seat never changes its event: knowing it lets the event lookup start with the others.
+        self._seat_events: dict[str, str] = {}
+        self._log_tasks: set[asyncio.Task[None]] = set()
+
+    # ----- the verdict -----
+
+    async def verify(
+        self,
+        payload: Any,
+        scanner: Awaitable[Scanner],
+        *,
+        scanned_at: float,
+        write_log: bool = True,
+    ) -> tuple[ScanResult, Scanner]:
+        """Judge one scan at ``scanned_at`` (central's unix seconds).
+
+        ``scanner`` is awaited alongside the lookups (a gate's authentication overlaps them); it
+        must resolve before anything is written, and its exception (401) propagates."""
+        started = time.perf_counter()
+        local = self.keyring.verify(payload, scanned_at, ttl=self.ttl, skew=self.skew)
+        if not local.ok:
+            who = await scanner
+            claims = local.claims
+            outcome = ScanResult(local.result, MESSAGES[local.result])
+            if claims is not None:
+                outcome.seat = {"seat_id": claims.seat_id, "row": None, "number": None}
+                outcome.details["issued_at"] = iso_ms(claims.issued_at * 1000)
+            else:
+                outcome.details["reason"] = local.reason
+        else:
+            assert local.claims is not None
+            outcome, who = await self._judge(local.claims, scanner, scanned_at)
+        outcome.latency_ms = (time.perf_counter() - started) * 1000
+        if write_log:
+            self.log_scan(outcome, who, scanned_at)
+        return outcome, who
+
+    async def _judge(
+        self, claims: TicketClaims, scanner: Awaitable[Scanner], scanned_at: float
+    ) -> tuple[ScanResult, Scanner]:
+        seat_t = asyncio.create_task(self._seat(claims.seat_id))
+        paid_t = asyncio.create_task(self._paid(claims.seat_id))
+        event_t = asyncio.create_task(self._event(claims.seat_id, seat_t))
+        tasks = (seat_t, paid_t, event_t)
+        try:
+            who = await scanner
+            seat = await seat_t
+            if seat is None:
+                return ScanResult("NOT_FOUND", MESSAGES["NOT_FOUND"]), who
+            outcome = ScanResult("", "", seat=seat_view(seat), event_id=seat.event_id)
+            if claims.owner_epoch != seat.owner_epoch:
+                return self._set(outcome, "TRANSFERRED"), who
+            if seat.status not in ("SOLD", "CHECKED_IN") or not await paid_t:
+                return self._set(outcome, "UNPAID"), who
+            if seat.status == "CHECKED_IN" and seat.checked_in_scan_id != who.scan_id:
+                return await self._duplicate(outcome, seat), who
+            event = await event_t
+            if event is None:
+                return self._set(outcome, "NOT_FOUND", "the ticket's event no longer exists"), who
+            outcome.event = event_view(event)
+            outcome.hall_expected = event["hall_id"]
+            if event["hall_id"] != who.hall_id:
+                outcome.details.update(expected_hall=event["hall_id"], presented_hall=who.hall_id)
+                return self._set(outcome, "WRONG_HALL", f"ticket is for {event['hall_id']}"), who
+            opens, closes = (
+                parse_time(event.get("doors_open")),
+                parse_time(event.get("doors_close")),
+            )
+            if (opens is not None and scanned_at < opens) or (
+                closes is not None and scanned_at > closes
+            ):
+                outcome.details.update(
+                    event_date=event.get("event_date"),
+                    doors_open=event.get("doors_open"),
+                    doors_close=event.get("doors_close"),
+                )
+                return self._set(outcome, "WRONG_DATE"), who
+            return await self._check_in(outcome, claims, who, scanned_at), who
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: a lookup nobody needed may have failed
+
+    @staticmethod
+    def _set(outcome: ScanResult, result: str, message: str | None = None) -> ScanResult:
+        outcome.result = result
+        outcome.message = message or MESSAGES[result]
+        return outcome
+
+    async def _duplicate(self, outcome: ScanResult, seat: Any) -> ScanResult:
+        self._set(outcome, "DUPLICATE")
+        at = iso_ms(seat.checked_in_at_ms) if seat.checked_in_at_ms else None
+        outcome.checked_in_at = at
+        outcome.details["checked_in_gate_id"] = seat.checked_in_gate_id or None
+        outcome.message = f"ticket already checked in at {at}"
+        event = await self._event_quiet(seat.event_id)
+        if event is not None:
+            outcome.event = event_view(event)
+            outcome.hall_expected = event["hall_id"]
+        return outcome
+
+    async def _check_in(
+        self, outcome: ScanResult, claims: TicketClaims, who: Scanner, scanned_at: float
+    ) -> ScanResult:
+        request = pb.MarkCheckedInRequest(
+            seat_id=claims.seat_id,
+            owner_epoch=claims.owner_epoch,
+            gate_id=who.gate_id or "",
+            scan_id=who.scan_id,
+            checked_in_at_ms=int(scanned_at * 1000),
+        )
+        try:
+            seat = await self.backends.inventory.call(
+                "MarkCheckedIn", request, timeout=self.call_timeout
+            )
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.ALREADY_EXISTS:
+                # lost the race: read who won, for the "when and at which gate" of DUPLICATE
+                winner = await self._seat(claims.seat_id)
+                if winner is not None and winner.status == "CHECKED_IN":
+                    return await self._duplicate(outcome, winner)
+                return self._set(outcome, "DUPLICATE")
+            if exc.code == grpc.StatusCode.ABORTED:
+                return self._set(outcome, "TRANSFERRED")  # the owner changed since the read
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return self._set(outcome, "NOT_FOUND")
+            if exc.code == grpc.StatusCode.FAILED_PRECONDITION:
+                return self._set(outcome, "UNPAID")  # e.g. refunded and released since the read
+            log.warning("MarkCheckedIn refused: %s", exc)
+            raise ApiError("SERVICE_UNAVAILABLE", "inventory refused the check-in") from None
+        self._set(outcome, "SUCCESS")
+        outcome.checked_in_at = iso_ms(seat.checked_in_at_ms)
+        return outcome
+
+    # ----- the three lookups, each under its own deadline -----
+
+    async def _seat(self, seat_id: str) -> Any:
+        try:
+            seat = await self.backends.inventory.call(
+                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id), timeout=self.call_timeout
+            )
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return None
+            log.warning("VerifyTicket refused: %s", exc)
+            raise ApiError("SERVICE_UNAVAILABLE", "inventory could not read the seat") from None
+        if len(self._seat_events) >= SEAT_EVENT_CACHE_MAX:
+            self._seat_events.clear()
+        self._seat_events[seat_id] = seat.event_id
+        return seat
+
+    async def _paid(self, seat_id: str) -> bool:
+        orders = await self.backends.orders.call(
+            "GET",
+            "/orders",
+            params={"seat_id": seat_id, "status": "CONFIRMED"},
+            timeout=self.call_timeout,
+        )
+        return bool(orders)
+
+    async def _event(self, seat_id: str, seat_t: asyncio.Task[Any]) -> dict[str, Any] | None:
+        event_id = self._seat_events.get(seat_id)
+        if event_id is None:
+            seat = await seat_t
+            if seat is None:
+                return None
+            event_id = seat.event_id
+        try:
+            return await asyncio.wait_for(self.events.get(event_id), self.call_timeout)
+        except TimeoutError:
+            raise ApiError("SERVICE_UNAVAILABLE", "events did not answer in time") from None
+        except ApiError as err:
+            if err.code == "EVENT_NOT_FOUND":
+                return None
+            raise
+
+    async def _event_quiet(self, event_id: str) -> dict[str, Any] | None:
+        """Event data only to decorate an answer already decided: a failure leaves it out."""
+        try:
+            return await asyncio.wait_for(self.events.get(event_id), self.call_timeout)
+        except (TimeoutError, ApiError):
+            return None
+
+    # ----- the entry log -----
+
+    def log_scan(
+        self,
+        outcome: ScanResult,
+        who: Scanner,
+        scanned_at: float,
+        *,
+        result: str | None = None,
+        detail: str = "",
+    ) -> None:
+        entry = pb.EntryLogEntry(
+            seat_id=(outcome.seat or {}).get("seat_id") or "",
+            event_id=outcome.event_id or "",
+            gate_id=who.gate_id or "",
+            staff_user_id=who.staff_user_id or "",
+            scan_id=who.scan_id,
+            result=result or outcome.result,
+            hall_presented=who.hall_id,
+            hall_expected=outcome.hall_expected or "",
+            mode=who.mode,
+            scanned_at_ms=int(scanned_at * 1000),
+            latency_ms=round(outcome.latency_ms, 3),
+            detail=detail or outcome.message,
+        )
+        task = asyncio.create_task(self._write_log(entry))
+        self._log_tasks.add(task)
+        task.add_done_callback(self._log_tasks.discard)
+
+    async def _write_log(self, entry: pb.EntryLogEntry) -> None:
+        entry.log_id = entry.log_id or str(uuid.uuid4())  # one id for every retry: written once
+        for attempt in range(LOG_ATTEMPTS):
+            try:
+                await self.backends.inventory.call("WriteEntryLog", entry, timeout=2.0)
+                return
+            except (ApiError, InventoryError) as exc:
+                log.warning("entry log write %d failed: %s", attempt + 1, exc)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        log.error("entry log for scan %s lost after %d attempts", entry.scan_id, LOG_ATTEMPTS)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for the entry-log writes still in flight (at shutdown)."""
+        if self._log_tasks:
+            await asyncio.wait(set(self._log_tasks), timeout=timeout)
