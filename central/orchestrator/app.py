@@ -21,9 +21,9 @@ SERVER_TIME_HEADER = "X-Server-Time"
 
 
 async def add_server_time(request: web.Request, response: web.StreamResponse) -> None:
-    """Central's clock on every answer (unix ms): gates keep their offset to it and judge the
+    """Central's clock on every answer (unix seconds, millisecond precision): gates keep their offset to it and judge the
     60-second token window in central's time even without a real-time clock."""
-    response.headers[SERVER_TIME_HEADER] = str(int(time.time() * 1000))
+    response.headers[SERVER_TIME_HEADER] = f"{time.time():.3f}"
 
 
 def create_app(settings: Settings, backends: Backends) -> web.Application:
