@@ -19,7 +19,7 @@ import grpc.aio
 
 from central.inventory.convert import seat_message
 from central.inventory.errors import SEAT_TRAILER_KEY, InventoryError, Kind
-from central.logs import correlation_id, new_correlation_id
+from central.logs import correlation_id, new_correlation_id, service_name
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, inner: Behavior, method: str, authorized: bool, cid: str) -> Behavior:
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = correlation_id.set(cid)
+            service_token = service_name.set("inventory")
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
@@ -110,5 +111,6 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 if self._observer is not None:
                     self._observer(method, code.name, elapsed)
                 correlation_id.reset(token)
+                service_name.reset(service_token)
 
         return behavior
