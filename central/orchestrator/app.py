@@ -46,7 +46,9 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
 
     async def check_inventory() -> None:
-        await backends.inventory.call("SeatCounts", pb.SeatCountsRequest(event_ids=[]), timeout=1)
+        # Any answer from a valid call proves inventory and its database are up.
+        probe = pb.SeatCountsRequest(event_ids=["00000000-0000-4000-8000-000000000000"])
+        await backends.inventory.call("SeatCounts", probe, timeout=1)
 
     checks = app[health_checks_key]
     checks["users"] = backends.users.health
