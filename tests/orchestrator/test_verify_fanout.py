@@ -1,0 +1,112 @@
+"""The lookups run concurrently and each has a deadline. A real delaying HTTP proxy on loopback sits
+between a second orchestrator and the orders/events services of a running cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from cluster import Cluster, running_cluster
+from verify_support import add_gate, buy, make_event, qr, seat
+
+from central.config import Settings
+from central.serve import Addresses, start_orchestrator
+
+DELAY = 0.2
+
+
+async def delaying_proxy(stack: AsyncExitStack, target: str, delay: float) -> str:
+    """Forward every request to ``target`` after ``delay`` seconds; answer the proxy's URL."""
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
+
+    async def forward(request: web.Request) -> web.Response:
+        await asyncio.sleep(delay)
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
+        }
+        async with session.request(
+            request.method, target + request.path_qs, data=await request.read(), headers=headers
+        ) as resp:
+            return web.Response(
+                status=resp.status, body=await resp.read(), content_type=resp.content_type
+            )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return f"http://127.0.0.1:{port}"
+
+
+async def orchestrator_via(
+    stack: AsyncExitStack, c: Cluster, settings: Settings, **urls: str
+) -> str:
+    """A second orchestrator on the cluster's services, some of them reached through ``urls``."""
+    addresses = Addresses(
+        users_url=urls.get("users_url", c.backends.users.base_url),
+        orders_url=urls.get("orders_url", c.backends.orders.base_url),
+        events_url=urls.get("events_url", c.backends.events.base_url),
+        inventory_addr=c.backends.inventory.address,
+    )
+    port = (await start_orchestrator(stack, settings, addresses))[0]
+    return f"http://127.0.0.1:{port}"
+
+
+async def timed_scan(url: str, gate: dict[str, Any], payload: str) -> tuple[float, int, Any]:
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        async with session.post(
+            url + "/api/gate/verify",
+            json={"qr_payload": payload, "scan_id": str(uuid.uuid4())},
+            headers={"Authorization": f"Bearer {gate['device_token']}"},
+        ) as resp:
+            body = await resp.json()
+        return time.perf_counter() - started, resp.status, body
+
+
+async def test_slow_services_are_waited_for_once_not_in_sum(tmp_path: Path) -> None:
+    """Orders and events (which also authenticates the gate) each 200 ms slower: one after the
+    other that would be ≥ 600 ms; the verdict takes about 200 ms."""
+    async with running_cluster(tmp_path) as c, AsyncExitStack() as stack:
+        event = await make_event(c)
+        gate = await add_gate(c, event["admin"]["token"])
+        seat_id = event["seat_ids"][0]
+        buyer = await buy(c, seat_id)
+        slow_orders = await delaying_proxy(stack, c.backends.orders.base_url, DELAY)
+        slow_events = await delaying_proxy(stack, c.backends.events.base_url, DELAY)
+        url = await orchestrator_via(
+            stack, c, c.settings, orders_url=slow_orders, events_url=slow_events
+        )
+        elapsed, status, body = await timed_scan(url, gate, await qr(c, buyer["token"], seat_id))
+        assert status == 200 and body["data"]["result"] == "SUCCESS", body
+        assert DELAY <= elapsed < 2 * DELAY, f"verdict took {elapsed * 1000:.0f} ms"
+
+
+async def test_a_service_past_its_deadline_is_service_unavailable(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path) as c, AsyncExitStack() as stack:
+        event = await make_event(c)
+        gate = await add_gate(c, event["admin"]["token"])
+        seat_id = event["seat_ids"][0]
+        buyer = await buy(c, seat_id)
+        hung_orders = await delaying_proxy(stack, c.backends.orders.base_url, 30)
+        settings = dataclasses.replace(c.settings, verify_timeout=0.5)
+        url = await orchestrator_via(stack, c, settings, orders_url=hung_orders)
+        elapsed, status, body = await timed_scan(url, gate, await qr(c, buyer["token"], seat_id))
+        assert (status, body["error_code"]) == (503, "SERVICE_UNAVAILABLE"), body
+        assert elapsed < 2.0, f"took {elapsed:.1f} s"
+        assert (await seat(c, seat_id)).status == "SOLD"
+        # The same orchestrator still decides what needs no order: a forged token is INVALID.
+        elapsed, status, body = await timed_scan(url, gate, "TR1:forged")
+        assert status == 200 and body["data"]["result"] == "INVALID"
