@@ -1,0 +1,107 @@
+"""`python -m gate_agent run …` (the appliance) and `python -m gate_agent decode IMAGE…`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from central.logs import setup_logging
+from gate_agent import decode_cmd
+from gate_agent.config import NAMES, ConfigError, GateConfig, load_config
+from gate_agent.notify import Watchdog, notify, watchdog_interval
+from hardware.decode import DecoderError
+from hardware.frames import CameraError
+from hardware.indicators import IndicatorError
+
+logger = logging.getLogger("gate_agent")
+
+USAGE = "usage: python -m gate_agent {run,decode} [options]  (see run --help, decode --help)"
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gate_agent run", description="Run the gate.")
+    parser.add_argument("--config", metavar="FILE", help="TOML file with the settings below")
+    for name in NAMES:
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
+    return parser
+
+
+async def serve(config: GateConfig) -> int:
+    from gate_agent.agent import GateAgent
+    from gate_agent.server import make_dashboard
+
+    try:
+        agent = GateAgent(config)
+    except (CameraError, DecoderError, IndicatorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    agent.start()
+    runner = web.AppRunner(make_dashboard(agent), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.dashboard_host, config.dashboard_port)
+        await site.start()
+    except OSError as exc:
+        print(f"error: dashboard_port {config.dashboard_port}: {exc.strerror}", file=sys.stderr)
+        await runner.cleanup()
+        agent.stop()
+        return 1
+    logger.info(
+        "dashboard listening", extra={"fields": {"urls": [str(u) for u in runner.addresses]}}
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    notify("READY=1")
+    watchdog = Watchdog(agent.healthy)
+    interval = watchdog_interval(default=2.0)
+    try:
+        while not stop.is_set():
+            watchdog.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    finally:
+        notify("STOPPING=1")
+        await runner.cleanup()
+        await asyncio.to_thread(agent.stop)
+    return 0
+
+
+def run(argv: list[str]) -> int:
+    try:
+        args = _run_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    flags = {name: getattr(args, name) for name in NAMES}
+    try:
+        config = load_config(flags, config_file=args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_level)
+    return asyncio.run(serve(config))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr if not argv else sys.stdout)
+        return 2 if not argv else 0
+    command, rest = argv[0], argv[1:]
+    if command == "decode":
+        return decode_cmd.main(rest)
+    if command == "run":
+        return run(rest)
+    print(f"error: unknown command {command!r}; {USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

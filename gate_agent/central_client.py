@@ -1,0 +1,115 @@
+"""The gate's side of api-contract "Verification" and "Gates": verify, manifest, checkins over
+httpx. Each exchange also measures the clock offset. Failures become three exception types: the
+gate decides offline on CentralUnavailable, alarms on CentralAuthError, drops on CentralRejected."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gate_agent.clock import CentralClock, server_time_of
+
+logger = logging.getLogger(__name__)
+
+
+class CentralUnavailable(Exception):
+    """No usable answer: connection refused, timeout, 5xx, or a body that is not the envelope."""
+
+
+class CentralAuthError(Exception):
+    """401: the device token is unknown or the gate was disabled. Nothing to retry soon."""
+
+
+class CentralRejected(Exception):
+    """A 4xx other than 401: central will never accept this request as it is."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"central answered {status}: {body!r}"[:300])
+        self.status = status
+        self.body = body
+
+
+class CentralClient:
+    def __init__(
+        self,
+        base_url: str,
+        device_token: str,
+        clock: CentralClock,
+        *,
+        timeout: float = 0.8,
+        ca_file: Path | None = None,
+    ) -> None:
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            # pinned: only this CA, not the system store
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {device_token}"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+            verify=verify,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        sent = self.clock.wall()
+        try:
+            resp = self._http.request(
+                method,
+                path,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                **kwargs,
+            )
+        except httpx.HTTPError as exc:
+            raise CentralUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        received = self.clock.wall()
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        stamp = server_time_of(resp.headers, body)
+        if stamp is not None:
+            self.clock.observe(sent, received, *stamp)
+        if resp.status_code == 401:
+            raise CentralAuthError(f"{method} {path}: central refused the device token")
+        if resp.status_code >= 500 or resp.status_code in (408, 429):
+            raise CentralUnavailable(f"{method} {path}: HTTP {resp.status_code}")
+        if resp.status_code >= 400:
+            raise CentralRejected(resp.status_code, body)
+        if not isinstance(body, dict) or not body.get("success") or "data" not in body:
+            raise CentralUnavailable(f"{method} {path}: not an API envelope")
+        return body["data"]
+
+    def verify(self, qr_payload: str, scan_id: str, scanned_at: str) -> dict[str, Any]:
+        data = self._call(
+            "POST",
+            "/api/gate/verify",
+            json={"qr_payload": qr_payload, "scan_id": scan_id, "scanned_at": scanned_at},
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("result"), str):
+            raise CentralUnavailable("verify: answer without a result")
+        return data
+
+    def manifest(self, cursor: str | None) -> dict[str, Any]:
+        params = {"cursor": cursor} if cursor else None
+        # a full manifest can be large; it is fetched off the scan path, so it may take longer
+        data = self._call("GET", "/api/gate/manifest", params=params, timeout=10.0)
+        if not isinstance(data, dict):
+            raise CentralUnavailable("manifest: answer is not an object")
+        return data
+
+    def checkins(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        data = self._call("POST", "/api/gate/checkins", json={"items": items}, timeout=10.0)
+        results = data.get("items", data.get("results")) if isinstance(data, dict) else data
+        if not isinstance(results, list):
+            raise CentralUnavailable("checkins: answer has no item list")
+        return [r for r in results if isinstance(r, dict)]

@@ -1,0 +1,136 @@
+"""One decoded code to one verdict: local token checks, then central (short timeout, the scan id),
+else the offline decision; then the outbox commit, and only then the light, buzzer and relay."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from gate_agent.central_client import (
+    CentralAuthError,
+    CentralClient,
+    CentralRejected,
+    CentralUnavailable,
+)
+from gate_agent.clock import CentralClock
+from gate_agent.outbox import Outbox, ScanRecord, _iso
+from gate_agent.sync import Connectivity
+from gate_agent.verifier import (
+    LOCAL_REJECTIONS,
+    MESSAGES,
+    Decision,
+    Manifest,
+    decide_offline,
+    local_check,
+    seat_view,
+)
+from hardware.indicators import Indicator
+
+logger = logging.getLogger(__name__)
+
+ScanListener = Callable[[ScanRecord], None]
+
+
+class Decider:
+    def __init__(
+        self,
+        *,
+        manifest: Manifest,
+        outbox: Outbox,
+        indicator: Indicator,
+        clock: CentralClock,
+        connectivity: Connectivity,
+        client: CentralClient | None,
+        hall_id: str | None = None,
+    ) -> None:
+        self.manifest, self.outbox, self.indicator = manifest, outbox, indicator
+        self.clock, self.connectivity, self.client = clock, connectivity, client
+        self.hall_id = hall_id
+        # seats this gate admitted (online or offline), mirrored from the outbox for speed
+        self.admitted: set[str] = set(outbox.admissions())
+        self.listeners: list[ScanListener] = []
+        self._lock = threading.Lock()  # one decision at a time: the admitted set stays exact
+        self.last_decision_ms: dict[str, float] = {}
+
+    def handle(self, text: str, captured_wall: float, captured_mono: float) -> ScanRecord:
+        with self._lock:
+            record = self._decide(text, captured_wall, captured_mono)
+            # on disk before the relay pulses (ARCHITECTURE §7): a power cut after the turnstile
+            # turned can never lose the entry
+            self.outbox.record_scan(record)
+            if record.admitted and record.seat and record.seat.get("seat_id"):
+                self.admitted.add(str(record.seat["seat_id"]))
+            self.indicator.show(record.result, admitted=record.admitted)
+        for listener in list(self.listeners):
+            try:
+                listener(record)
+            except Exception:
+                logger.exception("scan listener failed")
+        return record
+
+    def _decide(self, text: str, captured_wall: float, captured_mono: float) -> ScanRecord:
+        scan_id = str(uuid.uuid4())
+        at = self.clock.to_central(captured_wall)
+        keys = self.manifest.keys
+        verdict = local_check(text, keys, at, clock_known=self.clock.known) if keys else None
+
+        def record(decision: Decision, mode: str, *, local: bool, pending: bool) -> ScanRecord:
+            latency = (time.monotonic() - captured_mono) * 1000
+            self.last_decision_ms[mode] = latency
+            return ScanRecord(
+                scan_id=scan_id,
+                at=at,
+                qr_payload=text,
+                result=decision.result,
+                mode=mode,
+                message=decision.message,
+                local=local,
+                seat=decision.seat,
+                latency_ms=latency,
+                # central must hear of everything the gate decided alone (its entry log keeps
+                # every scan); what central decided itself it already has
+                pending=pending,
+            )
+
+        if verdict is not None and verdict.result in LOCAL_REJECTIONS:
+            seat = seat_view(
+                self.manifest.seats.get(verdict.claims.seat_id) if verdict.claims else None,
+                verdict.claims.seat_id if verdict.claims else None,
+            )
+            decision = Decision(verdict.result, MESSAGES[verdict.result], seat)
+            return record(decision, "offline", local=True, pending=True)
+
+        if self.client is not None and (self.connectivity.online or verdict is None):
+            try:
+                data = self.client.verify(text, scan_id, _iso(at))
+            except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
+                self.connectivity.record(False)
+                logger.warning(
+                    "central verify failed; deciding offline",
+                    extra={"fields": {"scan_id": scan_id, "error": str(exc)[:200]}},
+                )
+            else:
+                self.connectivity.record(True)
+                return record(_from_central(data), "online", local=False, pending=False)
+
+        if verdict is None:
+            # no keys synced yet: nothing can be admitted without central
+            decision = Decision("INVALID", "Gate not synced yet: no signing keys")
+            return record(decision, "offline", local=True, pending=True)
+        assert verdict.claims is not None
+        decision = decide_offline(
+            verdict.claims, self.manifest, self.admitted, at, hall_id=self.hall_id
+        )
+        return record(decision, "offline", local=False, pending=True)
+
+
+def _from_central(data: dict[str, Any]) -> Decision:
+    result = str(data["result"])
+    seat = data.get("seat") if isinstance(data.get("seat"), dict) else None
+    event = data.get("event") if isinstance(data.get("event"), dict) else None
+    message = str(data.get("message") or MESSAGES.get(result, result))
+    return Decision(result, message, seat_view(seat, None) if seat else None, event)

@@ -1,0 +1,186 @@
+"""Camera to verdict (ARCHITECTURE §7): a capture thread fills a one-frame slot (a newer frame
+replaces an unread one, which is counted as dropped — never queued, so the decoder always works on
+what the camera sees now), a worker thread decodes it, drops codes still held in view, and hands
+fresh ones to the decider."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hardware.decode import Decoder
+from hardware.frames import CameraError, FrameSource
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[str, float, float], Any]  # (text, captured wall time, captured monotonic)
+
+
+@dataclass
+class _Slot:
+    frame: np.ndarray
+    wall: float
+    mono: float
+
+
+class FrameSlot:
+    """The newest frame only. put() never blocks the camera; take() waits for a frame."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: _Slot | None = None
+        self.dropped = 0
+        self.captured = 0
+
+    def put(self, frame: np.ndarray, wall: float, mono: float) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = _Slot(frame, wall, mono)
+            self.captured += 1
+            self._cond.notify()
+
+    def take(self, timeout: float) -> _Slot | None:
+        with self._cond:
+            if self._item is None:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+
+class Deduper:
+    """A code seen within gap_s of its last sighting is the same code still held in view: it was
+    judged once already. Shown again after gap_s without a sighting, it is judged afresh."""
+
+    def __init__(self, gap_s: float) -> None:
+        self.gap_s = gap_s
+        self._last_seen: dict[str, float] = {}
+
+    def fresh(self, text: str, now: float) -> bool:
+        last = self._last_seen.get(text)
+        self._last_seen[text] = now
+        if len(self._last_seen) > 64:
+            self._last_seen = {t: s for t, s in self._last_seen.items() if now - s <= self.gap_s}
+        return last is None or now - last > self.gap_s
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: FrameSource,
+        decoder: Decoder,
+        handler: Handler,
+        *,
+        dedup_s: float = 2.0,
+        camera_retry_s: float = 2.0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.wall = wall
+        self.source, self.decoder, self.handler = source, decoder, handler
+        self.slot = FrameSlot()
+        self.dedup = Deduper(dedup_s)
+        self.camera_retry_s = camera_retry_s
+        self.decoded_frames = 0
+        self.codes_seen = 0
+        self.verdicts = 0
+        self.camera_ok = False
+        self.camera_error: str | None = None
+        # monotonic times each thread last proved it is alive (the watchdog reads these)
+        self.capture_beat = time.monotonic()
+        self.decode_beat = time.monotonic()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._capture, name="capture", daemon=True),
+            threading.Thread(target=self._decode, name="decode", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.source.close()
+
+    def healthy(self, stall_s: float) -> bool:
+        now = time.monotonic()
+        return now - self.capture_beat < stall_s and now - self.decode_beat < stall_s
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "camera": self.source.name,
+            "camera_ok": self.camera_ok,
+            "camera_error": self.camera_error,
+            "decoder": getattr(self.decoder, "name", "?"),
+            "frames_captured": self.slot.captured,
+            "frames_dropped": self.slot.dropped,
+            "frames_decoded": self.decoded_frames,
+            "codes_seen": self.codes_seen,
+            "verdicts": self.verdicts,
+        }
+
+    # ----- threads -----
+
+    def _capture(self) -> None:
+        while not self._stop.is_set():
+            self.capture_beat = time.monotonic()
+            if not self.camera_ok:
+                try:
+                    self.source.open()
+                except CameraError as exc:
+                    # a missing camera is reported and retried, never fatal
+                    if self.camera_error != str(exc):
+                        logger.error(
+                            "camera unavailable; retrying", extra={"fields": {"error": str(exc)}}
+                        )
+                    self.camera_error = str(exc)
+                    self._stop.wait(self.camera_retry_s)
+                    continue
+                self.camera_ok, self.camera_error = True, None
+                logger.info("camera open", extra={"fields": {"camera": self.source.name}})
+            try:
+                frame = self.source.read()
+            except CameraError as exc:
+                logger.error("camera lost; reopening", extra={"fields": {"error": str(exc)}})
+                self.source.close()
+                self.camera_ok, self.camera_error = False, str(exc)
+                continue
+            if frame is None:
+                if self.source.finished:
+                    self._stop.wait(0.5)
+                continue
+            self.slot.put(frame, self.wall(), time.monotonic())
+
+    def _decode(self) -> None:
+        while not self._stop.is_set():
+            self.decode_beat = time.monotonic()
+            item = self.slot.take(timeout=0.25)
+            if item is None:
+                continue
+            try:
+                codes = self.decoder.decode(item.frame)
+            except Exception:
+                logger.exception("decoder failed on a frame")
+                continue
+            self.decoded_frames += 1
+            now = time.monotonic()
+            for code in codes:
+                self.codes_seen += 1
+                if not self.dedup.fresh(code.text, now):
+                    continue
+                try:
+                    self.handler(code.text, item.wall, item.mono)
+                    self.verdicts += 1
+                except Exception:
+                    # the outbox or an indicator failed; the next code must still be judged
+                    logger.exception("deciding a scan failed")

@@ -1,0 +1,199 @@
+"""Keeps the gate in step with central off the scan path: pulls the manifest, uploads what the
+gate decided on its own, and judges whether central is reachable.
+
+Online/offline has hysteresis (two failures in a row to go offline, two successes to come back),
+so one lost packet does not flip the lane, and an offline lane does not wait out a timeout per
+scan. Retries back off exponentially with full jitter, so gates that lost central together do not
+hammer it together when it returns."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gate_agent.central_client import (
+    CentralAuthError,
+    CentralClient,
+    CentralRejected,
+    CentralUnavailable,
+)
+from gate_agent.outbox import Outbox, ScanRecord, _iso
+from gate_agent.verifier import Manifest
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_BATCH = 100
+
+
+class Connectivity:
+    def __init__(self, *, fail_threshold: int = 2, ok_threshold: int = 2) -> None:
+        self.online = False  # until central has answered
+        self.fail_threshold, self.ok_threshold = fail_threshold, ok_threshold
+        self._fails = self._oks = 0
+        self._answered = False
+        self._lock = threading.Lock()
+        self.changed_at = time.time()
+        self.on_change: Callable[[bool], None] | None = None
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            before = self.online
+            if ok:
+                self._oks, self._fails = self._oks + 1, 0
+                # the very first answer proves central is there; no need to wait for a second
+                if not self.online and (self._oks >= self.ok_threshold or not self._answered):
+                    self.online = True
+                self._answered = True
+            else:
+                self._fails, self._oks = self._fails + 1, 0
+                if self.online and self._fails >= self.fail_threshold:
+                    self.online = False
+            changed = before != self.online
+            if changed:
+                self.changed_at = time.time()
+        if changed:
+            logger.warning("central %s", "reachable" if self.online else "unreachable")
+            if self.on_change is not None:
+                self.on_change(self.online)
+
+
+def upload_item(scan: ScanRecord, to_iso: Callable[[float], str] = _iso) -> dict[str, Any]:
+    return {
+        "scan_id": scan.scan_id,
+        "qr_payload": scan.qr_payload[:1000],
+        "scanned_at": to_iso(scan.at),
+        "decision": "ADMITTED" if scan.admitted else "REJECTED",
+        "result": scan.result,
+    }
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        client: CentralClient,
+        outbox: Outbox,
+        manifest: Manifest,
+        connectivity: Connectivity,
+        *,
+        sync_interval_s: float = 5.0,
+        upload_interval_s: float = 1.0,
+        backoff_max_s: float = 4.0,
+        on_manifest: Callable[[], None] | None = None,
+    ) -> None:
+        self.client, self.outbox, self.manifest = client, outbox, manifest
+        self.connectivity = connectivity
+        self.sync_interval_s = sync_interval_s
+        self.upload_interval_s = upload_interval_s
+        self.backoff_max_s = backoff_max_s
+        self.on_manifest = on_manifest
+        self.last_sync_at: float | None = None
+        self.last_error: str | None = None
+        self.uploaded = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_manifest = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def kick(self) -> None:
+        """Something new waits for upload: do not wait for the next tick."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                attempt = 0
+                delay = self.upload_interval_s
+                self.last_error = None
+            except (CentralUnavailable, CentralAuthError) as exc:
+                self.connectivity.record(False)
+                self.last_error = str(exc)
+                attempt += 1
+                delay = random.uniform(0, min(self.backoff_max_s, 0.25 * 2**attempt))
+                logger.info("sync failed, retrying", extra={"fields": {"error": str(exc)[:200]}})
+            except Exception:  # a bug here must not end syncing for the rest of the day
+                logger.exception("sync round failed")
+                attempt += 1
+                delay = self.backoff_max_s
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    def run_once(self) -> None:
+        if time.monotonic() >= self._next_manifest or not self.connectivity.online:
+            self.pull_manifest()
+        self.upload_pending()
+
+    def pull_manifest(self) -> None:
+        for _page in range(1000):  # a bound, so a broken peer cannot keep us paging forever
+            data = self.client.manifest(self.manifest.cursor)
+            self.connectivity.record(True)
+            try:
+                self.manifest.apply(data)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CentralUnavailable(f"manifest: malformed ({exc})") from exc
+            self.outbox.set_meta("manifest", self.manifest.as_rows())
+            self.last_sync_at = time.time()
+            if self.on_manifest is not None:
+                self.on_manifest()
+            if not data.get("more"):
+                break
+        self._next_manifest = time.monotonic() + self.sync_interval_s
+
+    def upload_pending(self) -> None:
+        while not self._stop.is_set():
+            batch = self.outbox.pending(UPLOAD_BATCH)
+            if not batch:
+                return
+            try:
+                answers = self.client.checkins([upload_item(s) for s in batch])
+            except CentralRejected as exc:
+                # one poisoned item must not block the queue: retry one by one, drop the refused
+                logger.warning(
+                    "batch refused, uploading one by one", extra={"fields": {"error": str(exc)}}
+                )
+                answers = []
+                for scan in batch:
+                    try:
+                        answers += self.client.checkins([upload_item(scan)])
+                    except CentralRejected as one:
+                        answers.append(
+                            {"scan_id": scan.scan_id, "outcome": "REJECTED", "result": None}
+                        )
+                        logger.error(
+                            "central refused an upload item; kept as REJECTED",
+                            extra={"fields": {"scan_id": scan.scan_id, "error": str(one)[:200]}},
+                        )
+            self.connectivity.record(True)
+            known = {s.scan_id for s in batch}
+            outcomes = [
+                (str(a["scan_id"]), str(a.get("outcome")), a.get("result"))
+                for a in answers
+                if a.get("scan_id") in known and a.get("outcome")
+            ]
+            self.outbox.mark_uploaded(outcomes)
+            self.uploaded += len(outcomes)
+            for scan_id, outcome, result in outcomes:
+                level = logging.WARNING if outcome == "CONFLICT" else logging.INFO
+                logger.log(
+                    level,
+                    "upload acknowledged",
+                    extra={"fields": {"scan_id": scan_id, "outcome": outcome, "result": result}},
+                )
+            if len(outcomes) < len(batch):
+                # central skipped some: leave them for the next round instead of spinning
+                return
