@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from central.config import Settings
 from central.db import make_engine, migrate, ping
@@ -23,11 +31,29 @@ log = logging.getLogger(__name__)
 store_key = web.AppKey("events_store", EventStore)
 
 DOORS_MARGIN = timedelta(hours=6)  # default doors window around the event's start
+MIN_YEAR, MAX_YEAR = 2000, 2100  # a plausible event date; anything else is a typo
 
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _plausible_time(value: datetime) -> datetime:
+    # Keeps the doors arithmetic (event_date -/+ 6 h) far from datetime's limits.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year must be {MIN_YEAR}..{MAX_YEAR}")
+    return value
+
+
+Time = Annotated[datetime, AfterValidator(_plausible_time)]
+NoNul = AfterValidator(_no_nul)
 HallId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,19}$")]
-Category = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-RowLabel = Annotated[str, StringConstraints(min_length=1, max_length=10)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=40), NoNul]
+RowLabel = Annotated[str, StringConstraints(min_length=1, max_length=10), NoNul]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 
 
 class Body(BaseModel):
@@ -37,7 +63,7 @@ class Body(BaseModel):
 
 class VenueIn(Body):
     name: Name
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500), NoNul] | None = None
 
 
 class NewEventBody(Body):
@@ -45,9 +71,9 @@ class NewEventBody(Body):
     name: Name
     venue: VenueIn
     hall_id: HallId
-    event_date: datetime
-    doors_open: datetime | None = None
-    doors_close: datetime | None = None
+    event_date: Time
+    doors_open: Time | None = None
+    doors_close: Time | None = None
     pricing: Annotated[
         dict[Category, Annotated[StrictInt, Field(ge=0, le=10**9)]],
         Field(min_length=1, max_length=50),
@@ -71,7 +97,9 @@ class EventsQuery(BaseModel):
 
 class NewGate(Body):
     hall_id: HallId
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+    ]
 
 
 class GateAuth(Body):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from central.config import Settings
 from central.db import make_engine, migrate, ping
@@ -31,7 +31,16 @@ store_key = web.AppKey("orders_store", OrderStore)
 
 MAX_CREDITS = 10**12  # far above any real price, well inside BIGINT
 Credits = Annotated[StrictInt, Field(ge=0, le=MAX_CREDITS)]
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
 
 
 class Body(BaseModel):

@@ -43,6 +43,8 @@ BAD: list[tuple[str, str, Any, str, str | None]] = [
     ("POST", "/events", without(event(), "total_seats"), "VALIDATION_ERROR", "total_seats"),
     ("POST", "/events", event(event_id="E1"), "INVALID_UUID", "event_id"),
     ("POST", "/events", event(name=""), "VALIDATION_ERROR", "name"),
+    ("POST", "/events", event(name="   "), "VALIDATION_ERROR", "name"),
+    ("POST", "/events", event(name="a\u0000b"), "VALIDATION_ERROR", "name"),
     ("POST", "/events", event(name=HUGE), "VALIDATION_ERROR", "name"),
     ("POST", "/events", event(name=7), "VALIDATION_ERROR", "name"),
     ("POST", "/events", event(venue="Arena"), "VALIDATION_ERROR", "venue"),
@@ -165,3 +167,47 @@ async def test_health_and_metrics_need_no_credential(api: Api) -> None:
         text = await resp.text()
         assert resp.status == 200
         assert "/events/{event_id}" in text
+
+
+ODD_VALUES: list[Any] = [
+    None,
+    "",
+    "\u0000",
+    "bad\u0000name",
+    HUGE,
+    -1,
+    0,
+    10**40,
+    1e308,
+    True,
+    [],
+    {},
+    {"nested": {"deeper": [1, 2]}},
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "2026-02-30T10:00:00Z",
+]
+
+VALID_BODIES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/events", {**event(), "doors_open": "2026-11-26T17:00:00Z", "category_rows": {}}),
+    ("POST", "/gates", {"hall_id": "HALL-A", "name": "G"}),
+    ("POST", "/gates/authenticate", {"device_token": "abc"}),
+    ("PATCH", f"/gates/{U}", {"enabled": True}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "valid"), VALID_BODIES)
+async def test_odd_values_in_every_field_never_break_the_service(
+    api: Api, method: str, path: str, valid: dict[str, Any]
+) -> None:
+    fields = [*valid, "venue.name", "venue.address"] if path == "/events" else list(valid)
+    for field in fields:
+        for value in ODD_VALUES:
+            body = {**valid, "venue": {"name": "Arena"}} if path == "/events" else dict(valid)
+            if field.startswith("venue."):
+                body["venue"] = {"name": "Arena", field.split(".")[1]: value}
+            else:
+                body[field] = value
+            status, answer = await api.call(method, path, body)
+            assert status < 500, (field, value, answer)
+            assert answer["success"] is (status < 400), (field, value, answer)

@@ -181,3 +181,44 @@ async def test_the_schema_survives_a_restart(api: Api) -> None:
     engine = api.app[store_key].engine
     assert await migrate(engine, STEPS) == len(STEPS)
     assert await api.count("orders") == 1
+
+
+ODD_VALUES: list[Any] = [
+    None,
+    "",
+    "\u0000",
+    "bad\u0000reason",
+    HUGE,
+    -1,
+    0,
+    10**40,
+    1e308,
+    True,
+    [],
+    {},
+    {"nested": [1, {"x": None}]},
+    "00000000-0000-0000-0000-000000000000",
+    "CONFIRMED",
+]
+
+VALID_BODIES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/orders", {**order(order_id=U), "hold_id": U}),
+    ("POST", f"/orders/{U}/transition", {"to": "FAILED", "compensation": True, "reason": "r"}),
+    ("POST", "/transfers", transfer(transfer_id=U)),
+    ("POST", f"/transfers/{U}/transition", {"to": "FAILED", "reason": "r"}),
+    ("POST", f"/transfers/{U}/confirm-party", {"party": "buyer"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "valid"), VALID_BODIES)
+async def test_odd_values_in_every_field_never_break_the_service(
+    api: Api, method: str, path: str, valid: dict[str, Any]
+) -> None:
+    await api.call("POST", "/orders", order(order_id=U))
+    await api.call("POST", "/transfers", transfer(transfer_id=U))
+    await api.call("POST", f"/transfers/{U}/transition", {"to": "PENDING_OTP"})
+    for field in valid:
+        for value in ODD_VALUES:
+            status, answer = await api.call(method, path, {**valid, field: value})
+            assert status < 500, (field, value, answer)
+            assert answer["success"] is (status < 400), (field, value, answer)
