@@ -130,7 +130,7 @@ async def test_offline_upload_conflict_repeat_and_fresh(tmp_path: Path) -> None:
         status, body = await gate_verify(c, gate_b, "junk", "b-known")
         assert body["data"]["result"] == "INVALID"
         scanned = time.time() - 2
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "scan_id": "b-1",
                 "qr_payload": payloads[0],
@@ -196,7 +196,7 @@ async def test_offline_upload_judges_at_scan_time_and_rejects_the_inadmissible(
         epoch = (await seat(c, ids[0])).owner_epoch
         scanned = time.time() - 600  # ten minutes ago, while the gate was offline
         old_token = ring.sign(ids[0], epoch, scanned - 10)
-        items = [
+        items: list[dict[str, Any]] = [
             # fresh at its scan time, though long expired now: applied
             {"scan_id": "o-1", "qr_payload": old_token, "scanned_at": scanned,
              "decision": "ADMITTED", "result": "SUCCESS"},
