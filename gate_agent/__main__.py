@@ -86,6 +86,8 @@ def run(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
+    # httpx logs every request at INFO: a line per scan and per sync tick drowns the verdicts
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return asyncio.run(serve(config))
 
 

@@ -130,6 +130,14 @@ class Venue:
     gate_token: str
     gate_id: str
     buyer_token: str
+    admin_token: str
+
+    def dashboard(self) -> dict[str, Any]:
+        return dict(
+            self.central.call(
+                "GET", f"/api/admin/events/{self.event_id}/dashboard", self.admin_token
+            )
+        )
 
     def add_gate(self, name: str) -> dict[str, Any]:
         return self.central.admin("add-gate", "--hall", self.hall, "--name", name)
@@ -174,6 +182,13 @@ def make_venue(central: Central, *, hall: str = "HALL-A", seats: int = 6) -> Ven
     login = central.call(
         "POST", "/api/auth/login", json={"email": email, "password": "pw-123456789"}
     )
+    admin_email = f"a{uuid.uuid4().hex[:8]}@example.com"
+    central.admin(
+        "create-user", "--email", admin_email, "--password", "pw-123456789", "--role", "admin"
+    )
+    admin = central.call(
+        "POST", "/api/auth/login", json={"email": admin_email, "password": "pw-123456789"}
+    )
     return Venue(
         central,
         hall,
@@ -182,6 +197,7 @@ def make_venue(central: Central, *, hall: str = "HALL-A", seats: int = 6) -> Ven
         gate["device_token"],
         gate["gate_id"],
         login["access_token"],
+        admin["access_token"],
     )
 
 

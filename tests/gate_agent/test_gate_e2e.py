@@ -3,6 +3,7 @@ with a dir: camera, tickets bought through the public API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_online_success_then_duplicate(venue: Venue, gate: GateProc) -> None:
     assert first["result"] == "SUCCESS" and first["mode"] == "online", first
     assert first["seat"]["seat_id"] == seat
     assert venue.seat_status(seat) == "CHECKED_IN"
-    # the same code shown again (central issues no new code for a used ticket)
+    # the same code shown again a moment later (central issues no new code for a used ticket)
+    time.sleep(1.0)  # longer than the gate's --dedup-s 0.5: a fresh showing, not one held in view
     drop_ticket(gate.camera_dir, code)
     second = gate.wait_scans(2)[0]
     assert second["result"] == "DUPLICATE" and second["mode"] == "online", second
