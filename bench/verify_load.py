@@ -1,0 +1,275 @@
+"""Verification load: G simulated gates send valid, duplicate and invalid scans at a rising rate to
+POST /api/gate/verify of a real `python -m central serve` (a subprocess).
+
+Setup (not timed): an admin (admin CLI), an event in HALL-A, G gates, S seats bought through
+reserve/pay by one buyer. Each step sends scans open-loop at a fixed rate for D seconds: a share of
+invalid texts, each seat's first scan (SUCCESS, while unscanned seats last) and otherwise a scan of
+an admitted seat (DUPLICATE: the full fan-out without the write). QR payloads are signed with the
+server's own key ring from its data directory, exactly what GET /api/tickets/{id}/qr answers.
+Prints, per rate: sent/s, verifications/s completed, p50/p99/max latency, results, errors.
+
+Run: .venv/bin/python bench/verify_load.py [--database-url postgresql+asyncpg://postgres@127.0.0.1/vb]
+     [--gates 20] [--seats 600] [--rates 100,200,400,600,800,1000,1200] [--duration 5]
+The load generator shares the machine (and its cores) with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from anywhere in the checkout
+
+import aiohttp  # noqa: E402
+
+from central.signing import KeyRing  # noqa: E402
+
+PASSWORD = "bench-password-1"
+INVALID_SHARE = 0.2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def admin_cli(data_dir: Path, database_url: str | None, *args: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "central", "admin", "--data-dir", str(data_dir)]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    out = subprocess.run(  # setup only, before any load
+        cmd + list(args), capture_output=True, text=True, cwd=ROOT, check=True, timeout=120
+    )
+    return dict(json.loads(out.stdout))
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session, self.url = session, url
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, body: Any = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.session.request(
+            method, self.url + path, json=body, headers=headers
+        ) as resp:
+            return resp.status, await resp.json()
+
+
+async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int) -> dict[str, Any]:
+    admin_cli(data_dir, db, "create-user", "--email", "admin@vb.test", "--password", PASSWORD,
+              "--role", "admin")  # fmt: skip
+    admin_cli(data_dir, db, "create-user", "--email", "buyer@vb.test", "--password", PASSWORD,
+              "--credits", str(seats * 10))  # fmt: skip
+    tokens = {}
+    for who in ("admin", "buyer"):
+        _, body = await api.call(
+            "POST", "/api/auth/login", body={"email": f"{who}@vb.test", "password": PASSWORD}
+        )
+        tokens[who] = body["data"]["access_token"]
+    per_row = 50
+    _, event = await api.call(
+        "POST",
+        "/api/admin/events",
+        tokens["admin"],
+        {
+            "name": "Verify bench",
+            "venue": {"name": "Bench Hall"},
+            "hall_id": "HALL-A",
+            "event_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600)),
+            "pricing": {"STD": 10},
+            "seats": {"rows": -(-seats // per_row), "seats_per_row": per_row},
+        },
+    )
+    seat_ids = event["data"]["seat_ids"][:seats]
+    gate_tokens = []
+    for i in range(gates):
+        _, gate = await api.call(
+            "POST", "/api/admin/gates", tokens["admin"], {"hall_id": "HALL-A", "name": f"G{i}"}
+        )
+        gate_tokens.append(gate["data"]["device_token"])
+    limit = asyncio.Semaphore(16)
+
+    async def buy(seat_id: str) -> None:
+        async with limit:
+            status, body = await api.call(
+                "POST", "/api/reserve", tokens["buyer"], {"seat_id": seat_id}
+            )
+            assert status == 200, body
+            status, body = await api.call(
+                "POST", "/api/pay", tokens["buyer"], {"order_id": body["data"]["order_id"]}
+            )
+            assert status == 200, body
+
+    started = time.perf_counter()
+    await asyncio.gather(*(buy(s) for s in seat_ids))
+    print(f"setup: {len(seat_ids)} seats bought in {time.perf_counter() - started:.1f} s")
+    return {"seat_ids": seat_ids, "gates": gate_tokens}
+
+
+async def run_step(
+    api: Api, ring: KeyRing, plan: dict[str, Any], fresh: list[str], used: list[str],
+    rate: int, duration: float, rng: random.Random,
+) -> dict[str, Any]:  # fmt: skip
+    latencies: list[float] = []
+    results: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    total = int(rate * duration)
+    now = time.time()
+    tokens: dict[str, str] = {}
+
+    def payload_for(seat_id: str) -> str:
+        if seat_id not in tokens:
+            tokens[seat_id] = ring.sign(seat_id, 1, now)
+        return tokens[seat_id]
+
+    async def one(payload: str, gate: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            async with api.session.post(
+                api.url + "/api/gate/verify",
+                json={"qr_payload": payload, "scan_id": str(uuid.uuid4())},
+                headers={"Authorization": f"Bearer {gate}"},
+            ) as resp:
+                body = await resp.json()
+                if resp.status == 200:
+                    results[body["data"]["result"]] += 1
+                else:
+                    errors[str(body.get("error_code", resp.status))] += 1
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            errors[type(exc).__name__] += 1
+        latencies.append((time.perf_counter() - t0) * 1000)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        roll = rng.random()
+        if roll < INVALID_SHARE:
+            payload = "TR1:" + "".join(rng.choices("0123456789ABCDEF", k=135))
+        elif fresh and roll < 0.6:
+            seat_id = fresh.pop()
+            used.append(seat_id)
+            payload = payload_for(seat_id)
+        elif used:
+            payload = payload_for(rng.choice(used))
+        else:
+            payload = payload_for(fresh[-1])
+        tasks.append(asyncio.create_task(one(payload, plan["gates"][i % len(plan["gates"])])))
+    sent_s = time.perf_counter() - start
+    await asyncio.gather(*tasks)
+    done_s = time.perf_counter() - start
+    return {
+        "rate": rate,
+        "sent_per_s": round(total / sent_s, 1),
+        "verified_per_s": round(sum(results.values()) / done_s, 1),
+        "p50_ms": round(pct(latencies, 0.50), 1),
+        "p99_ms": round(pct(latencies, 0.99), 1),
+        "max_ms": round(max(latencies, default=float("nan")), 1),
+        "results": dict(results),
+        "errors": dict(errors),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="verify-bench-"))
+    port = free_port()
+    db = args.database_url
+    if db:  # a fresh prefix per run: PREFIX_<service> databases, created by the services
+        db = f"{db}_{uuid.uuid4().hex[:8]}"
+    cmd = [sys.executable, "-m", "central", "serve", "--data-dir", str(data_dir),
+           "--port", str(port)] + (["--database-url", db] if db else [])  # fmt: skip
+    env = {**os.environ, "TR_LOG_LEVEL": "WARNING"}
+    server_log = (data_dir / "server.log").open("wb")
+    server = await asyncio.create_subprocess_exec(
+        *cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server_log
+    )
+    print(f"server pid {server.pid} on :{port} ({'PostgreSQL ' + db if db else 'SQLite'})")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        connector = aiohttp.TCPConnector(limit=args.connections)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+        ) as session:
+            for _ in range(600):
+                try:
+                    async with session.get(url + "/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit("server did not become healthy")
+            api = Api(session, url)
+            plan = await setup(api, data_dir, db, args.gates, args.seats)
+            ring = KeyRing.load_or_create(data_dir)
+            fresh = list(plan["seat_ids"])
+            used: list[str] = []
+            rng = random.Random(7)
+            print(f"{args.gates} gates, {args.duration:.0f} s per rate, "
+                  f"{INVALID_SHARE:.0%} invalid, first scans while seats last, else duplicates")  # fmt: skip
+            print(f"{'rate':>6} {'sent/s':>8} {'verif/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{'max ms':>8}  results / errors")  # fmt: skip
+            for rate in args.rates:
+                row = await run_step(api, ring, plan, fresh, used, rate, args.duration, rng)
+                print(f"{row['rate']:>6} {row['sent_per_s']:>8} {row['verified_per_s']:>8} "
+                      f"{row['p50_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}  "
+                      f"{row['results']} {row['errors'] or ''}", flush=True)  # fmt: skip
+                await asyncio.sleep(1)
+    finally:
+        server.terminate()
+        try:
+            await asyncio.wait_for(server.wait(), 20)
+        except TimeoutError:
+            server.kill()
+        server_log.close()
+        if db:
+            from central.db import drop_postgres_database
+
+            for service in ("inventory", "users", "orders", "events", "orchestrator"):
+                await drop_postgres_database(f"{db}_{service}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--gates", type=int, default=20)
+    parser.add_argument("--seats", type=int, default=600)
+    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[100, 200, 400, 600, 800, 1000, 1200],
+    )
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
