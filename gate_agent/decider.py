@@ -65,6 +65,7 @@ class Decider:
             if record.admitted and record.seat and record.seat.get("seat_id"):
                 self.admitted.add(str(record.seat["seat_id"]))
             self.indicator.show(record.result, admitted=record.admitted)
+            record.verdict_ms = (time.monotonic() - captured_mono) * 1000
         for listener in list(self.listeners):
             try:
                 listener(record)

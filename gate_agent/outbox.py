@@ -66,6 +66,8 @@ class ScanRecord:
     latency_ms: float | None = None
     pending: bool = False
     outcome: str | None = None
+    # frame captured -> light/relay told, disk commit included (set by the decider; not stored)
+    verdict_ms: float | None = None
 
     @property
     def admitted(self) -> bool:
