@@ -9,10 +9,11 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import Step, create_tables
+from central.errors import ApiError
 
 metadata = sa.MetaData()
 
@@ -35,6 +36,12 @@ class GateScanStore:
         self.engine = engine
 
     async def get(self, gate_id: str, scan_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._get(gate_id, scan_id)
+        except DBAPIError as exc:  # e.g. no connection to be had: the gate decides offline
+            raise ApiError("SERVICE_UNAVAILABLE", "scan store unavailable") from exc
+
+    async def _get(self, gate_id: str, scan_id: str) -> dict[str, Any] | None:
         query = sa.select(gate_scans.c.answer).where(
             gate_scans.c.gate_id == gate_id, gate_scans.c.scan_id == scan_id
         )
@@ -60,4 +67,6 @@ class GateScanStore:
             first = await self.get(gate_id, scan_id)
             if first is not None:
                 return first
+        except DBAPIError as exc:
+            raise ApiError("SERVICE_UNAVAILABLE", "scan store unavailable") from exc
         return answer

@@ -128,6 +128,14 @@ def event_view(event: dict[str, Any]) -> dict[str, Any]:
     return {"event_id": event["event_id"], "name": event["name"], "hall_id": event["hall_id"]}
 
 
+def unavailable(err: ApiError, service: str) -> ApiError:
+    """A lookup that failed on the service's side is "central cannot decide now" (503: the gate
+    decides offline), never a 500 of the verification."""
+    if err.status < 500:
+        return err
+    return ApiError("SERVICE_UNAVAILABLE", f"{service} could not answer ({err.code})")
+
+
 class Verifier:
     def __init__(
         self,
@@ -299,12 +307,15 @@ class Verifier:
         return seat
 
     async def _paid(self, seat_id: str) -> bool:
-        orders = await self.backends.orders.call(
-            "GET",
-            "/orders",
-            params={"seat_id": seat_id, "status": "CONFIRMED"},
-            timeout=self.call_timeout,
-        )
+        try:
+            orders = await self.backends.orders.call(
+                "GET",
+                "/orders",
+                params={"seat_id": seat_id, "status": "CONFIRMED"},
+                timeout=self.call_timeout,
+            )
+        except ApiError as err:
+            raise unavailable(err, "orders") from None
         return bool(orders)
 
     async def _event(self, seat_id: str, seat_t: asyncio.Task[Any]) -> dict[str, Any] | None:
@@ -321,7 +332,7 @@ class Verifier:
         except ApiError as err:
             if err.code == "EVENT_NOT_FOUND":
                 return None
-            raise
+            raise unavailable(err, "events") from None
 
     async def _event_quiet(self, event_id: str) -> dict[str, Any] | None:
         """Event data only to decorate an answer already decided: a failure leaves it out."""

@@ -31,6 +31,7 @@ from central.orchestrator.verification import (
     ScanResult,
     iso_ms,
     parse_time,
+    unavailable,
 )
 from central.web import ok, parse_body, parse_query
 from proto import inventory_pb2 as pb
@@ -90,7 +91,7 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
     except ApiError as err:
         if err.code in ("VALIDATION_ERROR", "UNAUTHORIZED"):
             raise ApiError("UNAUTHORIZED", "unknown or disabled gate") from None
-        raise
+        raise unavailable(err, "events") from None
     return gate
 
 
