@@ -69,6 +69,11 @@ class Deduper:
             self._last_seen = {t: s for t, s in self._last_seen.items() if now - s <= self.gap_s}
         return last is None or now - last > self.gap_s
 
+    def touch(self, text: str, now: float) -> None:
+        """The code was still being judged until now: a slow central answer must not make the
+        frames that piled up meanwhile look like a fresh showing."""
+        self._last_seen[text] = now
+
 
 class Pipeline:
     def __init__(
@@ -184,3 +189,5 @@ class Pipeline:
                 except Exception:
                     # the outbox or an indicator failed; the next code must still be judged
                     logger.exception("deciding a scan failed")
+                finally:
+                    self.dedup.touch(code.text, time.monotonic())

@@ -160,7 +160,9 @@ class Venue:
         return next(s["status"] for s in event["seats"] if s["seat_id"] == seat_id)
 
 
-def make_venue(central: Central, *, hall: str = "HALL-A", seats: int = 6) -> Venue:
+def make_venue(
+    central: Central, *, hall: str = "HALL-A", seats: int = 6, credits: int = 1000
+) -> Venue:
     event = central.admin(
         "create-event",
         "--name",
@@ -177,7 +179,7 @@ def make_venue(central: Central, *, hall: str = "HALL-A", seats: int = 6) -> Ven
     gate = central.admin("add-gate", "--hall", hall, "--name", "North")
     email = f"b{uuid.uuid4().hex[:8]}@example.com"
     central.admin(
-        "create-user", "--email", email, "--password", "pw-123456789", "--credits", "1000"
+        "create-user", "--email", email, "--password", "pw-123456789", "--credits", str(credits)
     )
     login = central.call(
         "POST", "/api/auth/login", json={"email": email, "password": "pw-123456789"}
