@@ -179,6 +179,8 @@ async def main() -> None:
         "WARNING",
         "--otp-delivery",
         f"file:{otp_file}",
+        "--auth-rate-limit",
+        "1000000",
     ]
     if args.amqp:
         extra += ["--amqp-url", args.amqp, "--amqp-prefix", f"bench{uuid.uuid4().hex[:6]}."]
@@ -230,8 +232,10 @@ async def main() -> None:
             print(
                 f"{name:8s} latency:   p50 {pct(values, 0.5):.1f} ms  p99 {pct(values, 0.99):.1f} ms  (n={len(values)})"
             )
-        print(f"oversold seats:     {oversold + max(0, sold - len(set(result['paid_seats'])))}")
-        print(f"sold seats:         {sold} (paid {len(set(result['paid_seats']))})")
+        # Oversold: a seat two buyers were both told they bought. (Sold seats can exceed "paid"
+        # answers: a pay that timed out past the point of no return is completed by recovery.)
+        print(f"oversold seats:     {oversold}")
+        print(f"sold seats:         {sold} ({len(set(result['paid_seats']))} answered 200)")
         print(f"HELD after TTL+5 s: {still_held}")
     finally:
         central.stop()

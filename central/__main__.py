@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         setup_logging(settings.log_level)
+        # SQLite (aiosqlite) and password hashing run in threads; with the default 5 ms switch
+        # interval every hand-back to the event loop can wait a whole interval for the GIL.
+        sys.setswitchinterval(0.0005)
         from central.serve import serve
 
         try:

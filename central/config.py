@@ -50,6 +50,12 @@ class Settings:
     call_timeout: float = 2.0
     sweep_interval: float = 1.0
     saga_lease: float = 15.0
+    # Seconds a transfer may wait for both parties' codes before it ends FAILED (TRANSFER_EXPIRED).
+    transfer_ttl: int = 900
+    # Requests per minute per client address on login/register/OTP (contract: at least 300).
+    auth_rate_limit: int = 300
+    otp_ttl: int = 300  # seconds a one-time code lives
+    health_port: int | None = None  # inventory's HTTP /health and /metrics (gRPC has no HTTP)
     amqp_prefix: str = ""
     log_level: str = "INFO"
     seed_sample: bool = False
@@ -91,6 +97,16 @@ class Settings:
         if self.hold_ttl <= 0:
             raise ConfigError(
                 f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})"
+            )
+        if not 1 <= self.otp_ttl <= 3600:
+            raise ConfigError(f"--otp-ttl: must be 1-3600 seconds (got {self.otp_ttl})")
+        if self.health_port is not None and not 0 <= self.health_port <= 65535:
+            raise ConfigError(f"--health-port: must be 0-65535 (got {self.health_port})")
+        if self.auth_rate_limit < 1:
+            raise ConfigError(f"--auth-rate-limit: must be at least 1 (got {self.auth_rate_limit})")
+        if not 1 <= self.transfer_ttl <= 7 * 24 * 3600:
+            raise ConfigError(
+                f"--transfer-ttl: must be 1-604800 seconds (got {self.transfer_ttl})"
             )
         if self.saga_lease <= 0:
             raise ConfigError(f"--saga-lease: must be positive (got {self.saga_lease})")
@@ -204,6 +220,11 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("sweep_interval", "--sweep-interval", _FLOAT),
     ("log_level", "--log-level", str),
     ("saga_lease", "--saga-lease", _FLOAT),
+    ("transfer_ttl", "--transfer-ttl", _INT),
+    ("auth_rate_limit", "--auth-rate-limit", _INT),
+    ("otp_ttl", "--otp-ttl", _INT),
+    ("health_port", "--health-port", _INT),
+    ("refresh_ttl", "--refresh-ttl", _INT),
     ("amqp_prefix", "--amqp-prefix", str),
     ("token_skew", "--token-skew", _INT),
     ("verify_timeout", "--verify-timeout", _FLOAT),

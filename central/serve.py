@@ -29,9 +29,7 @@ async def run_app(
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    server = site._server  # aiohttp exposes the bound socket only here
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else port
+    return int(runner.addresses[0][1])
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -61,6 +59,10 @@ async def start_atomic(
         server = InventoryServer(settings)
         bound = await server.start(host, port)
         stack.push_async_callback(server.stop, 2.0)
+        # gRPC has no HTTP side: /health and /metrics get their own port (default 8104 alone).
+        default_health = 8104 if settings.service == "inventory" else 0
+        health_port = settings.health_port if settings.health_port is not None else default_health
+        await server.start_http(host, health_port)
         return bound
     if name == "users":
         from central.users.app import create_app as users_app

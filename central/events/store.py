@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.events.schema import events, gates, venues
 
@@ -171,7 +172,7 @@ class EventStore:
             return event_view(row), True
         except sa.exc.IntegrityError:
             pass
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _event_row(conn, new.event_id)
         if row is None:
             raise ApiError("VALIDATION_ERROR", "event rejected by the database")
@@ -185,7 +186,7 @@ class EventStore:
         return event_view(row), False
 
     async def get_event(self, event_id: str) -> dict[str, Any]:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _event_row(conn, event_id)
         if row is None:
             raise ApiError("EVENT_NOT_FOUND", "no such event", {"event_id": event_id})
@@ -202,7 +203,7 @@ class EventStore:
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             total = int(await conn.scalar(count) or 0)
             rows = (await conn.execute(query)).mappings().all()
         return Page([event_view(r) for r in rows], page, per_page, total)
@@ -233,7 +234,7 @@ class EventStore:
 
     async def authenticate_gate(self, device_token: str) -> dict[str, Any]:
         """The gate holding this token, read fresh on every call so disabling takes effect at once."""
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             result = await conn.execute(
                 sa.select(gates).where(
                     gates.c.token_sha256 == token_hash(device_token), gates.c.enabled.is_(True)
@@ -245,7 +246,7 @@ class EventStore:
         return gate_view(row)
 
     async def get_gate(self, gate_id: str) -> dict[str, Any]:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _gate_row(conn, gate_id)
         if row is None:
             raise ApiError("GATE_NOT_FOUND", "no such gate", {"gate_id": gate_id})
@@ -255,7 +256,7 @@ class EventStore:
         query = sa.select(gates).order_by(gates.c.hall_id, gates.c.name, gates.c.gate_id)
         if hall_id is not None:
             query = query.where(gates.c.hall_id == hall_id)
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [gate_view(r) for r in rows]
 

@@ -1,10 +1,13 @@
 """Seat state and entry logs. Every seat change is ONE conditional statement whose affected row
 decides the outcome; a refused change is only then explained by reading the seat.
 
-On PostgreSQL each seat write first takes a transaction-level advisory lock, so manifest cursor
-values (a sequence) become visible in the order they were drawn: without it a gate could read
-cursor 7 while the transaction holding 6 has not committed yet, and never see change 6. SQLite
-serialises writers on its single connection, which gives the same order for free.
+On PostgreSQL each seat write takes a transaction-level advisory lock, so manifest cursor values (a
+sequence) become visible in the order they were drawn: without it a gate could read cursor 7 while
+the transaction holding 6 has not committed yet, and never see change 6. The lock is taken inside
+the writing statement itself, run in autocommit, so it is held only while PostgreSQL executes that
+one statement — never across a round trip to this (busy, single-threaded) process, which turned
+the lock into a convoy under load. SQLite serialises writers on its single connection, which gives
+the same order for free.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central.db import autocommit
 from central.inventory.errors import InventoryError, Kind
 from central.inventory.schema import STATUSES, entry_logs, next_seq, seats
 
@@ -117,10 +121,23 @@ class InventoryStore:
     # ----- plumbing -----
     @asynccontextmanager
     async def _seat_txn(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction holding the cursor lock throughout (bulk inserts of many statements)."""
         async with self.engine.begin() as conn:
             if self._dialect == "postgresql":
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQ_LOCK_KEY})
             yield conn
+
+    async def _write_statement(self, stmt: Any) -> list[Any]:
+        """Run one seat-writing statement and answer its RETURNING rows (as mappings)."""
+        if self._dialect != "postgresql":
+            async with self.engine.begin() as conn:
+                return list((await conn.execute(stmt)).mappings().all())
+        # The lock as an uncorrelated sub-select: evaluated inside the statement, released by the
+        # statement's own commit (autocommit).
+        lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
+        async with autocommit(self.engine).connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return list((await conn.execute(stmt.where(lock.is_not(None)))).mappings().all())
 
     async def _update_one(
         self, seat_id: str, where: Sequence[Any], values: dict[str, Any]
@@ -131,12 +148,11 @@ class InventoryStore:
             .values(**values, updated_seq=next_seq(self._dialect), updated_at_ms=self.clock())
             .returning(*seats.c)
         )
-        async with self._seat_txn() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
-        return SeatRecord.from_row(row) if row is not None else None
+        rows = await self._write_statement(stmt)
+        return SeatRecord.from_row(rows[0]) if rows else None
 
     async def get_seat(self, seat_id: str) -> SeatRecord | None:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = (
                 (await conn.execute(sa.select(seats).where(seats.c.seat_id == seat_id)))
                 .mappings()
@@ -284,9 +300,8 @@ class InventoryStore:
             )
             .returning(seats.c.seat_id, seats.c.last_hold_id)
         )
-        async with self._seat_txn() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [(r[0], r[1]) for r in rows]
+        rows = await self._write_statement(stmt)
+        return [(r["seat_id"], r["last_hold_id"]) for r in rows]
 
     # ----- ownership and check-in -----
     async def update_owner(self, seat_id: str, expected_owner: str, new_owner: str) -> SeatRecord:
@@ -394,7 +409,7 @@ class InventoryStore:
             query = query.where(seats.c.owner_user_id == owner_user_id)
         if statuses:
             query = query.where(seats.c.status.in_(list(statuses)))
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [SeatRecord.from_row(r) for r in rows]
 
@@ -405,7 +420,7 @@ class InventoryStore:
             .where(seats.c.event_id.in_(list(event_ids)))
             .group_by(seats.c.event_id, seats.c.status)
         )
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             for event_id, status, n in (await conn.execute(query)).all():
                 counts[event_id][status] = int(n)
         return counts
@@ -417,7 +432,7 @@ class InventoryStore:
         SQLite), so passing back the returned cursor loses nothing and repeats nothing.
         """
         of_events = seats.c.event_id.in_(list(event_ids))
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (
                 (
                     await conn.execute(
@@ -487,6 +502,6 @@ class InventoryStore:
             query = query.where(entry_logs.c.event_id == event_id)
         if scan_id:
             query = query.where(entry_logs.c.scan_id == scan_id)
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [EntryLogRecord.from_row(r) for r in rows]

@@ -16,7 +16,6 @@ from central.orchestrator.runtime import Runtime
 from central.web import health_checks_key, make_app
 from proto import inventory_pb2 as pb
 
-LOGIN_REQUESTS_PER_MINUTE = 300
 SERVER_TIME_HEADER = "X-Server-Time"
 
 
@@ -30,7 +29,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app = make_app("orchestrator", internal_token=None, client_max_size=1024 * 1024)
     app[settings_key] = settings
     app[backends_key] = backends
-    app[login_limiter_key] = AddressRateLimiter(LOGIN_REQUESTS_PER_MINUTE)
+    app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
     for module in (accounts, events, admin, purchase, tickets, gate, dashboard):
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)

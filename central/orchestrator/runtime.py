@@ -21,6 +21,7 @@ from central.orchestrator.gate_scans import STEPS as GATE_SCAN_STEPS
 from central.orchestrator.gate_scans import GateScanStore
 from central.orchestrator.idempotency import IdempotencyStore
 from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
+from central.orchestrator.sagas.transfer import reverse_saga, transfer_saga
 from central.orchestrator.verification import Verifier
 from central.saga import SagaBusy, SagaRunner
 from central.saga.schema import STEPS
@@ -54,7 +55,9 @@ class Runtime:
             holds = HoldQueue(settings.amqp_url, settings.hold_ttl, prefix=settings.amqp_prefix)
             await holds.start()
         runner = SagaRunner(
-            engine, [purchase_saga(backends, holds)], lease_seconds=settings.saga_lease
+            engine,
+            [purchase_saga(backends, holds), transfer_saga(backends), reverse_saga(backends)],
+            lease_seconds=settings.saga_lease,
         )
         runtime = cls(
             settings=settings,

@@ -145,3 +145,28 @@ class ManifestQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     cursor: Annotated[int, Field(ge=0, le=2**62)] = 0
     limit: Annotated[int, Field(ge=1, le=5000)] = 1000
+
+
+# ----- transfers -----
+
+DisputeReason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class TransferInitiateBody(Strict):
+    seat_id: uuid.UUID
+    buyer_email: Email
+    credits_amount: Credits
+
+
+class TransferConfirmBody(Strict):
+    transfer_id: uuid.UUID
+    otp_code: OtpCode
+
+
+class TransferDisputeBody(Strict):
+    transfer_id: uuid.UUID
+    reason: DisputeReason
+
+
+class TransferReverseBody(Strict):
+    transfer_id: uuid.UUID

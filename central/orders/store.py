@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.orders.schema import orders, transfers
 from central.orders.states import (
@@ -104,7 +105,7 @@ class OrderStore:
         except sa.exc.IntegrityError:
             pass
         # The id exists already: a retry of the same create, or a different order reusing the id.
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _order_row(conn, fields["order_id"])
         if row is None:  # the insert failed for another reason than the primary key
             raise ApiError("VALIDATION_ERROR", "order rejected by the database")
@@ -112,7 +113,7 @@ class OrderStore:
         return Created(order_view(row), False)
 
     async def get_order(self, order_id: str) -> dict[str, Any]:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _order_row(conn, order_id)
         if row is None:
             raise ApiError("ORDER_NOT_FOUND", "no such order", {"order_id": order_id})
@@ -123,7 +124,7 @@ class OrderStore:
         for name, value in filters.items():
             query = query.where(orders.c[name] == value)
         query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [order_view(r) for r in rows]
 
@@ -171,7 +172,7 @@ class OrderStore:
             .where(orders.c.event_id == event_id)
             .group_by(orders.c.status)
         )
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         by_status = {s.value: 0 for s in OrderStatus}
         revenue = 0
@@ -203,7 +204,7 @@ class OrderStore:
             return Created(transfer_view(row), True)
         except sa.exc.IntegrityError:
             pass
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _transfer_row(conn, fields["transfer_id"])
             if row is not None:
                 _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
@@ -227,7 +228,7 @@ class OrderStore:
         )
 
     async def get_transfer(self, transfer_id: str) -> dict[str, Any]:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = await _transfer_row(conn, transfer_id)
         if row is None:
             raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
@@ -246,7 +247,7 @@ class OrderStore:
         if status is not None:
             query = query.where(transfers.c.status == status)
         query = query.order_by(transfers.c.created_at.desc(), transfers.c.transfer_id.desc())
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query.limit(limit))).mappings().all()
         return [transfer_view(r) for r in rows]
 

@@ -24,9 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.faults import fault_point
-from central.saga.schema import saga_steps, sagas
+from central.saga.schema import sagas
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ class SagaContext:
     kind: str
     data: dict[str, Any]
     results: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: SagaRecord) -> SagaContext:
+        return cls(record.saga_id, record.kind, record.data, record.results(), dict(record.steps))
 
     def key(self, step: str) -> str:
         """The idempotency key a step sends, so a retry repeats no effect."""
@@ -112,7 +118,14 @@ class SagaRecord:
     error_message: str | None
     deadline: float | None
     reference_id: str | None
-    done_steps: set[str]
+    steps: dict[str, dict[str, Any]]
+
+    @property
+    def done_steps(self) -> set[str]:
+        return {name for name, step in self.steps.items() if step["status"] == "DONE"}
+
+    def results(self) -> dict[str, Any]:
+        return {n: s.get("result") for n, s in self.steps.items() if s["status"] == "DONE"}
 
     def error(self) -> ApiError | None:
         if self.error_code is None:
@@ -130,6 +143,8 @@ class SagaRunner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
+        # Single statements need no BEGIN/COMMIT round trips (each one costs a syscall pair).
+        self._db = autocommit(engine)
         self.definitions = {d.kind: d for d in definitions}
         self.owner = f"runner-{uuid.uuid4().hex[:12]}"
         self.lease_seconds = lease_seconds
@@ -137,30 +152,24 @@ class SagaRunner:
 
     # ----- reads -----
     async def get(self, saga_id: str) -> SagaRecord | None:
-        async with self.engine.connect() as conn:
+        async with self._db.connect() as conn:
             row = (await conn.execute(sa.select(sagas).where(sagas.c.saga_id == saga_id))).first()
-            if row is None:
-                return None
-            done = await conn.execute(
-                sa.select(saga_steps.c.step, saga_steps.c.result).where(
-                    saga_steps.c.saga_id == saga_id, saga_steps.c.status == "DONE"
-                )
-            )
-            steps = {r.step for r in done}
-        return self._record(row._mapping, steps)
+        return self._record(row._mapping) if row is not None else None
 
     async def find_by_reference(self, reference_id: str) -> SagaRecord | None:
-        async with self.engine.connect() as conn:
-            saga_id = await conn.scalar(
-                sa.select(sagas.c.saga_id)
-                .where(sagas.c.reference_id == reference_id)
-                .order_by(sagas.c.created_at.desc())
-                .limit(1)
-            )
-        return await self.get(saga_id) if saga_id else None
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(sagas)
+                    .where(sagas.c.reference_id == reference_id)
+                    .order_by(sagas.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return self._record(row._mapping) if row is not None else None
 
     @staticmethod
-    def _record(row: Any, done: set[str]) -> SagaRecord:
+    def _record(row: Any) -> SagaRecord:
         return SagaRecord(
             saga_id=row["saga_id"],
             kind=row["kind"],
@@ -172,13 +181,14 @@ class SagaRunner:
             error_message=row["error_message"],
             deadline=row["deadline"],
             reference_id=row["reference_id"],
-            done_steps=done,
+            steps=json.loads(row["steps"] or "{}"),
         )
 
     # ----- lease -----
     async def _take_lease(
         self, saga_id: str, *, allowed: tuple[str, ...], status: str, phase: str | None
-    ) -> bool:
+    ) -> SagaRecord | None:
+        """Take the saga (one conditional UPDATE); answer it as it now is, or None if taken."""
         now = self.clock()
         values: dict[str, Any] = {
             "lease_owner": self.owner,
@@ -190,56 +200,46 @@ class SagaRunner:
             values["phase"] = phase
         # Free when WAITING in an allowed state, or an active saga whose holder's lease ran out.
         free = sa.or_(
-            sa.and_(sagas.c.status.in_([s for s in allowed if s not in ACTIVE])),
+            sagas.c.status.in_([s for s in allowed if s not in ACTIVE]),
             sa.and_(
                 sagas.c.status.in_([s for s in allowed if s in ACTIVE]), sagas.c.lease_until < now
             ),
         )
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sagas.update().where(sagas.c.saga_id == saga_id, free).values(**values)
-            )
-        return result.rowcount == 1
-
-    async def _write(self, saga_id: str, **values: Any) -> None:
-        values["updated_at"] = self.clock()
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sagas.update()
-                .where(sagas.c.saga_id == saga_id, sagas.c.lease_owner == self.owner)
-                .values(**values)
-            )
-
-    async def _step_done(self, ctx: SagaContext, step: str, result: Any) -> None:
-        now = self.clock()
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                saga_steps.insert().values(
-                    saga_id=ctx.saga_id,
-                    step=step,
-                    status="DONE",
-                    result=json.dumps(result),
-                    updated_at=now,
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    sagas.update()
+                    .where(sagas.c.saga_id == saga_id, free)
+                    .values(**values)
+                    .returning(*sagas.c)
                 )
-            )
-            await conn.execute(
+            ).first()
+        return self._record(row._mapping) if row is not None else None
+
+    async def _write(self, ctx: SagaContext, **values: Any) -> None:
+        """Persist the saga's state, only while we still hold its lease."""
+        now = self.clock()
+        values.setdefault("lease_until", now + self.lease_seconds)
+        async with self._db.connect() as conn:
+            changed = await conn.execute(
                 sagas.update()
-                .where(sagas.c.saga_id == ctx.saga_id)
+                .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == self.owner)
                 .values(
                     data=json.dumps(ctx.data),
-                    lease_until=now + self.lease_seconds,
+                    steps=json.dumps(ctx.steps),
                     updated_at=now,
+                    **values,
                 )
             )
+        if changed.rowcount != 1:
+            # Another runner took the saga over (our lease lapsed): stop driving it.
+            raise SagaBusy(ctx.saga_id)
 
-    async def _load_results(self, ctx: SagaContext) -> None:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(saga_steps.c.step, saga_steps.c.result).where(
-                    saga_steps.c.saga_id == ctx.saga_id, saga_steps.c.status == "DONE"
-                )
-            )
-            ctx.results = {r.step: json.loads(r.result) if r.result else None for r in rows}
+    async def _record_step(self, ctx: SagaContext, step: str, status: str, result: Any) -> None:
+        ctx.steps[step] = {"status": status, "result": result}
+        if status == "DONE":
+            ctx.results[step] = result
+        await self._write(ctx)
 
     # ----- driving -----
     async def start(
@@ -256,7 +256,7 @@ class SagaRunner:
         saga_id = saga_id or str(uuid.uuid4())
         first = definition.phase_names()[0]
         now = self.clock()
-        async with self.engine.begin() as conn:
+        async with self._db.connect() as conn:
             await conn.execute(
                 sagas.insert().values(
                     saga_id=saga_id,
@@ -264,6 +264,7 @@ class SagaRunner:
                     status="RUNNING",
                     phase=first,
                     data=json.dumps(data),
+                    steps="{}",
                     lease_owner=self.owner,
                     lease_until=now + self.lease_seconds,
                     deadline=deadline,
@@ -272,23 +273,31 @@ class SagaRunner:
                     updated_at=now,
                 )
             )
-        return await self._run_phase(definition, saga_id, first)
+        ctx = SagaContext(saga_id, kind, data)
+        return await self._run_phase(definition, ctx, first, deadline, reference_id)
 
     async def run_phase(self, saga_id: str, phase: str) -> SagaRecord:
         """Run `phase` of a WAITING saga. SagaBusy when another runner drives it now."""
-        record = await self.get(saga_id)
+        record = await self._take_lease(
+            saga_id, allowed=("WAITING",), status="RUNNING", phase=phase
+        )
         if record is None:
-            raise KeyError(saga_id)
-        definition = self.definitions[record.kind]
-        if not await self._take_lease(saga_id, allowed=("WAITING",), status="RUNNING", phase=phase):
+            if await self.get(saga_id) is None:
+                raise KeyError(saga_id)
             raise SagaBusy(saga_id)
-        return await self._run_phase(definition, saga_id, phase)
+        definition = self.definitions[record.kind]
+        return await self._run_phase(
+            definition, SagaContext.of(record), phase, record.deadline, record.reference_id
+        )
 
-    async def _run_phase(self, definition: SagaDefinition, saga_id: str, phase: str) -> SagaRecord:
-        record = await self.get(saga_id)
-        assert record is not None
-        ctx = SagaContext(saga_id, record.kind, record.data)
-        await self._load_results(ctx)
+    async def _run_phase(
+        self,
+        definition: SagaDefinition,
+        ctx: SagaContext,
+        phase: str,
+        deadline: float | None,
+        reference_id: str | None,
+    ) -> SagaRecord:
         current = ""
         try:
             for step in definition.phases[phase]:
@@ -297,14 +306,14 @@ class SagaRunner:
                 fault_point(f"{definition.kind}.before_{step.name}")
                 current = step.name  # from here the step may have taken effect
                 result = await step.action(ctx)
-                ctx.results[step.name] = result
-                await self._step_done(ctx, step.name, result)
+                await self._record_step(ctx, step.name, "DONE", result)
                 fault_point(f"{definition.kind}.after_{step.name}")
+        except SagaBusy:
+            raise
         except Pause as pause:
             await self._write(
-                saga_id,
+                ctx,
                 status="WAITING",
-                data=json.dumps(ctx.data),
                 lease_until=0,
                 error_code=pause.error.code,
                 error_message=pause.error.message,
@@ -316,40 +325,41 @@ class SagaRunner:
         except Exception as exc:
             error = exc if isinstance(exc, ApiError) else None
             if error is None:
-                log.exception("saga %s step %s failed", saga_id, current)
+                log.exception("saga %s step %s failed", ctx.saga_id, current)
             if self._must_go_forward(definition, ctx, current, error):
                 # Past (or possibly past) the point of no return: never compensate; leave it
                 # RUNNING with the lease dropped so recovery retries the idempotent steps.
-                await self._write(saga_id, data=json.dumps(ctx.data), lease_until=0)
+                await self._write(ctx, lease_until=0)
                 raise ApiError(
                     "SERVICE_UNAVAILABLE", "the order is being completed; ask again shortly"
                 ) from None
             error = error or ApiError("INTERNAL_ERROR", "a step failed; the saga was rolled back")
             await self._compensate(definition, ctx, phase, error)
             raise error from None
-        phases = definition.phase_names()
-        if phase == phases[-1]:
-            await self._write(
-                saga_id,
-                status="COMPLETED",
-                data=json.dumps(ctx.data),
-                result=json.dumps(ctx.data.get("result")),
-                lease_until=0,
-                error_code=None,
-                error_message=None,
-            )
-        else:
-            await self._write(
-                saga_id,
-                status="WAITING",
-                data=json.dumps(ctx.data),
-                lease_until=0,
-                error_code=None,
-                error_message=None,
-            )
-        final = await self.get(saga_id)
-        assert final is not None
-        return final
+        last = phase == definition.phase_names()[-1]
+        status = "COMPLETED" if last else "WAITING"
+        result = ctx.data.get("result") if last else None
+        await self._write(
+            ctx,
+            status=status,
+            result=json.dumps(result) if last else None,
+            lease_until=0,
+            error_code=None,
+            error_message=None,
+        )
+        return SagaRecord(
+            saga_id=ctx.saga_id,
+            kind=ctx.kind,
+            status=status,
+            phase=phase,
+            data=ctx.data,
+            result=result,
+            error_code=None,
+            error_message=None,
+            deadline=deadline,
+            reference_id=reference_id,
+            steps=ctx.steps,
+        )
 
     @staticmethod
     def _must_go_forward(
@@ -365,17 +375,15 @@ class SagaRunner:
 
     async def compensate(self, saga_id: str, error: ApiError) -> SagaRecord:
         """Compensate a WAITING saga (hold expired, OTP attempts used up). SagaBusy if driven."""
-        record = await self.get(saga_id)
-        if record is None:
-            raise KeyError(saga_id)
-        if not await self._take_lease(
+        record = await self._take_lease(
             saga_id, allowed=("WAITING",), status="COMPENSATING", phase=None
-        ):
+        )
+        if record is None:
+            if await self.get(saga_id) is None:
+                raise KeyError(saga_id)
             raise SagaBusy(saga_id)
         definition = self.definitions[record.kind]
-        ctx = SagaContext(saga_id, record.kind, record.data)
-        await self._load_results(ctx)
-        await self._compensate(definition, ctx, record.phase, error)
+        await self._compensate(definition, SagaContext.of(record), record.phase, error)
         final = await self.get(saga_id)
         assert final is not None
         return final
@@ -384,105 +392,85 @@ class SagaRunner:
         self, definition: SagaDefinition, ctx: SagaContext, phase: str, error: ApiError
     ) -> None:
         await self._write(
-            ctx.saga_id,
-            status="COMPENSATING",
-            data=json.dumps(ctx.data),
-            error_code=error.code,
-            error_message=error.message,
+            ctx, status="COMPENSATING", error_code=error.code, error_message=error.message
         )
         try:
             for step in reversed(definition.steps_through(phase)):
-                if step.compensate is None:
+                if step.compensate is None or ctx.steps.get(step.name, {}).get("status") == (
+                    "COMPENSATED"
+                ):
                     continue
                 fault_point(f"{definition.kind}.compensate_{step.name}")
                 await step.compensate(ctx)
-                await self._mark_compensated(ctx.saga_id, step.name)
+                await self._record_step(ctx, step.name, "COMPENSATED", None)
             if definition.on_failed is not None:
                 await definition.on_failed(ctx, error)
+        except SagaBusy:
+            raise
         except Exception:
             # Leave it COMPENSATING with the lease dropped: recovery retries until it lands.
             log.exception("saga %s: compensation interrupted; recovery will retry", ctx.saga_id)
-            await self._write(ctx.saga_id, lease_until=0)
+            await self._write(ctx, lease_until=0)
             return
-        await self._write(ctx.saga_id, status="FAILED", lease_until=0)
+        await self._write(ctx, status="FAILED", lease_until=0)
         log.info(
             "saga failed and compensated",
             extra={"fields": {"saga_id": ctx.saga_id, "error_code": error.code}},
         )
 
-    async def _mark_compensated(self, saga_id: str, step: str) -> None:
-        now = self.clock()
-        async with self.engine.begin() as conn:
-            changed = await conn.execute(
-                saga_steps.update()
-                .where(saga_steps.c.saga_id == saga_id, saga_steps.c.step == step)
-                .values(status="COMPENSATED", updated_at=now)
-            )
-            if changed.rowcount == 0:
-                await conn.execute(
-                    saga_steps.insert().values(
-                        saga_id=saga_id, step=step, status="COMPENSATED", updated_at=now
-                    )
-                )
-            await conn.execute(
-                sagas.update()
-                .where(sagas.c.saga_id == saga_id)
-                .values(lease_until=now + self.lease_seconds, updated_at=now)
-            )
-
     # ----- recovery -----
     async def recover_once(self, limit: int = 100) -> int:
         """Take over sagas left by a dead runner, and compensate WAITING sagas past deadline."""
         now = self.clock()
-        async with self.engine.connect() as conn:
+        async with self._db.connect() as conn:
             stranded = (
                 await conn.execute(
-                    sa.select(sagas.c.saga_id, sagas.c.status, sagas.c.phase, sagas.c.kind)
+                    sa.select(sagas.c.saga_id, sagas.c.status)
                     .where(sagas.c.status.in_(ACTIVE), sagas.c.lease_until < now)
                     .limit(limit)
                 )
             ).all()
             overdue = (
                 await conn.execute(
-                    sa.select(sagas.c.saga_id)
+                    sa.select(sagas.c.saga_id, sagas.c.kind)
                     .where(sagas.c.status == "WAITING", sagas.c.deadline < now)
                     .limit(limit)
                 )
             ).all()
         handled = 0
         for row in stranded:
-            handled += await self._recover(row.saga_id, row.status, row.phase, row.kind)
+            handled += await self._recover(row.saga_id, row.status)
         for row in overdue:
-            record = await self.get(row.saga_id)
-            if record is None:
-                continue
-            error = self.definitions[record.kind].deadline_error or ApiError(
+            error = self.definitions[row.kind].deadline_error or ApiError(
                 "SERVICE_UNAVAILABLE", "saga deadline passed"
             )
             try:
                 await self.compensate(row.saga_id, error)
                 handled += 1
-            except SagaBusy:
+            except (SagaBusy, KeyError):
                 pass
         return handled
 
-    async def _recover(self, saga_id: str, status: str, phase: str, kind: str) -> int:
-        definition = self.definitions[kind]
-        if not await self._take_lease(saga_id, allowed=(status,), status=status, phase=None):
+    async def _recover(self, saga_id: str, status: str) -> int:
+        record = await self._take_lease(saga_id, allowed=(status,), status=status, phase=None)
+        if record is None:
             return 0
         log.warning("recovering saga", extra={"fields": {"saga_id": saga_id, "status": status}})
-        record = await self.get(saga_id)
-        assert record is not None
-        if status == "RUNNING" and phase in definition.forward_phases:
-            try:
-                await self._run_phase(definition, saga_id, phase)
-            except ApiError:
-                pass  # the phase compensated itself and recorded why
-            return 1
-        ctx = SagaContext(saga_id, kind, record.data)
-        await self._load_results(ctx)
-        error = record.error() or ApiError("SERVICE_UNAVAILABLE", "interrupted; rolled back")
-        await self._compensate(definition, ctx, phase, error)
+        definition = self.definitions[record.kind]
+        ctx = SagaContext.of(record)
+        try:
+            if status == "RUNNING" and record.phase in definition.forward_phases:
+                try:
+                    await self._run_phase(
+                        definition, ctx, record.phase, record.deadline, record.reference_id
+                    )
+                except ApiError:
+                    pass  # the phase paused, compensated or stays for the next pass; all recorded
+                return 1
+            error = record.error() or ApiError("SERVICE_UNAVAILABLE", "interrupted; rolled back")
+            await self._compensate(definition, ctx, record.phase, error)
+        except SagaBusy:
+            return 0
         return 1
 
     async def run_recovery(self, interval: float) -> None:

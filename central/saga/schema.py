@@ -20,6 +20,9 @@ sagas = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("phase", sa.String(32), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    # {step: {"status": "DONE" | "COMPENSATED", "result": …}} — kept in the saga's own row, so
+    # recording a step is one conditional UPDATE (that also proves we still hold the lease).
+    sa.Column("steps", sa.Text, nullable=False, server_default="{}"),
     sa.Column("result", sa.Text),
     sa.Column("error_code", sa.String(64)),
     sa.Column("error_message", sa.Text),
@@ -35,16 +38,6 @@ sagas = sa.Table(
     sa.Index("ix_sagas_reference", "reference_id"),
 )
 
-saga_steps = sa.Table(
-    "saga_steps",
-    metadata,
-    sa.Column("saga_id", sa.String(36), primary_key=True),
-    sa.Column("step", sa.String(48), primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),  # DONE | COMPENSATED
-    sa.Column("result", sa.Text),
-    sa.Column("updated_at", sa.Float, nullable=False),
-)
-
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,
@@ -58,6 +51,6 @@ idempotency_keys = sa.Table(
 )
 
 STEPS = [
-    Step(1, "saga log", create_tables(metadata, "sagas", "saga_steps")),
+    Step(1, "saga log", create_tables(metadata, "sagas")),
     Step(2, "idempotency keys", create_tables(metadata, "idempotency_keys")),
 ]

@@ -4,6 +4,7 @@ call the stores and shape the answer."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -315,7 +316,7 @@ def create_app(
             app[services_key] = Services(
                 users=UserStore(engine, clock),
                 ledger=Ledger(engine, clock),
-                otp=OtpStore(engine, jwt_secret, clock),
+                otp=OtpStore(engine, jwt_secret, clock, timedelta(seconds=settings.otp_ttl)),
                 tokens=TokenIssuer(
                     jwt_secret,
                     access_ttl=settings.access_ttl,

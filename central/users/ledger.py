@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
 from central.users.schema import credit_ledger, users
@@ -74,7 +75,7 @@ class Ledger:
 
     # ----- reads -----
     async def entry(self, key: str) -> Entry | None:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             return await self._entry(conn, key)
 
     @staticmethod
@@ -88,7 +89,7 @@ class Ledger:
 
     async def balance(self, user_id: str) -> int:
         """The balance as the sum of the ledger: the truth the cached column must agree with."""
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             exists = await conn.scalar(sa.select(users.c.user_id).where(users.c.user_id == user_id))
             if exists is None:
                 raise ApiError("USER_NOT_FOUND", "no such user")
@@ -100,7 +101,7 @@ class Ledger:
         return int(total or 0)
 
     async def cached_balance(self, user_id: str) -> int:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             value = await conn.scalar(
                 sa.select(users.c.credit_balance).where(users.c.user_id == user_id)
             )
@@ -109,7 +110,7 @@ class Ledger:
         return int(value)
 
     async def count_entries(self) -> int:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             return int(
                 await conn.scalar(sa.select(sa.func.count()).select_from(credit_ledger)) or 0
             )

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
 from central.users.schema import otp_challenges, users
@@ -75,8 +76,11 @@ def _challenge(row: sa.Row[Any]) -> Challenge:
 
 
 class OtpStore:
-    def __init__(self, engine: AsyncEngine, key: str, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, engine: AsyncEngine, key: str, clock: Clock = utcnow, ttl: timedelta = OTP_TTL
+    ) -> None:
         self.engine = engine
+        self.ttl = ttl
         self._key = key.encode()
         self.clock = clock
 
@@ -95,7 +99,7 @@ class OtpStore:
         )
 
     async def current(self, user_id: str, purpose: str, reference_id: str) -> Challenge | None:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             return await self._current(conn, user_id, purpose, reference_id)
 
     async def _current(
@@ -156,7 +160,7 @@ class OtpStore:
                             purpose=purpose,
                             reference_id=reference_id,
                             code_hash=self._hash(challenge_id, code),
-                            expires_at=now + OTP_TTL,
+                            expires_at=now + self.ttl,
                             attempts_left=OTP_ATTEMPTS,
                             resends=resends,
                             created_at=now,

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
 from central.users.schema import credit_ledger, login_failures, revoked_tokens, users
@@ -123,14 +124,14 @@ class UserStore:
         return user
 
     async def get(self, user_id: str) -> User:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             user = await fetch_user(conn, user_id)
         if user is None:
             raise ApiError("USER_NOT_FOUND", "no such user")
         return user
 
     async def find_by_email(self, email: str) -> User | None:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             row = (
                 await conn.execute(sa.select(users).where(users.c.email == email.lower()))
             ).first()
@@ -161,13 +162,13 @@ class UserStore:
         return user
 
     async def count_users(self) -> int:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             return int(await conn.scalar(sa.select(sa.func.count()).select_from(users)) or 0)
 
     # ----- login failures (per account, in the database so every process counts them) -----
     async def recent_login_failures(self, email: str) -> int:
         since = self.clock() - LOGIN_FAILURE_WINDOW
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             count = await conn.scalar(
                 sa.select(sa.func.count())
                 .select_from(login_failures)
@@ -206,7 +207,7 @@ class UserStore:
             await conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < now))
 
     async def is_revoked(self, jti: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with autocommit(self.engine).connect() as conn:
             found = await conn.scalar(
                 sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
             )

@@ -5,6 +5,7 @@ equal the sum of CONFIRMED orders, every confirmed seat is SOLD to its buyer, no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -146,7 +147,7 @@ async def test_purchase_survives_a_kill_at_every_step_boundary(tmp_path: Path) -
             deadline = time.monotonic() + 30
             while not await sagas_settled(prefix):
                 assert time.monotonic() < deadline, f"saga did not converge after {point}"
-                time.sleep(0.3)
+                await asyncio.sleep(0.3)
             sagas = await query(prefix, "orchestrator", "SELECT status, data FROM sagas")
             mine = [s for s in sagas if json.loads(s["data"])["seat_id"] == seat_id]
             assert len(mine) == 1

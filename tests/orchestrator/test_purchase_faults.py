@@ -126,4 +126,3 @@ async def test_interrupted_compensation_is_finished_by_recovery(tmp_path: Path) 
         assert (await c.backends.orders.call("GET", f"/orders/{order_id}"))["status"] == "FAILED"
         assert (await seat_status(c, seat_id)).status == "AVAILABLE"
         assert await balance(c, buyer["user_id"]) == 2 * PRICE
-

@@ -17,6 +17,9 @@ from central.web import created, ok, parse_body
 
 routes = web.RouteTableDef()
 
+# Password hashing is deliberately slow (Argon2id); under a burst of logins it queues for the CPU.
+SLOW_HASH_TIMEOUT = 15.0
+
 
 def _limit(request: web.Request, bucket: str) -> None:
     request.app[login_limiter_key].check(bucket, client_address(request))
@@ -30,6 +33,7 @@ async def register(request: web.Request) -> web.Response:
         "POST",
         "/users",
         json={"email": body.email, "password": body.password, "phone": body.phone},
+        timeout=SLOW_HASH_TIMEOUT,
     )
     return created(
         {
@@ -58,7 +62,10 @@ async def login(request: web.Request) -> web.Response:
     _limit(request, "login")
     body = await parse_body(request, LoginBody)
     data = await request.app[backends_key].users.call(
-        "POST", "/auth/login", json={"email": body.email, "password": body.password}
+        "POST",
+        "/auth/login",
+        json={"email": body.email, "password": body.password},
+        timeout=SLOW_HASH_TIMEOUT,
     )
     return ok(data)
 

@@ -1,0 +1,333 @@
+"""Scenario 2, the transfer saga (seed Scenario 2), and the admin's reverse of a disputed transfer.
+
+The saga id is the transfer id, so every step's idempotency key is `transfer id : step`.
+
+initiate phase                                        compensation (seed matrix row)
+  1 create_record  orders POST /transfers INITIATED    transfer → FAILED   ("record create")
+  2 send_otps      one challenge per party             — (1's FAILED)      ("OTP send")
+  3 await_otp      transfer → PENDING_OTP              — (1's FAILED)
+the saga WAITS (deadline = transfer_ttl; past it the sweep ends it FAILED) while each party confirms
+with its own code at /api/transfer/confirm ("OTP verify": 3 wrong codes compensate the saga)
+complete phase (recovered forward: every step is idempotent)
+  4 check_consent  both parties' flags on the record   —
+  5 move_credits   ledger transfer buyer → seller      the reverse transfer, only if the debit exists
+                   (402 ends the transfer FAILED)                          ("credit transfer")
+  6 update_owner   UpdateOwner CAS seller → buyer      — the pivot: a CAS takes effect whole or not
+                   (a refusal compensates 5 and 1)                         ("UpdateOwner")
+  7 mark_completed transfer → COMPLETED                — past the pivot: retried until it lands,
+                                                         logged CRITICAL  ("final status update")
+
+reverse phase (KIND_REVERSE; recovered forward)
+  1 check_disputed the transfer is DISPUTED            —
+  2 return_seat    UpdateOwner CAS buyer → seller      UpdateOwner back, only if this step moved it
+  3 return_credits ledger transfer seller → buyer      — the pivot (a 402 compensates 2)
+  4 mark_reversed  transfer → REVERSED                 —
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.backends import Backends
+from central.saga import Abort, Pause, SagaContext, SagaDefinition, Step
+from proto import inventory_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+KIND = "transfer"
+KIND_REVERSE = "transfer_reverse"
+OTP_PURPOSE = "transfer"
+TRANSFER_EXPIRED = ApiError(
+    "TRANSFER_EXPIRED", "the transfer was not confirmed by both parties in time"
+)
+# UpdateOwner refusals that say for certain the owner did not change.
+SEAT_MOVED_ON = {"NOT_SEAT_OWNER", "SEAT_NOT_SOLD", "SEAT_CHECKED_IN"}
+
+
+def reverse_credits_key(transfer_id: str) -> str:
+    """One key per transfer, not per saga: two reverse attempts can return the credits once."""
+    return f"{transfer_id}:reverse_credits"
+
+
+async def _seat(backends: Backends, seat_id: str) -> Any:
+    return await backends.inventory.call("VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id))
+
+
+async def move_seat(backends: Backends, seat_id: str, expected: str, new: str) -> int:
+    """UpdateOwner CAS; a repeat after it took effect (owner already `new`) counts as done.
+    Answers the owner epoch; SEAT_UNAVAILABLE when the seat moved on or was checked in."""
+    try:
+        seat = await backends.inventory.call(
+            "UpdateOwner",
+            pb.UpdateOwnerRequest(
+                seat_id=seat_id, expected_owner_user_id=expected, new_owner_user_id=new
+            ),
+        )
+        return int(seat.owner_epoch)
+    except InventoryError as exc:
+        if exc.reason not in SEAT_MOVED_ON and exc.code != grpc.StatusCode.NOT_FOUND:
+            raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
+        current = await _seat(backends, seat_id)
+        if current.status == "SOLD" and current.owner_user_id == new:
+            return int(current.owner_epoch)  # our earlier try took effect
+        raise ApiError(
+            "SEAT_UNAVAILABLE",
+            "the seat has moved on or was checked in",
+            {"seat_id": seat_id, "status": current.status},
+        ) from None
+
+
+async def ledger_entry(backends: Backends, key: str) -> dict[str, Any] | None:
+    try:
+        entry = await backends.users.call("GET", f"/credits/entries/{key}")
+    except ApiError as exc:
+        if exc.code == "NOT_FOUND":
+            return None
+        raise
+    return dict(entry)
+
+
+def transfer_saga(backends: Backends) -> SagaDefinition:
+    users, orders = backends.users, backends.orders
+
+    async def create_record(ctx: SagaContext) -> Any:
+        d = ctx.data
+        record = await orders.call(
+            "POST",
+            "/transfers",
+            json={
+                "transfer_id": d["transfer_id"],
+                "seat_id": d["seat_id"],
+                "seller_user_id": d["seller_user_id"],
+                "buyer_user_id": d["buyer_user_id"],
+                "credits_amount": d["credits_amount"],
+                "initiated_by": "SELLER",
+            },
+        )
+        return {"status": record["status"]}
+
+    async def fail_record(ctx: SagaContext) -> None:
+        try:
+            await orders.call(
+                "POST",
+                f"/transfers/{ctx.data['transfer_id']}/transition",
+                json={"to": "FAILED", "reason": "transfer rolled back"},
+            )
+        except ApiError as exc:
+            if exc.code != "TRANSFER_NOT_FOUND":  # never created: nothing to undo
+                raise
+
+    async def send_otps(ctx: SagaContext) -> Any:
+        d = ctx.data
+        sent = {}
+        for party in ("seller", "buyer"):
+            challenge = await users.call(
+                "POST",
+                "/otp/challenges",
+                json={
+                    "user_id": d[f"{party}_user_id"],
+                    "purpose": OTP_PURPOSE,
+                    "reference_id": d["transfer_id"],
+                },
+            )
+            sent[party] = challenge["expires_at"]
+        d["otp_expires_at"] = sent
+        return sent
+
+    async def await_otp(ctx: SagaContext) -> Any:
+        record = await orders.call(
+            "POST", f"/transfers/{ctx.data['transfer_id']}/transition", json={"to": "PENDING_OTP"}
+        )
+        return {"status": record["status"]}
+
+    async def check_consent(ctx: SagaContext) -> Any:
+        record = await orders.call("GET", f"/transfers/{ctx.data['transfer_id']}")
+        if record["status"] != "PENDING_OTP":
+            raise Abort(
+                ApiError(
+                    "TRANSFER_INVALID_STATE",
+                    f"transfer is {record['status']}",
+                    {"status": record["status"]},
+                )
+            )
+        if not (record["seller_confirmed"] and record["buyer_confirmed"]):
+            raise Pause(ApiError("TRANSFER_INVALID_STATE", "both parties must confirm first"))
+        return {"seller": True, "buyer": True}
+
+    async def move_credits(ctx: SagaContext) -> Any:
+        d = ctx.data
+        if d["credits_amount"] == 0:
+            return {"moved": 0}  # a gift: no ledger entry
+        try:
+            moved = await users.call(
+                "POST",
+                "/credits/transfer",
+                json={
+                    "from_user_id": d["buyer_user_id"],
+                    "to_user_id": d["seller_user_id"],
+                    "amount": d["credits_amount"],
+                    "idempotency_key": ctx.key("move_credits"),
+                    "reference_id": d["transfer_id"],
+                },
+            )
+        except ApiError as exc:
+            if exc.code == "INSUFFICIENT_CREDITS":
+                raise Abort(exc) from None  # the buyer's balance fell since initiating
+            raise
+        return {"moved": d["credits_amount"], "buyer_balance": moved["from_balance"]}
+
+    async def return_moved_credits(ctx: SagaContext) -> None:
+        d = ctx.data
+        key = ctx.key("move_credits")
+        if await ledger_entry(backends, f"{key}:debit") is None:
+            return  # the credits never moved
+        await users.call(
+            "POST",
+            "/credits/transfer",
+            json={
+                "from_user_id": d["seller_user_id"],
+                "to_user_id": d["buyer_user_id"],
+                "amount": d["credits_amount"],
+                "idempotency_key": f"{key}:undo",
+                "reference_id": d["transfer_id"],
+            },
+        )
+
+    async def update_owner(ctx: SagaContext) -> Any:
+        d = ctx.data
+        epoch = await move_seat(backends, d["seat_id"], d["seller_user_id"], d["buyer_user_id"])
+        return {"owner_epoch": epoch}
+
+    async def mark_completed(ctx: SagaContext) -> Any:
+        d = ctx.data
+        try:
+            await orders.call(
+                "POST", f"/transfers/{d['transfer_id']}/transition", json={"to": "COMPLETED"}
+            )
+        except Exception:
+            # Credits and ownership already moved together; only the record lags. Recovery
+            # retries this step until it lands; until then it needs an operator's eye.
+            log.critical(
+                "transfer %s: credits and seat moved but the record is not COMPLETED; retrying",
+                d["transfer_id"],
+            )
+            raise
+        d["result"] = {
+            "transfer_id": d["transfer_id"],
+            "status": "COMPLETED",
+            "seat_id": d["seat_id"],
+            "new_owner_user_id": d["buyer_user_id"],
+            "credits_amount": d["credits_amount"],
+        }
+        return {"status": "COMPLETED"}
+
+    return SagaDefinition(
+        kind=KIND,
+        phases={
+            "initiate": [
+                Step("create_record", create_record, fail_record),
+                Step("send_otps", send_otps),
+                Step("await_otp", await_otp),
+            ],
+            "complete": [
+                Step("check_consent", check_consent),
+                Step("move_credits", move_credits, return_moved_credits),
+                Step("update_owner", update_owner),
+                Step("mark_completed", mark_completed),
+            ],
+        },
+        forward_phases=frozenset({"complete"}),
+        pivot="update_owner",
+        deadline_error=TRANSFER_EXPIRED,
+    )
+
+
+def reverse_saga(backends: Backends) -> SagaDefinition:
+    users, orders = backends.users, backends.orders
+
+    async def check_disputed(ctx: SagaContext) -> Any:
+        record = await orders.call("GET", f"/transfers/{ctx.data['transfer_id']}")
+        if record["status"] != "DISPUTED":
+            raise ApiError(
+                "TRANSFER_INVALID_STATE",
+                f"only a DISPUTED transfer can be reversed; this one is {record['status']}",
+                {"status": record["status"]},
+            )
+        return {"status": "DISPUTED"}
+
+    async def return_seat(ctx: SagaContext) -> Any:
+        d = ctx.data
+        try:
+            epoch = await move_seat(backends, d["seat_id"], d["buyer_user_id"], d["seller_user_id"])
+        except ApiError as exc:
+            if exc.code == "SEAT_UNAVAILABLE":
+                d["seat_not_returned"] = True  # a definite refusal: nothing for 2's undo to do
+            raise
+        d["returned_epoch"] = epoch
+        return {"owner_epoch": epoch}
+
+    async def give_seat_back(ctx: SagaContext) -> None:
+        d = ctx.data
+        if d.get("seat_not_returned"):
+            return
+        seat = await _seat(backends, d["seat_id"])
+        if seat.owner_user_id != d["seller_user_id"] or seat.status != "SOLD":
+            return  # our move never took effect (or the seat went on): nothing to undo
+        if "returned_epoch" in d and seat.owner_epoch != d["returned_epoch"]:
+            return  # the seller holds it through a later change, not through our move
+        try:
+            await move_seat(backends, d["seat_id"], d["seller_user_id"], d["buyer_user_id"])
+        except ApiError as exc:
+            if exc.code != "SEAT_UNAVAILABLE":
+                raise
+
+    async def return_credits(ctx: SagaContext) -> Any:
+        d = ctx.data
+        if d["credits_amount"] == 0:
+            return {"returned": 0}
+        await users.call(
+            "POST",
+            "/credits/transfer",
+            json={
+                "from_user_id": d["seller_user_id"],
+                "to_user_id": d["buyer_user_id"],
+                "amount": d["credits_amount"],
+                "idempotency_key": reverse_credits_key(d["transfer_id"]),
+                "reference_id": d["transfer_id"],
+            },
+        )
+        return {"returned": d["credits_amount"]}
+
+    async def mark_reversed(ctx: SagaContext) -> Any:
+        d = ctx.data
+        await orders.call(
+            "POST",
+            f"/transfers/{d['transfer_id']}/transition",
+            json={"to": "REVERSED", "reason": "reversed by an admin"},
+        )
+        d["result"] = {
+            "transfer_id": d["transfer_id"],
+            "status": "REVERSED",
+            "restored_owner_user_id": d["seller_user_id"],
+            "credits_returned": d["credits_amount"],
+        }
+        return {"status": "REVERSED"}
+
+    return SagaDefinition(
+        kind=KIND_REVERSE,
+        phases={
+            "reverse": [
+                Step("check_disputed", check_disputed),
+                Step("return_seat", return_seat, give_seat_back),
+                Step("return_credits", return_credits),
+                Step("mark_reversed", mark_reversed),
+            ]
+        },
+        forward_phases=frozenset({"reverse"}),
+        pivot="return_credits",
+    )
