@@ -91,13 +91,13 @@ def test_pipeline_reads_damaged_frames(tmp_path: Path, decoder: str) -> None:
         frame = damage(render_qr_frame(code, 640, 480, module_px=5))
         cv2.imwrite(str(tmp_path / f"{name}.png"), frame)
     seen: list[str] = []
-    source = open_source(f"dir:{tmp_path}", hold_frames=3, fps=60)
+    source = open_source(f"dir:{tmp_path}", hold_frames=15, fps=30)
     pipeline = Pipeline(
         source, make_decoder(decoder), lambda text, wall, mono: seen.append(text), dedup_s=0.5
     )
     pipeline.start()
     try:
-        wait_until(lambda: len(seen) >= len(expected), timeout=15)
+        wait_until(lambda: len(seen) >= len(expected), timeout=30)
     except AssertionError:
         missing = sorted(expected[c] for c in set(expected) - set(seen))
         raise AssertionError(f"{decoder} missed {missing}") from None
