@@ -105,9 +105,7 @@ class Settings:
         if self.auth_rate_limit < 1:
             raise ConfigError(f"--auth-rate-limit: must be at least 1 (got {self.auth_rate_limit})")
         if not 1 <= self.transfer_ttl <= 7 * 24 * 3600:
-            raise ConfigError(
-                f"--transfer-ttl: must be 1-604800 seconds (got {self.transfer_ttl})"
-            )
+            raise ConfigError(f"--transfer-ttl: must be 1-604800 seconds (got {self.transfer_ttl})")
         if self.saga_lease <= 0:
             raise ConfigError(f"--saga-lease: must be positive (got {self.saga_lease})")
         if self.sweep_interval <= 0:

@@ -11,7 +11,16 @@ from central.config import Settings
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
-from central.orchestrator.routes import accounts, admin, dashboard, events, gate, purchase, tickets
+from central.orchestrator.routes import (
+    accounts,
+    admin,
+    dashboard,
+    events,
+    gate,
+    purchase,
+    tickets,
+    transfer,
+)
 from central.orchestrator.runtime import Runtime
 from central.web import health_checks_key, make_app
 from proto import inventory_pb2 as pb
@@ -30,7 +39,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
-    for module in (accounts, events, admin, purchase, tickets, gate, dashboard):
+    for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
 

@@ -1,0 +1,302 @@
+"""Transfer (saga 2): initiate by the seller, confirm by each party with its own code, read, dispute
+by a party, reverse by an admin. The saga's log (saga id = transfer id) drives the money and the seat;
+the orders service's transfer record is the state users see."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from central.clients.inventory import InventoryError
+from central.errors import ApiError
+from central.orchestrator.auth import Principal, authenticate, require_role
+from central.orchestrator.idempotency import Answer
+from central.orchestrator.keys import backends_key, runtime_key
+from central.orchestrator.routes.purchase import with_idempotency
+from central.orchestrator.runtime import Runtime
+from central.orchestrator.sagas.transfer import (
+    KIND,
+    KIND_REVERSE,
+    OTP_PURPOSE,
+    TRANSFER_EXPIRED,
+)
+from central.orchestrator.schemas import (
+    TransferConfirmBody,
+    TransferDisputeBody,
+    TransferInitiateBody,
+    TransferReverseBody,
+)
+from central.saga import SagaBusy, SagaRecord
+from central.web import ok, parse_body, parse_uuid
+from proto import inventory_pb2 as pb
+
+routes = web.RouteTableDef()
+WAIT_FOR_OTHER_REQUEST = 30.0
+ACTIVE_TRANSFER = ("INITIATED", "PENDING_OTP")
+
+
+def _runtime(request: web.Request) -> Runtime:
+    runtime = request.app[runtime_key]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+async def _settled(runtime: Runtime, saga_id: str) -> SagaRecord:
+    """Wait while another request or runner drives the saga."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
+    while True:
+        record = await runtime.runner.get(saga_id)
+        assert record is not None
+        if record.status not in ("RUNNING", "COMPENSATING") or time.monotonic() > deadline:
+            return record
+        await asyncio.sleep(0.02)
+
+
+async def _transfer(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
+    return dict(await runtime.backends.orders.call("GET", f"/transfers/{transfer_id}"))
+
+
+def _party(transfer: dict[str, Any], principal: Principal) -> str:
+    if principal.user_id == transfer["seller_user_id"]:
+        return "seller"
+    if principal.user_id == transfer["buyer_user_id"]:
+        return "buyer"
+    raise ApiError("FORBIDDEN", "only the two parties of a transfer may do this")
+
+
+def _invalid_state(transfer: dict[str, Any], action: str) -> ApiError:
+    return ApiError(
+        "TRANSFER_INVALID_STATE",
+        f"the transfer is {transfer['status']}; cannot {action}",
+        {"status": transfer["status"], "transfer_id": transfer["transfer_id"]},
+    )
+
+
+@routes.post("/api/transfer/initiate")
+async def initiate(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    body = await parse_body(request, TransferInitiateBody)
+    runtime = _runtime(request)
+    backends = runtime.backends
+
+    async def run() -> Answer:
+        # Validation: every check reads, none writes, so a refusal changes nothing.
+        buyer = await backends.users.call("GET", "/users", params={"email": body.buyer_email})
+        if buyer["user_id"] == principal.user_id:
+            raise ApiError("SELF_TRANSFER", "you cannot transfer a ticket to yourself")
+        seat_id = str(body.seat_id)
+        try:
+            seat = await backends.inventory.call(
+                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
+            )
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                raise ApiError("SEAT_NOT_FOUND", "no such seat", {"seat_id": seat_id}) from None
+            raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
+        if seat.owner_user_id != principal.user_id:
+            raise ApiError("NOT_SEAT_OWNER", "this ticket belongs to someone else")
+        if seat.status != "SOLD":
+            raise ApiError(
+                "SEAT_UNAVAILABLE",
+                f"a ticket that is {seat.status} cannot be transferred",
+                {"status": seat.status},
+            )
+        live = await backends.orders.call(
+            "GET", "/transfers", params={"seat_id": seat_id, "limit": "20"}
+        )
+        if any(t["status"] in ACTIVE_TRANSFER for t in live):
+            raise ApiError("TRANSFER_IN_PROGRESS", "this seat already has a transfer in progress")
+        balance = await backends.users.call("GET", f"/credits/{buyer['user_id']}/balance")
+        if int(balance["credit_balance"]) < body.credits_amount:
+            raise ApiError(
+                "INSUFFICIENT_CREDITS",
+                "the buyer does not have enough credits",
+                {"required": body.credits_amount},
+            )
+        transfer_id = str(uuid.uuid4())
+        ttl = runtime.settings.transfer_ttl
+        # The record's partial unique index settles two initiations racing past the check above.
+        await runtime.runner.start(
+            KIND,
+            {
+                "transfer_id": transfer_id,
+                "seat_id": seat_id,
+                "event_id": seat.event_id,
+                "seller_user_id": principal.user_id,
+                "buyer_user_id": buyer["user_id"],
+                "credits_amount": body.credits_amount,
+            },
+            saga_id=transfer_id,
+            deadline=time.time() + ttl,
+            reference_id=transfer_id,
+        )
+        return 201, {
+            "success": True,
+            "data": {
+                "transfer_id": transfer_id,
+                "status": "PENDING_OTP",
+                "seat_id": seat_id,
+                "seller_user_id": principal.user_id,
+                "buyer_user_id": buyer["user_id"],
+                "credits_amount": body.credits_amount,
+                "expires_in": ttl,
+            },
+        }
+
+    return await with_idempotency(request, principal, run)
+
+
+@routes.post("/api/transfer/confirm")
+async def confirm(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    body = await parse_body(request, TransferConfirmBody)
+    runtime = _runtime(request)
+    transfer_id = str(body.transfer_id)
+
+    async def run() -> Answer:
+        record = await runtime.runner.get(transfer_id)
+        if record is None or record.kind != KIND:
+            raise ApiError("TRANSFER_NOT_FOUND", "no such transfer")
+        transfer = await _transfer(runtime, transfer_id)
+        party = _party(transfer, principal)
+        if transfer["status"] != "PENDING_OTP":
+            raise _invalid_state(transfer, "confirm")
+        if record.status == "WAITING" and record.deadline and record.deadline < time.time():
+            await _fail(runtime, transfer_id, TRANSFER_EXPIRED)
+            raise TRANSFER_EXPIRED
+        # The caller's own challenge: the other party's code is simply a wrong code here.
+        try:
+            await runtime.backends.users.call(
+                "POST",
+                "/otp/verify",
+                json={
+                    "user_id": principal.user_id,
+                    "purpose": OTP_PURPOSE,
+                    "reference_id": transfer_id,
+                    "code": body.otp_code,
+                },
+            )
+        except ApiError as err:
+            if err.code == "OTP_MAX_RETRIES":
+                await _fail(runtime, transfer_id, err)
+            raise
+        transfer = await runtime.backends.orders.call(
+            "POST", f"/transfers/{transfer_id}/confirm-party", json={"party": party}
+        )
+        if not (transfer["seller_confirmed"] and transfer["buyer_confirmed"]):
+            return 200, {"success": True, "data": _pending(transfer)}
+        done = await _complete(runtime, transfer_id)
+        return 200, {"success": True, "data": done}
+
+    return await with_idempotency(request, principal, run)
+
+
+def _pending(transfer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "transfer_id": transfer["transfer_id"],
+        "status": "PENDING_OTP",
+        "seat_id": transfer["seat_id"],
+        "seller_confirmed": transfer["seller_confirmed"],
+        "buyer_confirmed": transfer["buyer_confirmed"],
+        "new_owner_user_id": None,
+    }
+
+
+async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
+    """Both parties consented: run the complete phase (or wait for whoever runs it)."""
+    while True:
+        record = await _settled(runtime, transfer_id)
+        if record.status == "COMPLETED":
+            return dict(record.result or record.data["result"])
+        if record.status == "FAILED":
+            raise record.error() or ApiError("TRANSFER_INVALID_STATE", "the transfer failed")
+        if record.status != "WAITING":
+            raise ApiError("SERVICE_UNAVAILABLE", "the transfer is being completed; ask again")
+        try:
+            done = await runtime.runner.run_phase(transfer_id, "complete")
+        except SagaBusy:
+            continue
+        return dict(done.data["result"])
+
+
+async def _fail(runtime: Runtime, transfer_id: str, err: ApiError) -> None:
+    """End a waiting transfer FAILED (codes used up, time run out)."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
+    while time.monotonic() < deadline:
+        record = await _settled(runtime, transfer_id)
+        if record.status != "WAITING":
+            return
+        try:
+            await runtime.runner.compensate(transfer_id, err)
+            return
+        except SagaBusy:
+            await asyncio.sleep(0.02)
+
+
+@routes.get("/api/transfers/{transfer_id}")
+async def get_transfer(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
+    transfer = await _transfer(_runtime(request), transfer_id)
+    if principal.role != "admin":
+        _party(transfer, principal)
+    return ok(transfer)
+
+
+@routes.post("/api/transfer/dispute")
+async def dispute(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    body = await parse_body(request, TransferDisputeBody)
+    runtime = _runtime(request)
+    transfer_id = str(body.transfer_id)
+
+    async def run() -> Answer:
+        transfer = await _transfer(runtime, transfer_id)
+        _party(transfer, principal)
+        if transfer["status"] != "COMPLETED":
+            raise _invalid_state(transfer, "dispute it (only a COMPLETED transfer)")
+        updated = await runtime.backends.orders.call(
+            "POST",
+            f"/transfers/{transfer_id}/transition",
+            json={"to": "DISPUTED", "reason": body.reason},
+        )
+        return 200, {"success": True, "data": updated}
+
+    return await with_idempotency(request, principal, run)
+
+
+@routes.post("/api/transfer/reverse")
+async def reverse(request: web.Request) -> web.Response:
+    principal = await authenticate(request, request.app[backends_key])
+    require_role(principal, "admin")
+    body = await parse_body(request, TransferReverseBody)
+    runtime = _runtime(request)
+    transfer_id = str(body.transfer_id)
+
+    async def run() -> Answer:
+        transfer = await _transfer(runtime, transfer_id)
+        if transfer["status"] != "DISPUTED":
+            raise _invalid_state(transfer, "reverse it (only a DISPUTED transfer)")
+        done = await runtime.runner.start(
+            KIND_REVERSE,
+            {
+                "transfer_id": transfer_id,
+                "seat_id": transfer["seat_id"],
+                "seller_user_id": transfer["seller_user_id"],
+                "buyer_user_id": transfer["buyer_user_id"],
+                "credits_amount": int(transfer["credits_amount"]),
+                "admin_user_id": principal.user_id,
+            },
+            reference_id=f"reverse:{transfer_id}",
+        )
+        return 200, {"success": True, "data": done.data["result"]}
+
+    return await with_idempotency(request, principal, run)
+
+
+__all__: list[Any] = ["routes"]
