@@ -178,3 +178,46 @@ async def test_reserve_with_idempotency_key_holds_once(tmp_path: Path) -> None:
             headers={"Idempotency-Key": "r-1"},
         )
         assert (status, body["error_code"]) == (409, "IDEMPOTENCY_CONFLICT")
+
+
+async def test_two_orchestrator_replicas_drive_one_saga_once(tmp_path: Path) -> None:
+    """Two orchestrators on one saga log (as behind a load balancer): pays for one order sent to
+    both are driven by one runner at a time (the lease) and charge once."""
+    from contextlib import AsyncExitStack
+
+    from central.orchestrator.keys import runtime_key
+    from central.serve import Addresses, start_orchestrator
+
+    async with running_cluster(tmp_path) as c:
+        b = c.backends
+        addresses = Addresses(
+            users_url=b.users.base_url,
+            orders_url=b.orders.base_url,
+            events_url=b.events.base_url,
+            inventory_addr=b.inventory.address,
+        )
+        async with AsyncExitStack() as stack:
+            port, _backends, app = await start_orchestrator(stack, c.settings, addresses)
+            replica = f"http://127.0.0.1:{port}"
+            runners = {c.runtime().runner.owner, app[runtime_key].runner.owner}
+            assert len(runners) == 2
+            event = await make_event(c)
+            buyer = await c.make_user(credits=10 * PRICE)
+            status, body = await reserve(c, buyer["token"], event["seat_ids"][0])
+            order_id = body["data"]["order_id"]
+
+            async def pay_at(url: str) -> int:
+                async with c.session.post(
+                    url + "/api/pay",
+                    json={"order_id": order_id},
+                    headers={"Authorization": f"Bearer {buyer['token']}"},
+                ) as resp:
+                    return resp.status
+
+            statuses = await asyncio.gather(
+                *(pay_at(c.url if i % 2 else replica) for i in range(10))
+            )
+            assert sorted(statuses).count(200) == 1, statuses
+            assert set(statuses) <= {200, 409}
+            assert await balance(c, buyer["user_id"]) == 9 * PRICE
+            assert (await seat_status(c, event["seat_ids"][0])).status == "SOLD"
