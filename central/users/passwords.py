@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 # default (RFC 9106 low-memory: 64 MiB, t=3, p=4) costs ~440 ms per hash on this project's 2-core
 # reference machine against ~75 ms here: a burst of logins at doors-open would queue for seconds.
 # Hashes carry their parameters, so raising them later only needs check_needs_rehash on login.
-OWASP_ARGON2ID = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+OWASP_TIME_COST, OWASP_MEMORY_KIB, OWASP_PARALLELISM = 2, 19 * 1024, 1
 
 
 class Passwords:
@@ -23,7 +23,9 @@ class Passwords:
     cheaper hasher (only tests: it changes nothing about the stored format)."""
 
     def __init__(self, hasher: PasswordHasher | None = None):
-        self._hasher = hasher or PasswordHasher(**OWASP_ARGON2ID)
+        self._hasher = hasher or PasswordHasher(
+            time_cost=OWASP_TIME_COST, memory_cost=OWASP_MEMORY_KIB, parallelism=OWASP_PARALLELISM
+        )
         # A real hash to check against when the e-mail is unknown, so the answer takes as long
         # as for a known account and does not reveal which e-mails exist.
         self._dummy = self._hasher.hash("not-a-real-password")
