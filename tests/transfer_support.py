@@ -36,7 +36,7 @@ async def initiate(
     seat_id: str,
     buyer_email: str,
     amount: int = AMOUNT,
-    **headers: str,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     return await c.call(
         "POST",
@@ -48,7 +48,11 @@ async def initiate(
 
 
 async def confirm(
-    c: Cluster, party: dict[str, Any], transfer_id: str, code: str, **headers: str
+    c: Cluster,
+    party: dict[str, Any],
+    transfer_id: str,
+    code: str,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     return await c.call(
         "POST",

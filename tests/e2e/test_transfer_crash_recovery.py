@@ -187,7 +187,7 @@ async def test_transfer_survives_a_kill_at_every_step_boundary(tmp_path: Path) -
             )
         }
         ledger = await query(prefix, "users", "SELECT user_id, amount, kind FROM credit_ledger")
-        balance = {}
+        balance: dict[str, int] = {}
         for row in ledger:
             balance[row["user_id"]] = balance.get(row["user_id"], 0) + int(row["amount"])
         moves = [int(r["amount"]) for r in ledger if r["kind"] in ("TRANSFER_OUT", "TRANSFER_IN")]

@@ -367,16 +367,20 @@ async def test_idempotency_key_repeats_the_first_answer(tmp_path: Path) -> None:
     async with running_cluster(tmp_path) as c:
         s = await sold_seat(c)
         seller, buyer, seat_id = s["seller"], s["buyer"], s["seat_id"]
-        first = await initiate(c, seller, seat_id, buyer["email"], **{"Idempotency-Key": "k1"})
-        again = await initiate(c, seller, seat_id, buyer["email"], **{"Idempotency-Key": "k1"})
+        first = await initiate(
+            c, seller, seat_id, buyer["email"], headers={"Idempotency-Key": "k1"}
+        )
+        again = await initiate(
+            c, seller, seat_id, buyer["email"], headers={"Idempotency-Key": "k1"}
+        )
         assert first[0] == 201 and again == first
         tid = first[1]["data"]["transfer_id"]
         listed = await c.backends.orders.call("GET", "/transfers", params={"seat_id": seat_id})
         assert [t["transfer_id"] for t in listed] == [tid]
         await confirm(c, seller, tid, code_for(c, seller["user_id"], tid))
         code = code_for(c, buyer["user_id"], tid)
-        done = await confirm(c, buyer, tid, code, **{"Idempotency-Key": "k2"})
-        repeat = await confirm(c, buyer, tid, code, **{"Idempotency-Key": "k2"})
+        done = await confirm(c, buyer, tid, code, headers={"Idempotency-Key": "k2"})
+        repeat = await confirm(c, buyer, tid, code, headers={"Idempotency-Key": "k2"})
         assert done[0] == 200 and repeat == done
         assert await balances(c, seller, buyer) == [
             SELLER_START - PRICE + AMOUNT,

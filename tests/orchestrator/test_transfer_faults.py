@@ -54,7 +54,7 @@ COMPLETE_BACK_POINTS = [
 ]
 # Past the pivot (the seat moved): finished forward.
 COMPLETE_FORWARD_POINTS = ["after_update_owner", "before_mark_completed", "after_mark_completed"]
-RECOVERY = {"saga_lease": 0.5, "sweep_interval": 0.2}
+LEASE, SWEEP = 0.5, 0.2  # recovery takes over quickly
 
 
 @pytest.fixture(autouse=True)
@@ -147,7 +147,7 @@ async def test_update_owner_refused_reverses_the_credits(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("point", COMPLETE_FORWARD_POINTS)
 async def test_fault_after_the_seat_moved_completes_forward(tmp_path: Path, point: str) -> None:
-    async with running_cluster(tmp_path, **RECOVERY) as c:
+    async with running_cluster(tmp_path, saga_lease=LEASE, sweep_interval=SWEEP) as c:
         s = await sold_seat(c)
         seller, buyer, seat_id = s["seller"], s["buyer"], s["seat_id"]
         status, body = await initiate(c, seller, seat_id, buyer["email"])
@@ -168,7 +168,7 @@ async def test_fault_after_the_seat_moved_completes_forward(tmp_path: Path, poin
 
 
 async def test_interrupted_compensation_is_finished_by_recovery(tmp_path: Path) -> None:
-    async with running_cluster(tmp_path, **RECOVERY) as c:
+    async with running_cluster(tmp_path, saga_lease=LEASE, sweep_interval=SWEEP) as c:
         s = await sold_seat(c)
         seller, buyer, seat_id = s["seller"], s["buyer"], s["seat_id"]
         status, body = await initiate(c, seller, seat_id, buyer["email"])
@@ -228,7 +228,7 @@ async def test_fault_in_reverse_before_credits_leaves_it_disputed(
 
 @pytest.mark.parametrize("point", ["after_return_credits", "before_mark_reversed"])
 async def test_fault_in_reverse_after_credits_finishes_forward(tmp_path: Path, point: str) -> None:
-    async with running_cluster(tmp_path, **RECOVERY) as c:
+    async with running_cluster(tmp_path, saga_lease=LEASE, sweep_interval=SWEEP) as c:
         s = await sold_seat(c)
         tid = await disputed(c, s)
         faults.arm(f"transfer_reverse.{point}")
