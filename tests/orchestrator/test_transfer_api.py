@@ -386,3 +386,36 @@ async def test_idempotency_key_repeats_the_first_answer(tmp_path: Path) -> None:
             SELLER_START - PRICE + AMOUNT,
             BUYER_START - AMOUNT,
         ]
+
+
+async def test_malformed_bodies_name_the_field_and_write_nothing(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path) as c:
+        s = await sold_seat(c)
+        seller, admin = s["seller"], s["admin"]
+        good = str(uuid.uuid4())
+        cases: list[tuple[str, dict[str, Any], object, str]] = [
+            ("/api/transfer/confirm", seller, {"otp_code": "123456"}, "transfer_id"),
+            ("/api/transfer/confirm", seller, {"transfer_id": "x", "otp_code": "1"}, "transfer_id"),
+            (
+                "/api/transfer/confirm",
+                seller,
+                {"transfer_id": good, "otp_code": 123456},
+                "otp_code",
+            ),
+            ("/api/transfer/confirm", seller, {"transfer_id": good, "otp_code": "12ab56"}, "otp"),
+            ("/api/transfer/dispute", seller, {"transfer_id": good}, "reason"),
+            ("/api/transfer/dispute", seller, {"transfer_id": good, "reason": ""}, "reason"),
+            ("/api/transfer/dispute", seller, {"transfer_id": good, "reason": "x" * 501}, "reason"),
+            ("/api/transfer/reverse", admin, {"transfer_id": 5}, "transfer_id"),
+            ("/api/transfer/reverse", admin, "not json", ""),
+            ("/api/transfer/initiate", seller, [1, 2], ""),
+        ]
+        before = await c.row_counts()
+        for path, who, bad, field in cases:
+            if isinstance(bad, str):
+                status, body = await c.call("POST", path, token=who["token"], data=bad)
+            else:
+                status, body = await c.call("POST", path, token=who["token"], json_body=bad)
+            assert status == 400, (path, bad, body)
+            assert field in body["message"], (path, bad, body)
+        assert await c.row_counts() == before
