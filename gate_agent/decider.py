@@ -56,7 +56,11 @@ class Decider:
         self._lock = threading.Lock()  # one decision at a time: the admitted set stays exact
         self.last_decision_ms: dict[str, float] = {}
 
-    def handle(self, text: str, captured_wall: float, captured_mono: float) -> ScanRecord:
+    def handle(
+        self, text: str, captured_wall: float, captured_mono: float, source: str = "camera"
+    ) -> ScanRecord:
+        """source says how the code arrived (camera, or typed in by staff: manual); the verdict
+        path is the same for both, so a typed code can never be judged more leniently."""
         with self._lock:
             record = self._decide(text, captured_wall, captured_mono)
             # on disk before the relay pulses (ARCHITECTURE §7): a power cut after the turnstile
@@ -66,6 +70,17 @@ class Decider:
                 self.admitted.add(str(record.seat["seat_id"]))
             self.indicator.show(record.result, admitted=record.admitted)
             record.verdict_ms = (time.monotonic() - captured_mono) * 1000
+        logger.info(
+            "scan judged",
+            extra={
+                "fields": {
+                    "scan_id": record.scan_id,
+                    "result": record.result,
+                    "mode": record.mode,
+                    "source": source,
+                }
+            },
+        )
         for listener in list(self.listeners):
             try:
                 listener(record)
@@ -116,7 +131,8 @@ class Decider:
                 )
             else:
                 self.connectivity.record(True)
-                return record(_from_central(data), "online", local=False, pending=False)
+                decision = _from_central(data, self.manifest.gate_id)
+                return record(decision, "online", local=False, pending=False)
 
         if verdict is None:
             # no keys synced yet: nothing can be admitted without central
@@ -129,9 +145,14 @@ class Decider:
         return record(decision, "offline", local=False, pending=True)
 
 
-def _from_central(data: dict[str, Any]) -> Decision:
+def _from_central(data: dict[str, Any], own_gate_id: str | None = None) -> Decision:
     result = str(data["result"])
     seat = data.get("seat") if isinstance(data.get("seat"), dict) else None
     event = data.get("event") if isinstance(data.get("event"), dict) else None
     message = str(data.get("message") or MESSAGES.get(result, result))
+    first_gate = data.get("checked_in_gate_id")
+    if result == "DUPLICATE" and first_gate:
+        # the staff's first question when someone argues: was it here, or at another gate?
+        where = "this gate" if first_gate == own_gate_id else f"gate {str(first_gate)[:8]}"
+        message = f"{message} ({where})"
     return Decision(result, message, seat_view(seat, None) if seat else None, event)

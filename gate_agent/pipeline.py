@@ -29,6 +29,16 @@ class _Slot:
     mono: float
 
 
+@dataclass(frozen=True)
+class LastFrame:
+    """The frame the decoder last looked at and the corners of the codes it found there. Only a
+    reference: the dashboard's preview encodes it (when someone watches) off the decode thread."""
+
+    frame: np.ndarray
+    corners: tuple[tuple[tuple[int, int], ...], ...]
+    seq: int
+
+
 class FrameSlot:
     """The newest frame only. put() never blocks the camera; take() waits for a frame."""
 
@@ -95,6 +105,7 @@ class Pipeline:
         self.codes_seen = 0
         self.verdicts = 0
         self.camera_ok = False
+        self.last_frame: LastFrame | None = None
         self.camera_error: str | None = None
         # monotonic times each thread last proved it is alive (the watchdog reads these)
         self.capture_beat = time.monotonic()
@@ -178,6 +189,10 @@ class Pipeline:
                 logger.exception("decoder failed on a frame")
                 continue
             self.decoded_frames += 1
+            # one attribute store per frame: the preview costs the pipeline nothing else
+            self.last_frame = LastFrame(
+                item.frame, tuple(tuple(c.corners) for c in codes), self.decoded_frames
+            )
             now = time.monotonic()
             for code in codes:
                 self.codes_seen += 1

@@ -1,6 +1,7 @@
-"""The gate's own HTTP side (api-contract "Commands"): PIN login with a session cookie,
-GET /api/status, GET /api/scans, WS /ws, and a plain page listing scans. Sessions are stored
-hashed in the outbox, so staff stay logged in across a restart of the agent."""
+"""The gate's own HTTP side (api-contract "Commands"): the staff dashboard page (static files in
+gate_agent/dashboard/), PIN login with a session cookie, GET /api/status, GET /api/scans, WS /ws,
+the camera preview as MJPEG and manual code entry. Sessions are stored hashed in the outbox, so
+staff stay logged in across a restart of the agent."""
 
 from __future__ import annotations
 
@@ -11,32 +12,75 @@ import json
 import logging
 import secrets
 import time
-from collections import deque
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from gate_agent.agent import GateAgent
 from gate_agent.outbox import ScanRecord, _iso
+from gate_agent.preview import PreviewEncoder
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "gate_session"
 SESSION_TTL_S = 12 * 3600
-LOGIN_FAILS_PER_MIN = 10
+# A 4-digit PIN has 10 000 values: 5 guesses per lockout keeps brute force at days, not minutes.
+LOGIN_MAX_FAILS = 5
+LOGIN_LOCK_S = 120.0
+PREVIEW_FPS = 5.0
+PREVIEW_MAX_CLIENTS = 4
+MANUAL_CODE_MAX = 4096
+STATIC_DIR = Path(__file__).resolve().parent / "dashboard"
+# no inline script or style on the page: an injected scan value can never run
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class LoginGuard:
+    """Counts wrong PINs for the whole gate (not per address: a venue LAN hands out addresses
+    freely). After max_fails wrong PINs in a row login is locked for lock_s; sessions already
+    open stay valid, so the staff on duty are not thrown out by someone guessing."""
+
+    def __init__(self, max_fails: int = LOGIN_MAX_FAILS, lock_s: float = LOGIN_LOCK_S) -> None:
+        self.max_fails, self.lock_s = max_fails, lock_s
+        self.fails = 0
+        self.locked_until = 0.0
+
+    def retry_after(self, now: float) -> float:
+        return max(0.0, self.locked_until - now)
+
+    def failed(self, now: float) -> int:
+        """Records a wrong PIN; returns the tries left before the lock (0: now locked)."""
+        self.fails += 1
+        if self.fails >= self.max_fails:
+            self.fails = 0
+            self.locked_until = now + self.lock_s
+            logger.warning("dashboard login locked after wrong PINs", extra={"fields": {}})
+            return 0
+        return self.max_fails - self.fails
+
+    def succeeded(self) -> None:
+        self.fails = 0
+
 
 AGENT: web.AppKey[GateAgent] = web.AppKey("agent", GateAgent)
 SOCKETS: web.AppKey[set[Any]] = web.AppKey("sockets", set)
-FAILS: web.AppKey[dict[str, deque[float]]] = web.AppKey("fails", dict)
+GUARD: web.AppKey[LoginGuard] = web.AppKey("guard", LoginGuard)
+PREVIEW: web.AppKey[PreviewEncoder] = web.AppKey("preview", PreviewEncoder)
+PREVIEW_OPTS: web.AppKey[dict[str, float]] = web.AppKey("preview_opts", dict)
+CLOSING: web.AppKey[asyncio.Event] = web.AppKey("closing", asyncio.Event)
 
 
 def _ok(data: Any) -> web.Response:
     return web.json_response({"success": True, "data": data})
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
+def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
     return web.json_response(
-        {"success": False, "error_code": code, "message": message}, status=status
+        {"success": False, "error_code": code, "message": message, **extra}, status=status
     )
 
 
@@ -58,31 +102,43 @@ def status_view(agent: GateAgent) -> dict[str, Any]:
     return status
 
 
-async def index(request: web.Request) -> web.Response:
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-store"})
+
+
+async def index(request: web.Request) -> web.StreamResponse:
     if not await asyncio.to_thread(_logged_in, request):
-        return web.Response(text=LOGIN_PAGE, content_type="text/html")
-    return web.Response(text=SCANS_PAGE, content_type="text/html")
+        return _page("login.html")
+    return _page("index.html")
+
+
+def _same_pin(given: str, expected: str) -> bool:
+    # hash first: compare_digest on raw strings of different lengths would leak the length
+    a = hashlib.sha256(given.encode()).digest()
+    b = hashlib.sha256(expected.encode()).digest()
+    return hmac.compare_digest(a, b)
 
 
 async def login(request: web.Request) -> web.Response:
-    agent = request.app[AGENT]
-    peer = request.remote or "?"
-    fails = request.app[FAILS].setdefault(peer, deque())
+    agent, guard = request.app[AGENT], request.app[GUARD]
     now = time.monotonic()
-    while fails and now - fails[0] > 60:
-        fails.popleft()
-    if len(fails) >= LOGIN_FAILS_PER_MIN:
-        return _error(429, "RATE_LIMITED", "too many wrong PINs; wait a minute")
+    wait = guard.retry_after(now)
+    if wait > 0:
+        return _locked(wait)
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
         return _error(400, "VALIDATION_ERROR", "body: must be a JSON object")
     pin = body.get("pin") if isinstance(body, dict) else None
-    if not isinstance(pin, str) or not pin:
+    if not isinstance(pin, str) or not pin or len(pin) > 64:
         return _error(400, "VALIDATION_ERROR", "pin: required, a string of digits")
-    if not hmac.compare_digest(pin.encode(), agent.config.pin.encode()):
-        fails.append(now)
-        return _error(401, "UNAUTHORIZED", "wrong PIN")
+    if not _same_pin(pin, agent.config.pin):
+        left = guard.failed(now)
+        logger.info("wrong dashboard PIN", extra={"fields": {"peer": request.remote}})
+        if left == 0:
+            return _locked(guard.retry_after(now))
+        return _error(401, "UNAUTHORIZED", f"wrong PIN; {left} tries left", tries_left=left)
+    guard.succeeded()
     token = secrets.token_urlsafe(32)
     await asyncio.to_thread(agent.outbox.add_session, _hash(token), time.time() + SESSION_TTL_S)
     resp = _ok({"logged_in": True})
@@ -98,13 +154,52 @@ async def login(request: web.Request) -> web.Response:
     return resp
 
 
+def _locked(wait: float) -> web.Response:
+    seconds = max(1, int(wait + 0.999))
+    resp = _error(
+        429,
+        "RATE_LIMITED",
+        f"too many wrong PINs; login locked for {seconds} s",
+        retry_after_s=seconds,
+    )
+    resp.headers["Retry-After"] = str(seconds)
+    return resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    resp = _ok({"logged_in": False})
+    resp.del_cookie(COOKIE, path="/")
+    return resp
+
+
+_OPEN = ("/", "/api/login", "/api/logout")
+
+
 @web.middleware
 async def require_session(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in ("/", "/api/login") or not request.path.startswith(("/api/", "/ws")):
+    if request.path in _OPEN or not request.path.startswith(("/api/", "/ws")):
         return await handler(request)
     if not await asyncio.to_thread(_logged_in, request):
         return _error(401, "UNAUTHORIZED", "log in with the gate PIN first")
     return await handler(request)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    resp: web.StreamResponse
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        resp = exc
+    if not resp.prepared:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/api/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+    if isinstance(resp, web.HTTPException):
+        raise resp
+    return resp
 
 
 async def api_status(request: web.Request) -> web.Response:
@@ -121,6 +216,81 @@ async def api_scans(request: web.Request) -> web.Response:
         return _error(400, "VALIDATION_ERROR", "limit: must be an integer 1..500")
     scans = await asyncio.to_thread(request.app[AGENT].outbox.recent, limit)
     return _ok([s.public() for s in scans])
+
+
+def _manual_code(body: Any) -> str | web.Response:
+    if not isinstance(body, dict):
+        return _error(400, "VALIDATION_ERROR", "body: must be a JSON object")
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip():
+        return _error(400, "VALIDATION_ERROR", "code: required, the ticket's code as text")
+    code = code.strip()
+    if len(code) > MANUAL_CODE_MAX:
+        return _error(400, "VALIDATION_ERROR", f"code: at most {MANUAL_CODE_MAX} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in code):
+        return _error(400, "VALIDATION_ERROR", "code: must not contain control characters")
+    return code
+
+
+async def api_manual(request: web.Request) -> web.Response:
+    """A code typed in by staff (a phone screen the camera cannot read) takes the very path a
+    camera scan takes: the decider, the outbox, the indicator, the upload to central."""
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "VALIDATION_ERROR", "body: must be a JSON object")
+    code = _manual_code(body)
+    if isinstance(code, web.Response):
+        return code
+    agent = request.app[AGENT]
+    record = await asyncio.to_thread(
+        agent.decider.handle, code, agent.clock.wall(), time.monotonic(), "manual"
+    )
+    return _ok({**record.public(), "source": "manual"})
+
+
+async def api_preview(request: web.Request) -> web.StreamResponse:
+    """MJPEG: one JPEG part per new decoded frame, at most fps a second."""
+    app = request.app
+    opts = app[PREVIEW_OPTS]
+    if opts["clients"] >= opts["max_clients"]:
+        return _error(503, "BUSY", "too many preview viewers; close one and retry")
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "multipart/x-mixed-replace; boundary=frame",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    await resp.prepare(request)
+    opts["clients"] += 1
+    interval = 1.0 / opts["fps"]
+    closing = app[CLOSING]
+    last_seq = -1
+    try:
+        while not closing.is_set():
+            started = time.monotonic()
+            got = await app[PREVIEW].jpeg()
+            if got is not None and got[0] != last_seq:
+                last_seq, jpeg = got
+                await resp.write(
+                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                    + str(len(jpeg)).encode()
+                    + b"\r\n\r\n"
+                    + jpeg
+                    + b"\r\n"
+                )
+            pause = interval - (time.monotonic() - started)
+            try:
+                await asyncio.wait_for(closing.wait(), max(pause, 0.001))
+            except TimeoutError:
+                pass
+    except (ConnectionError, RuntimeError):
+        pass  # the viewer went away
+    finally:
+        opts["clients"] -= 1
+    return resp
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
@@ -149,7 +319,8 @@ async def _broadcast(app: web.Application, message: dict[str, Any]) -> None:
 
 
 async def _streams(app: web.Application) -> Any:
-    """Scans as they happen (from the decode thread) and status every few seconds."""
+    """Scans as they happen (from the decode thread), status on every online/offline change and
+    every couple of seconds besides."""
     loop = asyncio.get_running_loop()
     agent = app[AGENT]
 
@@ -157,59 +328,68 @@ async def _streams(app: web.Application) -> Any:
         message = {"type": "scan", "data": record.public()}
         loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_broadcast(app, message)))
 
+    async def push_status() -> None:
+        if app[SOCKETS]:
+            status = await asyncio.to_thread(status_view, agent)
+            await _broadcast(app, {"type": "status", "data": status})
+
     async def status_loop() -> None:
         while True:
             await asyncio.sleep(2)
-            if app[SOCKETS]:
-                status = await asyncio.to_thread(status_view, agent)
-                await _broadcast(app, {"type": "status", "data": status})
+            try:
+                await push_status()
+            except RuntimeError:
+                logger.warning("status push failed", exc_info=True)
 
+    previous = agent.connectivity.on_change
+
+    def on_change(online: bool) -> None:
+        if previous is not None:
+            previous(online)
+        # the banner must not wait for the next tick to say the gate lost central
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(push_status()))
+
+    agent.connectivity.on_change = on_change
     agent.decider.listeners.append(on_scan)
     task = asyncio.create_task(status_loop())
     yield
+    app[CLOSING].set()
     task.cancel()
+    agent.connectivity.on_change = previous
     agent.decider.listeners.remove(on_scan)
     sockets: set[Any] = app[SOCKETS]
     for ws in list(sockets):
         await ws.close()
 
 
-def make_dashboard(agent: GateAgent) -> web.Application:
-    app = web.Application(middlewares=[require_session])
+async def _on_shutdown(app: web.Application) -> None:
+    app[CLOSING].set()  # ends the MJPEG streams, which would otherwise hold shutdown open
+
+
+def make_dashboard(
+    agent: GateAgent,
+    *,
+    login_max_fails: int = LOGIN_MAX_FAILS,
+    login_lock_s: float = LOGIN_LOCK_S,
+    preview_fps: float = PREVIEW_FPS,
+    preview_max_clients: int = PREVIEW_MAX_CLIENTS,
+) -> web.Application:
+    app = web.Application(middlewares=[security_headers, require_session])
     app[AGENT] = agent
     app[SOCKETS] = set()
-    app[FAILS] = {}
+    app[GUARD] = LoginGuard(login_max_fails, login_lock_s)
+    app[PREVIEW] = PreviewEncoder(lambda: agent.pipeline.last_frame)
+    app[PREVIEW_OPTS] = {"fps": preview_fps, "max_clients": preview_max_clients, "clients": 0}
+    app[CLOSING] = asyncio.Event()
     app.router.add_get("/", index)
     app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/scans", api_scans)
+    app.router.add_post("/api/manual", api_manual)
+    app.router.add_get("/api/preview.mjpg", api_preview)
     app.router.add_get("/ws", ws_handler)
+    app.router.add_static("/static/", STATIC_DIR, show_index=False)
+    app.on_shutdown.append(_on_shutdown)
     app.cleanup_ctx.append(_streams)
     return app
-
-
-LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Gate login</title></head>
-<body><h1>Gate</h1><form id="f"><label>PIN <input id="pin" type="password" inputmode="numeric"
-autocomplete="off"></label> <button>Log in</button></form><p id="err"></p><script>
-document.getElementById('f').onsubmit = async (e) => { e.preventDefault();
-  const r = await fetch('/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-    body: JSON.stringify({pin: document.getElementById('pin').value})});
-  if (r.ok) location.reload(); else document.getElementById('err').textContent = 'Wrong PIN'; };
-</script></body></html>"""
-
-SCANS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Gate scans</title>
-<style>td,th{padding:2px 8px;text-align:left} .SUCCESS{color:green} .off{font-style:italic}</style>
-</head><body><h1>Gate <span id="st"></span></h1><table><thead><tr><th>time</th><th>result</th>
-<th>mode</th><th>seat</th><th>ms</th></tr></thead><tbody id="rows"></tbody></table><script>
-const rows = document.getElementById('rows');
-function add(s, top) { const tr = document.createElement('tr'); tr.className = s.result;
-  const seat = s.seat ? (s.seat.row ?? '') + ' ' + (s.seat.number ?? '') : '';
-  for (const v of [s.at, s.result, s.mode, seat, s.latency_ms]) {
-    const td = document.createElement('td'); td.textContent = v ?? ''; tr.appendChild(td); }
-  if (top) rows.prepend(tr); else rows.appendChild(tr); }
-fetch('/api/scans?limit=100').then(r => r.json()).then(b => b.data.forEach(s => add(s, false)));
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
-ws.onmessage = (m) => { const msg = JSON.parse(m.data);
-  if (msg.type === 'scan') add(msg.data, true);
-  else document.getElementById('st').textContent = msg.data.online ? '(online)' : '(OFFLINE)'; };
-</script></body></html>"""
