@@ -33,7 +33,7 @@
   function localTime(iso, seconds) {
     const d = new Date(iso);
     if (isNaN(d)) return "";
-    const opts = { hour: "2-digit", minute: "2-digit" };
+    const opts = { hour: "2-digit", minute: "2-digit", hour12: false };
     if (seconds) opts.second = "2-digit";
     return d.toLocaleTimeString([], opts);
   }
@@ -93,7 +93,7 @@
     tr.className = "row-" + k.kind;
     const cells = [
       k.icon + " " + (SHORT[scan.result] || scan.result),
-      seatText(scan.seat),
+      scan.seat && scan.seat.row != null ? scan.seat.row + "-" + (scan.seat.number ?? "?") : "",
       localTime(scan.at, true),
       scan.mode,
       scan.latency_ms == null ? "" : String(Math.round(scan.latency_ms)),
