@@ -8,7 +8,7 @@ import math
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,25 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from central.db import autocommit
 from central.errors import ApiError
 from central.events.schema import events, gates, venues
+from central.timeutil import as_utc, iso, utcnow
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; everything we store is UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def token_hash(device_token: str) -> str:

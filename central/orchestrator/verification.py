@@ -30,6 +30,7 @@ from central.errors import ApiError
 from central.orchestrator.backends import Backends
 from central.orchestrator.event_cache import EventCache
 from central.signing import KeyRing
+from central.timeutil import iso_ms
 from proto import inventory_pb2 as pb
 from proto.ticket_token import TTL_SECONDS, TicketClaims
 
@@ -101,10 +102,6 @@ class ScanResult:
             out["checked_in_at"] = self.checked_in_at
         out.update(self.details)
         return out
-
-
-def iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: Any) -> float | None:

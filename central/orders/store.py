@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,24 +20,12 @@ from central.orders.states import (
     order_sources,
     transfer_sources,
 )
+from central.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
 ORDER_FIELDS = ("user_id", "seat_id", "event_id", "credits_charged", "hold_id")
 TRANSFER_FIELDS = ("seat_id", "seller_user_id", "buyer_user_id", "credits_amount", "initiated_by")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO-8601 UTC with a Z. SQLite hands datetimes back naive; we only ever store UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def order_view(row: sa.RowMapping) -> dict[str, Any]:

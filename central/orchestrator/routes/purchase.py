@@ -20,6 +20,7 @@ from central.orchestrator.runtime import Runtime
 from central.orchestrator.sagas.purchase import KIND, seat_error
 from central.orchestrator.schemas import PayBody, ReserveBody, VerifyOtpBody
 from central.saga import SagaBusy, SagaRecord
+from central.timeutil import iso_ms
 from central.web import parse_body
 from proto import inventory_pb2 as pb
 
@@ -31,10 +32,6 @@ def _runtime(request: web.Request) -> Runtime:
     runtime = request.app[runtime_key]
     assert isinstance(runtime, Runtime)
     return runtime
-
-
-def _iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def with_idempotency(
@@ -105,7 +102,7 @@ async def reserve(request: web.Request) -> web.Response:
                 "seat_id": seat_id,
                 "event_id": seat.event_id,
                 "status": "HELD",
-                "held_until": _iso_ms(held_until_ms),
+                "held_until": iso_ms(held_until_ms),
                 "ttl_seconds": ttl,
                 "price": int(price),
             },

@@ -15,7 +15,7 @@ from central.errors import ApiError
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key, runtime_key
 from central.orchestrator.runtime import Runtime
-from central.orchestrator.verification import iso_ms
+from central.timeutil import iso_ms
 from central.web import ok, parse_uuid
 from proto import inventory_pb2 as pb
 from proto.ticket_token import TTL_SECONDS
