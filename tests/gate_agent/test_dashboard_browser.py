@@ -5,7 +5,6 @@ the page, the PIN lockout, and screenshots at 800x480 and phone size under test-
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -236,8 +235,9 @@ async def test_five_wrong_pins_lock_login(browser: Any, tmp_path: Path) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "gate-login-locked-390x844.png"))
         # locked means locked: even the right PIN is refused until the lock ends
-        answer = httpx.post(f"http://127.0.0.1:{gate.port}/api/login", json={"pin": PIN})
+        answer = await asyncio.to_thread(
+            httpx.post, f"http://127.0.0.1:{gate.port}/api/login", json={"pin": PIN}
+        )
         assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
-        assert os.path.exists(ARTIFACTS / "gate-login-locked-390x844.png")
     finally:
         gate.stop()
