@@ -459,7 +459,8 @@ class SagaRunner:
         definition = self.definitions[record.kind]
         ctx = SagaContext.of(record)
         try:
-            if status == "RUNNING" and record.phase in definition.forward_phases:
+            past_pivot = definition.pivot is not None and definition.pivot in record.done_steps
+            if status == "RUNNING" and (record.phase in definition.forward_phases or past_pivot):
                 try:
                     await self._run_phase(
                         definition, ctx, record.phase, record.deadline, record.reference_id
