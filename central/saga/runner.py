@@ -388,6 +388,18 @@ class SagaRunner:
         assert final is not None
         return final
 
+    @staticmethod
+    def _started(definition: SagaDefinition, ctx: SagaContext, phase: str) -> list[Step]:
+        """The steps that may have taken effect: all up to the first one not recorded done (it
+        may have been in flight); steps run in order, so none after it ever started."""
+        started: list[Step] = []
+        for step in definition.steps_through(phase):
+            started.append(step)
+            recorded = ctx.steps.get(step.name, {}).get("status")
+            if recorded not in ("DONE", "COMPENSATED"):
+                break
+        return started
+
     async def _compensate(
         self, definition: SagaDefinition, ctx: SagaContext, phase: str, error: ApiError
     ) -> None:
@@ -395,7 +407,7 @@ class SagaRunner:
             ctx, status="COMPENSATING", error_code=error.code, error_message=error.message
         )
         try:
-            for step in reversed(definition.steps_through(phase)):
+            for step in reversed(self._started(definition, ctx, phase)):
                 if step.compensate is None or ctx.steps.get(step.name, {}).get("status") == (
                     "COMPENSATED"
                 ):

@@ -69,8 +69,11 @@ async def reserve(request: web.Request) -> web.Response:
             )
         except InventoryError as exc:
             raise seat_error(exc) from None
+        # Cheap refusals before a saga exists (ReserveSeat still decides any race).
         if seat.status in ("SOLD", "CHECKED_IN"):
             raise ApiError("SEAT_ALREADY_SOLD", "the seat is sold")
+        if seat.status == "HELD" and seat.held_until_ms > time.time() * 1000:
+            raise ApiError("SEAT_UNAVAILABLE", "the seat is held by another buyer")
         event = await runtime.events.get(seat.event_id)
         if datetime.fromisoformat(event["doors_close"]) <= datetime.now(UTC):
             raise ApiError("EVENT_ENDED", "the event is over")
