@@ -5,8 +5,8 @@ processes; bad input is a 400 naming the field and records nothing."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,7 @@ def test_manual_entry_matches_camera_online_and_offline(venue: Venue, gate: Gate
     man_dup, cam_dup = manual(gate, qr_a), camera(gate, qr_b)
     assert verdict(man_dup) == ("DUPLICATE", "online", a)
     assert verdict(cam_dup) == ("DUPLICATE", "online", b)
-    assert man_dup["message"].endswith("(this gate)") and cam_dup["message"].endswith(
-        "(this gate)"
-    )
+    assert man_dup["message"].endswith("(this gate)") and cam_dup["message"].endswith("(this gate)")
     # junk typed in is judged like junk in front of the camera
     assert manual(gate, "not a ticket")["result"] == camera(gate, "not a ticket")["result"]
 
