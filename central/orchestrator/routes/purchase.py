@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +12,10 @@ from aiohttp import web
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.auth import Principal, authenticate
-from central.orchestrator.idempotency import Answer, request_hash
-from central.orchestrator.keys import backends_key, runtime_key
+from central.orchestrator.idempotency import Answer
+from central.orchestrator.keys import backends_key
 from central.orchestrator.runtime import Runtime
+from central.orchestrator.saga_requests import fail_waiting, runtime_of, settled, with_idempotency
 from central.orchestrator.sagas.purchase import KIND, seat_error
 from central.orchestrator.schemas import PayBody, ReserveBody, VerifyOtpBody
 from central.saga import SagaBusy, SagaRecord
@@ -25,41 +24,13 @@ from central.web import parse_body
 from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
-WAIT_FOR_OTHER_REQUEST = 30.0
-
-
-def _runtime(request: web.Request) -> Runtime:
-    runtime = request.app[runtime_key]
-    assert isinstance(runtime, Runtime)
-    return runtime
-
-
-async def with_idempotency(
-    request: web.Request, principal: Principal, handler: Callable[[], Awaitable[Answer]]
-) -> web.Response:
-    """Run the handler once per Idempotency-Key (when the caller sent one)."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        status, body = await _answer(handler)
-    else:
-        digest = request_hash(await request.read())
-        scope = f"{principal.user_id}:{request.path}"
-        status, body = await _runtime(request).idempotency.run(scope, key, digest, handler)
-    return web.json_response(body, status=status)
-
-
-async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:
-    try:
-        return await handler()
-    except ApiError as err:
-        return err.status, err.body()
 
 
 @routes.post("/api/reserve")
 async def reserve(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, ReserveBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     async def run() -> Answer:
         seat_id = str(body.seat_id)
@@ -114,17 +85,6 @@ async def reserve(request: web.Request) -> web.Response:
     return await with_idempotency(request, principal, run)
 
 
-async def _settled(runtime: Runtime, saga_id: str) -> SagaRecord:
-    """Wait while another request or runner drives the saga."""
-    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
-    while True:
-        record = await runtime.runner.get(saga_id)
-        assert record is not None
-        if record.status not in ("RUNNING", "COMPENSATING") or time.monotonic() > deadline:
-            return record
-        await asyncio.sleep(0.02)
-
-
 async def _purchase_saga(runtime: Runtime, principal: Principal, order_id: str) -> SagaRecord:
     """The order's purchase saga; its log names the buyer, so no call to orders is needed."""
     record = await runtime.runner.find_by_reference(order_id)
@@ -145,12 +105,12 @@ def _ended(record: SagaRecord) -> ApiError:
 async def pay(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, PayBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     async def run() -> Answer:
         record = await _purchase_saga(runtime, principal, str(body.order_id))
         while True:
-            record = await _settled(runtime, record.saga_id)
+            record = await settled(runtime, record.saga_id)
             if record.status in ("COMPLETED", "FAILED"):
                 raise _ended(record)
             if record.status != "WAITING":
@@ -178,7 +138,7 @@ def _hold_expired() -> ApiError:
 async def verify_otp(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, VerifyOtpBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     if body.context != "purchase":
         raise ApiError(
             "VALIDATION_ERROR", "context: transfer codes are confirmed at /api/transfer/confirm"
@@ -200,23 +160,9 @@ async def verify_otp(request: web.Request) -> web.Response:
         )
     except ApiError as err:
         if err.code == "OTP_MAX_RETRIES":
-            await _fail_after_otp(runtime, record.saga_id, err)
+            await fail_waiting(runtime, record.saga_id, err)  # compensates 3, 2, 1
         raise
     return web.json_response({"success": True, "data": {"verified": True}})
-
-
-async def _fail_after_otp(runtime: Runtime, saga_id: str, err: ApiError) -> None:
-    """Third wrong code: the order ends FAILED and the seat is released (compensate 3, 2, 1)."""
-    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
-    while time.monotonic() < deadline:
-        record = await _settled(runtime, saga_id)
-        if record.status != "WAITING":
-            return
-        try:
-            await runtime.runner.compensate(saga_id, err)
-            return
-        except SagaBusy:
-            await asyncio.sleep(0.02)
 
 
 __all__: list[Any] = ["routes"]

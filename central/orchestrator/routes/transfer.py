@@ -4,7 +4,6 @@ the orders service's transfer record is the state users see."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -16,9 +15,9 @@ from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.idempotency import Answer
-from central.orchestrator.keys import backends_key, runtime_key
-from central.orchestrator.routes.purchase import with_idempotency
+from central.orchestrator.keys import backends_key
 from central.orchestrator.runtime import Runtime
+from central.orchestrator.saga_requests import fail_waiting, runtime_of, settled, with_idempotency
 from central.orchestrator.sagas.transfer import (
     KIND,
     KIND_REVERSE,
@@ -31,30 +30,12 @@ from central.orchestrator.schemas import (
     TransferInitiateBody,
     TransferReverseBody,
 )
-from central.saga import SagaBusy, SagaRecord
+from central.saga import SagaBusy
 from central.web import ok, parse_body, parse_uuid
 from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
-WAIT_FOR_OTHER_REQUEST = 30.0
 ACTIVE_TRANSFER = ("INITIATED", "PENDING_OTP")
-
-
-def _runtime(request: web.Request) -> Runtime:
-    runtime = request.app[runtime_key]
-    assert isinstance(runtime, Runtime)
-    return runtime
-
-
-async def _settled(runtime: Runtime, saga_id: str) -> SagaRecord:
-    """Wait while another request or runner drives the saga."""
-    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
-    while True:
-        record = await runtime.runner.get(saga_id)
-        assert record is not None
-        if record.status not in ("RUNNING", "COMPENSATING") or time.monotonic() > deadline:
-            return record
-        await asyncio.sleep(0.02)
 
 
 async def _transfer(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
@@ -81,7 +62,7 @@ def _invalid_state(transfer: dict[str, Any], action: str) -> ApiError:
 async def initiate(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, TransferInitiateBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     backends = runtime.backends
 
     async def run() -> Answer:
@@ -155,7 +136,7 @@ async def initiate(request: web.Request) -> web.Response:
 async def confirm(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, TransferConfirmBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     transfer_id = str(body.transfer_id)
 
     async def run() -> Answer:
@@ -167,7 +148,7 @@ async def confirm(request: web.Request) -> web.Response:
         if transfer["status"] != "PENDING_OTP":
             raise _invalid_state(transfer, "confirm")
         if record.status == "WAITING" and record.deadline and record.deadline < time.time():
-            await _fail(runtime, transfer_id, TRANSFER_EXPIRED)
+            await fail_waiting(runtime, transfer_id, TRANSFER_EXPIRED)
             raise TRANSFER_EXPIRED
         # The caller's own challenge: the other party's code is simply a wrong code here.
         try:
@@ -183,7 +164,7 @@ async def confirm(request: web.Request) -> web.Response:
             )
         except ApiError as err:
             if err.code == "OTP_MAX_RETRIES":
-                await _fail(runtime, transfer_id, err)
+                await fail_waiting(runtime, transfer_id, err)
             raise
         transfer = await runtime.backends.orders.call(
             "POST", f"/transfers/{transfer_id}/confirm-party", json={"party": party}
@@ -210,7 +191,7 @@ def _pending(transfer: dict[str, Any]) -> dict[str, Any]:
 async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
     """Both parties consented: run the complete phase (or wait for whoever runs it)."""
     while True:
-        record = await _settled(runtime, transfer_id)
+        record = await settled(runtime, transfer_id)
         if record.status == "COMPLETED":
             return dict(record.result or record.data["result"])
         if record.status == "FAILED":
@@ -224,25 +205,11 @@ async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
         return dict(done.data["result"])
 
 
-async def _fail(runtime: Runtime, transfer_id: str, err: ApiError) -> None:
-    """End a waiting transfer FAILED (codes used up, time run out)."""
-    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
-    while time.monotonic() < deadline:
-        record = await _settled(runtime, transfer_id)
-        if record.status != "WAITING":
-            return
-        try:
-            await runtime.runner.compensate(transfer_id, err)
-            return
-        except SagaBusy:
-            await asyncio.sleep(0.02)
-
-
 @routes.get("/api/transfers/{transfer_id}")
 async def get_transfer(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
-    transfer = await _transfer(_runtime(request), transfer_id)
+    transfer = await _transfer(runtime_of(request), transfer_id)
     if principal.role != "admin":
         _party(transfer, principal)
     return ok(transfer)
@@ -252,7 +219,7 @@ async def get_transfer(request: web.Request) -> web.Response:
 async def dispute(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, TransferDisputeBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     transfer_id = str(body.transfer_id)
 
     async def run() -> Answer:
@@ -275,7 +242,7 @@ async def reverse(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     require_role(principal, "admin")
     body = await parse_body(request, TransferReverseBody)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     transfer_id = str(body.transfer_id)
 
     async def run() -> Answer:

@@ -1,0 +1,71 @@
+"""What every saga-driving route shares: the Runtime, Idempotency-Key, waiting while another
+request or runner drives a saga, and ending a waiting saga."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from central.errors import ApiError
+from central.orchestrator.auth import Principal
+from central.orchestrator.idempotency import Answer, request_hash
+from central.orchestrator.keys import runtime_key
+from central.orchestrator.runtime import Runtime
+from central.saga import SagaBusy, SagaRecord
+
+WAIT_FOR_OTHER_REQUEST = 30.0
+
+
+def runtime_of(request: web.Request) -> Runtime:
+    runtime = request.app[runtime_key]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+async def with_idempotency(
+    request: web.Request, principal: Principal, handler: Callable[[], Awaitable[Answer]]
+) -> web.Response:
+    """Run the handler once per Idempotency-Key (when the caller sent one)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = await _answer(handler)
+    else:
+        digest = request_hash(await request.read())
+        scope = f"{principal.user_id}:{request.path}"
+        status, body = await runtime_of(request).idempotency.run(scope, key, digest, handler)
+    return web.json_response(body, status=status)
+
+
+async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:
+    try:
+        return await handler()
+    except ApiError as err:
+        return err.status, err.body()
+
+
+async def settled(runtime: Runtime, saga_id: str) -> SagaRecord:
+    """The saga once no one is driving it (or as it is after WAIT_FOR_OTHER_REQUEST)."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
+    while True:
+        record = await runtime.runner.get(saga_id)
+        assert record is not None
+        if record.status not in ("RUNNING", "COMPENSATING") or time.monotonic() > deadline:
+            return record
+        await asyncio.sleep(0.02)
+
+
+async def fail_waiting(runtime: Runtime, saga_id: str, err: ApiError) -> None:
+    """Compensate a WAITING saga (codes used up, time run out); a no-op once it has moved on."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
+    while time.monotonic() < deadline:
+        record = await settled(runtime, saga_id)
+        if record.status != "WAITING":
+            return
+        try:
+            await runtime.runner.compensate(saga_id, err)
+            return
+        except SagaBusy:
+            await asyncio.sleep(0.02)
