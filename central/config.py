@@ -55,6 +55,7 @@ class Settings:
     # Requests per minute per client address on login/register/OTP (contract: at least 300).
     auth_rate_limit: int = 300
     otp_ttl: int = 300  # seconds a one-time code lives
+    verify_concurrency: int = 32  # scans in flight before central sheds load with 503
     health_port: int | None = None  # inventory's HTTP /health and /metrics (gRPC has no HTTP)
     amqp_prefix: str = ""
     log_level: str = "INFO"
@@ -97,6 +98,10 @@ class Settings:
         if self.hold_ttl <= 0:
             raise ConfigError(
                 f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})"
+            )
+        if not 1 <= self.verify_concurrency <= 10_000:
+            raise ConfigError(
+                f"--verify-concurrency: must be 1-10000 (got {self.verify_concurrency})"
             )
         if not 1 <= self.otp_ttl <= 3600:
             raise ConfigError(f"--otp-ttl: must be 1-3600 seconds (got {self.otp_ttl})")
@@ -221,6 +226,7 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("transfer_ttl", "--transfer-ttl", _INT),
     ("auth_rate_limit", "--auth-rate-limit", _INT),
     ("otp_ttl", "--otp-ttl", _INT),
+    ("verify_concurrency", "--verify-concurrency", _INT),
     ("health_port", "--health-port", _INT),
     ("refresh_ttl", "--refresh-ttl", _INT),
     ("amqp_prefix", "--amqp-prefix", str),

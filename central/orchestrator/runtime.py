@@ -22,6 +22,7 @@ from central.orchestrator.gate_scans import GateScanStore
 from central.orchestrator.idempotency import IdempotencyStore
 from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
 from central.orchestrator.sagas.transfer import reverse_saga, transfer_saga
+from central.orchestrator.shedding import InFlightLimit
 from central.orchestrator.verification import Verifier
 from central.saga import SagaBusy, SagaRunner
 from central.saga.schema import STEPS
@@ -42,6 +43,7 @@ class Runtime:
     keyring: KeyRing
     verifier: Verifier
     gate_scans: GateScanStore
+    verify_limit: InFlightLimit
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -75,6 +77,7 @@ class Runtime:
                 skew=settings.token_skew,
                 call_timeout=settings.verify_timeout,
             ),
+            verify_limit=InFlightLimit(settings.verify_concurrency),
             gate_scans=GateScanStore(engine),
         )
         runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))

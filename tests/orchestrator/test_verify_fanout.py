@@ -110,3 +110,26 @@ async def test_a_service_past_its_deadline_is_service_unavailable(tmp_path: Path
         # The same orchestrator still decides what needs no order: a forged token is INVALID.
         elapsed, status, body = await timed_scan(url, gate, "TR1:forged")
         assert status == 200 and body["data"]["result"] == "INVALID"
+
+
+async def test_past_capacity_a_scan_is_refused_at_once(tmp_path: Path) -> None:
+    """With room for one scan in flight, a second scan arriving meanwhile gets 503 at once (the gate
+    decides offline) instead of queueing into its deadline; the first completes normally."""
+    async with running_cluster(tmp_path) as c, AsyncExitStack() as stack:
+        event = await make_event(c)
+        gate = await add_gate(c, event["admin"]["token"])
+        first, second = event["seat_ids"][:2]
+        buyer = await buy(c, first)
+        other = await buy(c, second)
+        slow_orders = await delaying_proxy(stack, c.backends.orders.base_url, 1.0)
+        settings = dataclasses.replace(c.settings, verify_timeout=5.0, verify_concurrency=1)
+        url = await orchestrator_via(stack, c, settings, orders_url=slow_orders)
+        payloads = [await qr(c, buyer["token"], first), await qr(c, other["token"], second)]
+        slow = asyncio.create_task(timed_scan(url, gate, payloads[0]))
+        await asyncio.sleep(0.3)  # the first scan now waits on the slow orders service
+        elapsed, status, body = await timed_scan(url, gate, payloads[1])
+        assert (status, body["error_code"]) == (503, "SERVICE_UNAVAILABLE"), body
+        assert elapsed < 0.5, f"refusal took {elapsed * 1000:.0f} ms"
+        _, status, body = await slow
+        assert status == 200 and body["data"]["result"] == "SUCCESS", body
+        assert (await seat(c, second)).status == "SOLD"  # the refused scan changed nothing

@@ -104,6 +104,11 @@ async def _ready(who: Scanner) -> Scanner:
 
 @routes.post("/api/gate/verify")
 async def gate_verify(request: web.Request) -> web.Response:
+    with _runtime(request).verify_limit.slot():
+        return await _gate_verify(request)
+
+
+async def _gate_verify(request: web.Request) -> web.Response:
     received = time.time()
     runtime = _runtime(request)
     # Authentication overlaps the lookups; it is awaited before any write or answer, and a bad
@@ -145,6 +150,11 @@ async def gate_verify(request: web.Request) -> web.Response:
 
 @routes.post("/api/verify")
 async def staff_verify(request: web.Request) -> web.Response:
+    with _runtime(request).verify_limit.slot():
+        return await _staff_verify(request)
+
+
+async def _staff_verify(request: web.Request) -> web.Response:
     received = time.time()
     me = await authenticate(request, request.app[backends_key])
     require_role(me, "staff", "admin")
