@@ -3,6 +3,11 @@
 offline (manifest only). Prints one JSON object; figures go to docs/benchmarks.md.
 
     .venv/bin/python bench/gate_pipeline.py [--trials 40] [--seconds 3] [--skip-online]
+    .venv/bin/python bench/gate_pipeline.py --preview-only [--seconds 5]
+
+The preview run (issue 7 item 3) measures decoded frames/s of one running gate, unpaced camera with
+a code in view, without a dashboard MJPEG client, with one attached, and without again; the ratio
+is with / mean(without).
 
 Where the time goes is printed too: decode of a frame with a code, the local token check, the
 outbox commit (fsync) and the central verify round trip, each timed on its own."""
@@ -10,6 +15,7 @@ outbox commit (fsync) and the central verify round trip, each timed on its own."
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -237,13 +243,115 @@ def breakdown(tmp: Path) -> dict[str, Any]:
     return out
 
 
+async def _preview_phases(agent: GateAgent, seconds: float) -> dict[str, Any]:
+    import aiohttp
+    from aiohttp import web
+
+    from gate_agent.server import PREVIEW_FPS, make_dashboard
+
+    runner = web.AppRunner(make_dashboard(agent))
+    await runner.setup()
+    port = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+
+    async def decoded_fps() -> float:
+        before, start = agent.pipeline.decoded_frames, time.perf_counter()
+        await asyncio.sleep(seconds)
+        return (agent.pipeline.decoded_frames - before) / (time.perf_counter() - start)
+
+    # alternate without/with, so load from elsewhere on the machine hits both alike
+    without: list[float] = []
+    with_client: list[float] = []
+    preview_rates: list[float] = []
+    try:
+        await asyncio.sleep(0.5)  # warm up
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            login = await session.post(base + "/api/login", json={"pin": "1234"})
+            assert login.status == 200
+            for _round in range(3):
+                without.append(await decoded_fps())
+                resp = await session.get(base + "/api/preview.mjpg")
+                assert resp.status == 200, resp.status
+                parts = 0
+
+                async def read(resp: aiohttp.ClientResponse = resp) -> None:
+                    nonlocal parts
+                    async for line in resp.content:
+                        if line.startswith(b"--frame"):
+                            parts += 1
+
+                reader = asyncio.create_task(read())
+                await asyncio.sleep(0.5)
+                parts_before, start = parts, time.perf_counter()
+                with_client.append(await decoded_fps())
+                preview_rates.append((parts - parts_before) / (time.perf_counter() - start))
+                reader.cancel()
+                resp.close()
+            without.append(await decoded_fps())
+    finally:
+        await runner.cleanup()
+    baseline = sum(without) / len(without)
+    watched = sum(with_client) / len(with_client)
+    return {
+        "decoded_fps_without_preview": round(baseline, 1),
+        "decoded_fps_with_preview": round(watched, 1),
+        "ratio_with_over_without": round(watched / baseline, 3),
+        "rounds_without": [round(x, 1) for x in without],
+        "rounds_with": [round(x, 1) for x in with_client],
+        "preview_frames_per_s": round(sum(preview_rates) / len(preview_rates), 2),
+        "preview_fps_bound": PREVIEW_FPS,
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def preview_run(tmp: Path, seconds: float) -> dict[str, Any]:
+    ring = KeyRing({1: Ed25519PrivateKey.generate()})
+    code = ring.sign(str(uuid.uuid4()), 0, time.time())
+    out: dict[str, Any] = {}
+    for decoder in DECODERS:
+        for size in SIZES:
+            config = load_config(
+                {
+                    "central": "http://127.0.0.1:9",  # offline: only the pipeline works
+                    "device_token": "t",
+                    "pin": "1234",
+                    "decoder": decoder,
+                    "data_dir": str(tmp / uuid.uuid4().hex),
+                },
+                environ={},
+            )
+            # unpaced camera with a ticket in view: decode is the bottleneck, and the preview
+            # has a code to outline in every frame
+            source = SyntheticSource(payload=lambda: code, width=size[0], height=size[1], fps=0)
+            agent = GateAgent(config, source=source, indicator=FakeIndicator())
+            agent.start()
+            try:
+                out[f"{decoder} {size[0]}x{size[1]}"] = asyncio.run(_preview_phases(agent, seconds))
+            finally:
+                agent.stop()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-online", action="store_true")
+    parser.add_argument("--preview-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.preview_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps({"preview": preview_run(Path(tmp), args.seconds)}, indent=2))
+        return 0
     result: dict[str, Any] = {"empty_frames_per_s": {}}
     for decoder in DECODERS:
         for size in SIZES:
@@ -252,6 +360,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result["breakdown"] = breakdown(Path(tmp))
         result["offline"] = offline_latency(Path(tmp), args.trials)
+        result["preview"] = preview_run(Path(tmp), args.seconds)
         if not args.skip_online:
             result["online"], _ = online_latency(Path(tmp), args.trials)
     print(json.dumps(result, indent=2))
