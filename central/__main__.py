@@ -144,11 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         # interval every hand-back to the event loop can wait a whole interval for the GIL.
         sys.setswitchinterval(0.0005)
         from central.serve import serve
+        from central.signing import KeyRingError
 
         try:
             _run(lambda: serve(settings))
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyRingError as exc:
+            print(f"error: --signing-keys-dir: {exc}", file=sys.stderr)
             return 2
         return 0
     setup_logging("WARNING" if getattr(args, "log_level", None) is None else settings.log_level)

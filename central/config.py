@@ -55,6 +55,7 @@ class Settings:
     # Requests per minute per client address on login/register/OTP (contract: at least 300).
     auth_rate_limit: int = 300
     otp_ttl: int = 300  # seconds a one-time code lives
+    signing_keys_dir: Path | None = None  # operator-given ticket keys; else made in data_dir
     verify_concurrency: int = 32  # scans in flight before central sheds load with 503
     health_port: int | None = None  # inventory's HTTP /health and /metrics (gRPC has no HTTP)
     amqp_prefix: str = ""
@@ -99,6 +100,8 @@ class Settings:
             raise ConfigError(
                 f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})"
             )
+        if self.signing_keys_dir is not None and not self.signing_keys_dir.is_dir():
+            raise ConfigError(f"--signing-keys-dir: no such folder {str(self.signing_keys_dir)!r}")
         if not 1 <= self.verify_concurrency <= 10_000:
             raise ConfigError(
                 f"--verify-concurrency: must be 1-10000 (got {self.verify_concurrency})"
@@ -227,6 +230,7 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("auth_rate_limit", "--auth-rate-limit", _INT),
     ("otp_ttl", "--otp-ttl", _INT),
     ("verify_concurrency", "--verify-concurrency", _INT),
+    ("signing_keys_dir", "--signing-keys-dir", Path),
     ("health_port", "--health-port", _INT),
     ("refresh_ttl", "--refresh-ttl", _INT),
     ("amqp_prefix", "--amqp-prefix", str),

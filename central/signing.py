@@ -75,6 +75,15 @@ class KeyRing:
         return cls(keys, key_dir)
 
     @classmethod
+    def from_dir(cls, key_dir: Path) -> KeyRing:
+        """Operator-given keys: a folder of `kid-NNN.pem` files (for example one shared by every
+        orchestrator replica); nothing is created, and an empty folder is an error."""
+        keys = _read_dir(Path(key_dir))
+        if not keys:
+            raise KeyRingError(f"no signing keys (kid-NNN.pem) in {key_dir}")
+        return cls(keys, Path(key_dir))
+
+    @classmethod
     def from_private_pem(
         cls, pems: Mapping[int, bytes | str], *, password: bytes | None = None
     ) -> KeyRing:

@@ -50,7 +50,11 @@ class Runtime:
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
         await migrate(engine, [*STEPS, *GATE_SCAN_STEPS])
-        keyring = KeyRing.load_or_create(settings.data_dir)
+        keyring = (
+            KeyRing.from_dir(settings.signing_keys_dir)
+            if settings.signing_keys_dir is not None
+            else KeyRing.load_or_create(settings.data_dir)
+        )
         events = EventCache(backends.events)
         holds = None
         if settings.amqp_url:

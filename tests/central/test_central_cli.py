@@ -120,3 +120,14 @@ def test_admin_commands_print_json_and_fail_with_one_line(tmp_path: Path) -> Non
         assert done.stdout == ""
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+
+
+def test_empty_signing_keys_dir_stops_with_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "keys"
+    empty.mkdir()
+    done = central(
+        "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--signing-keys-dir", str(empty)
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("{")]
+    assert len(lines) == 1 and "--signing-keys-dir" in lines[0], done.stderr

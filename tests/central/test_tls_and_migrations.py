@@ -94,3 +94,13 @@ async def test_migrations_apply_once_and_in_order(db_url: str) -> None:
         assert list(versions) == [1, 2, 3]
     finally:
         await engine.dispose()
+
+
+async def test_operator_given_signing_keys_are_used_and_none_are_made(tmp_path: Path) -> None:
+    from central.signing import KeyRing
+
+    operator = KeyRing.load_or_create(tmp_path / "vault")  # stands in for the operator's key store
+    key_dir = tmp_path / "vault" / "signing_keys"
+    async with running_cluster(tmp_path, signing_keys_dir=key_dir) as c:
+        assert c.runtime().keyring.public_keys_json() == operator.public_keys_json()
+        assert not (c.settings.data_dir / "signing_keys").exists()
