@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from central.config import ENV_SETTINGS, SERVICES, ConfigError, Settings, load_settings
+from central.config import ENV_SETTINGS, ConfigError, Settings, load_settings
 from central.errors import ApiError
 from central.logs import setup_logging
 
@@ -127,8 +127,8 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         raise ConfigError(f"unknown admin command {command!r}")
 
 
-def _run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(coro_factory())  # type: ignore[arg-type]
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(coro_factory())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +170,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["SERVICES", "main"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -163,6 +162,3 @@ async def verify_otp(request: web.Request) -> web.Response:
             await fail_waiting(runtime, record.saga_id, err)  # compensates 3, 2, 1
         raise
     return web.json_response({"success": True, "data": {"verified": True}})
-
-
-__all__: list[Any] = ["routes"]

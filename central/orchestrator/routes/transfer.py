@@ -264,6 +264,3 @@ async def reverse(request: web.Request) -> web.Response:
         return 200, {"success": True, "data": done.data["result"]}
 
     return await with_idempotency(request, principal, run)
-
-
-__all__: list[Any] = ["routes"]
