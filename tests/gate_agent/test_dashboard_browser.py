@@ -241,3 +241,26 @@ async def test_five_wrong_pins_lock_login(browser: Any, tmp_path: Path) -> None:
         assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
     finally:
         gate.stop()
+
+
+async def test_page_reconnects_after_the_gate_restarts(
+    browser: Any, venue: Venue, gate: GateProc
+) -> None:
+    url = f"http://127.0.0.1:{gate.port}/"
+    venue.buy(venue.seat_ids[0])
+    code = venue.qr(venue.seat_ids[0])
+    page = await (await browser.new_context(viewport=GATE_SCREEN)).new_page()
+    await _login(page, url)
+    await page.wait_for_selector('body[data-ws="open"]', timeout=10_000)
+    await page.evaluate("() => { window.__noReload = true; }")
+    await asyncio.to_thread(gate.stop)
+    await page.wait_for_selector('body[data-ws="closed"]', timeout=10_000)
+    assert await page.locator("#ws-state").is_visible()  # staff see the screen is stale
+    # same port and data dir: the session survives the restart (stored in the outbox)
+    await asyncio.to_thread(gate.start, "--sync-interval-s", str(SYNC_INTERVAL_S))
+    await page.wait_for_selector('body[data-ws="open"]', timeout=15_000)
+    assert not await page.locator("#ws-state").is_visible()
+    assert gate.camera_dir is not None
+    drop_ticket(gate.camera_dir, code)
+    await page.locator('#scan-rows tr[data-result="SUCCESS"]').wait_for(timeout=15_000)
+    assert await page.evaluate("() => window.__noReload === true")
