@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from central_process import CentralProcess, run_admin  # noqa: E402
+from central_process import CentralProcess, ScaledOutCentral, run_admin  # noqa: E402
 
 PASSWORD = "bench password"
 
@@ -167,6 +167,9 @@ async def main() -> None:
     parser.add_argument("--abandon", type=float, default=0.1, help="share of buyers who never pay")
     parser.add_argument("--postgres", help="PostgreSQL URL prefix; a fresh suffix is added")
     parser.add_argument("--amqp", help="RabbitMQ URL")
+    parser.add_argument(
+        "--scaled-out", action="store_true", help="one process per service (uses both cores)"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="flash-"))
@@ -196,9 +199,14 @@ async def main() -> None:
         "admin",
         database_url=prefix,
     )
-    central = CentralProcess(data_dir, database_url=prefix, args=extra)
+    central: CentralProcess | ScaledOutCentral
+    if args.scaled_out:
+        central = ScaledOutCentral(data_dir, database_url=prefix, args=extra)
+    else:
+        central = CentralProcess(data_dir, database_url=prefix, args=extra)
     central.start()
     backend = "PostgreSQL" + (" + RabbitMQ" if args.amqp else "") if prefix else "SQLite (embedded)"
+    backend += ", one process per service" if args.scaled_out else ", one process"
     try:
         connector = aiohttp.TCPConnector(limit=args.concurrency + 10)
         async with aiohttp.ClientSession(connector=connector) as session:

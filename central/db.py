@@ -85,6 +85,8 @@ async def drop_postgres_database(url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # We issue BEGIN ourselves (below), so the driver must not start transactions on its own.
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -93,11 +95,22 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.close()
 
 
+def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    # Take the write lock when the transaction starts, not at its first write: another process
+    # on the same file (the admin CLI beside `serve`) then makes us wait (busy_timeout) instead of
+    # failing a read-then-write transaction with SQLITE_BUSY. Reads run in autocommit and never
+    # come here.
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # SQLAlchemy still announces a "begin" for autocommit work: nothing to lock
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 async def make_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     if backend == "postgresql":
         await ensure_postgres_database(url)

@@ -114,3 +114,61 @@ class CentralProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class ScaledOutCentral:
+    """Every central service in its own process (`serve --service NAME`), the orchestrator
+    configured with their addresses — the scaled-out shape, on one machine."""
+
+    SERVICES = ("inventory", "users", "orders", "events")
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        args: list[str] | None = None,
+        orchestrator_args: list[str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.ports = {name: free_port() for name in (*self.SERVICES, "orchestrator")}
+        self.health_port = free_port()
+        base = [*(args or [])]
+        if database_url:
+            base += ["--database-url", database_url]
+        service_args = {
+            "inventory": ["--health-port", str(self.health_port)],
+            "orchestrator": [
+                "--users-url",
+                f"http://127.0.0.1:{self.ports['users']}",
+                "--orders-url",
+                f"http://127.0.0.1:{self.ports['orders']}",
+                "--events-url",
+                f"http://127.0.0.1:{self.ports['events']}",
+                "--inventory-addr",
+                f"127.0.0.1:{self.ports['inventory']}",
+                *(orchestrator_args or []),
+            ],
+        }
+        self.processes = {
+            name: CentralProcess(
+                data_dir,
+                port=self.ports[name],
+                args=["--service", name, *base, *service_args.get(name, [])],
+                log_path=data_dir.parent / f"{name}.log",
+            )
+            for name in (*self.SERVICES, "orchestrator")
+        }
+        self.url = self.processes["orchestrator"].url
+
+    def start(self) -> ScaledOutCentral:
+        for name in self.SERVICES:
+            self.processes[name].start(wait=False)
+        for name in ("users", "orders", "events"):
+            self.processes[name].wait_healthy()
+        self.processes["orchestrator"].start()  # healthy only once inventory answers too
+        return self
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            proc.stop()
