@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,3 +195,14 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, without BEGIN/COMMIT round trips: for reads and single statements, each of
     which is atomic on its own. Never for work that needs several statements to stand together."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@asynccontextmanager
+async def open_database(url: str, steps: Sequence[Step]) -> AsyncIterator[AsyncEngine]:
+    """A service's engine with its migrations applied; disposed on the way out."""
+    engine = await make_engine(url)
+    try:
+        await migrate(engine, steps)
+        yield engine
+    finally:
+        await engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -18,7 +18,9 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central.db import Step, open_database, ping
 from central.errors import ApiError
 from central.logs import correlation_id, new_correlation_id, service_name
 
@@ -183,6 +185,24 @@ async def health(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     payload = generate_latest(request.app[registry_key])
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def attach_database(
+    app: web.Application,
+    url: str,
+    steps: Sequence[Step],
+    on_open: Callable[[AsyncEngine], None],
+) -> None:
+    """Open (and migrate) the service's database for the app's lifetime, hand the engine to
+    `on_open` (which builds the stores) and report the database in /health."""
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        async with open_database(url, steps) as engine:
+            on_open(engine)
+            app[health_checks_key]["database"] = lambda: ping(engine)
+            yield
+
+    app.cleanup_ctx.append(database)
 
 
 def make_app(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -18,13 +17,13 @@ from pydantic import (
     StrictInt,
     StringConstraints,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.config import Settings
-from central.db import make_engine, migrate, ping
 from central.errors import ApiError
 from central.events.schema import STEPS
 from central.events.store import EventStore, NewEvent, as_utc
-from central.web import created, health_checks_key, make_app, ok, parse_body, parse_query
+from central.web import attach_database, created, make_app, ok, parse_body, parse_query
 
 log = logging.getLogger(__name__)
 
@@ -204,19 +203,11 @@ async def patch_gate(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     app = make_app("events", internal_token=settings.secret("internal_token"))
-    database_url = settings.database_url_for("events")
 
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        engine = await make_engine(database_url)
-        try:
-            await migrate(engine, STEPS)
-            app[store_key] = EventStore(engine)
-            app[health_checks_key]["database"] = lambda: ping(engine)
-            yield
-        finally:
-            await engine.dispose()
+    def open_store(engine: AsyncEngine) -> None:
+        app[store_key] = EventStore(engine)
 
-    app.cleanup_ctx.append(database)
+    attach_database(app, settings.database_url_for("events"), STEPS, open_store)
     app.router.add_post("/events", post_event)
     app.router.add_get("/events", list_events)
     app.router.add_get("/events/{event_id}", get_event)

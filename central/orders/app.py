@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.config import Settings
-from central.db import make_engine, migrate, ping
 from central.errors import ApiError
 from central.orders.schema import STEPS
 from central.orders.states import OrderStatus, TransferStatus
 from central.orders.store import OrderStore
 from central.web import (
+    attach_database,
     created,
-    health_checks_key,
     make_app,
     ok,
     parse_body,
@@ -196,19 +195,11 @@ async def confirm_party(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     app = make_app("orders", internal_token=settings.secret("internal_token"))
-    database_url = settings.database_url_for("orders")
 
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        engine = await make_engine(database_url)
-        try:
-            await migrate(engine, STEPS)
-            app[store_key] = OrderStore(engine)
-            app[health_checks_key]["database"] = lambda: ping(engine)
-            yield
-        finally:
-            await engine.dispose()
+    def open_store(engine: AsyncEngine) -> None:
+        app[store_key] = OrderStore(engine)
 
-    app.cleanup_ctx.append(database)
+    attach_database(app, settings.database_url_for("orders"), STEPS, open_store)
     app.router.add_post("/orders", post_order)
     app.router.add_get("/orders", list_orders)
     app.router.add_get("/orders/{order_id}", get_order)
