@@ -37,6 +37,9 @@ import aiohttp  # noqa: E402
 
 from central.signing import KeyRing  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tests"))
+from central_process import ScaledOutCentral  # noqa: E402
+
 PASSWORD = "bench-password-1"
 INVALID_SHARE = 0.2
 
@@ -202,16 +205,24 @@ async def main_async(args: argparse.Namespace) -> None:
     db = args.database_url
     if db:  # a fresh prefix per run: PREFIX_<service> databases, created by the services
         db = f"{db}_{uuid.uuid4().hex[:8]}"
-    cmd = [sys.executable, "-m", "central", "serve", "--data-dir", str(data_dir),
-           "--port", str(port)] + (["--database-url", db] if db else [])  # fmt: skip
-    env = {**os.environ, "TR_LOG_LEVEL": "WARNING"}
-    server_log = (data_dir / "server.log").open("wb")
-    server = await asyncio.create_subprocess_exec(
-        *cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server_log
-    )
-    print(f"server pid {server.pid} on :{port} ({'PostgreSQL ' + db if db else 'SQLite'})")
-    try:
+    scaled: ScaledOutCentral | None = None
+    server = None
+    if args.scaled_out:  # one process per service: both cores at work
+        scaled = ScaledOutCentral(data_dir, database_url=db, args=["--log-level", "WARNING"])
+        await asyncio.to_thread(scaled.start)
+        url = scaled.url
+        print(f"scaled out: 5 processes ({'PostgreSQL ' + db if db else 'SQLite'})")
+    else:
+        cmd = [sys.executable, "-m", "central", "serve", "--data-dir", str(data_dir),
+               "--port", str(port)] + (["--database-url", db] if db else [])  # fmt: skip
+        env = {**os.environ, "TR_LOG_LEVEL": "WARNING"}
+        server_log = (data_dir / "server.log").open("wb")
+        server = await asyncio.create_subprocess_exec(
+            *cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server_log
+        )
         url = f"http://127.0.0.1:{port}"
+        print(f"server pid {server.pid} on :{port} ({'PostgreSQL ' + db if db else 'SQLite'})")
+    try:
         connector = aiohttp.TCPConnector(limit=args.connections)
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=30)
@@ -243,12 +254,15 @@ async def main_async(args: argparse.Namespace) -> None:
                       f"{row['results']} {row['errors'] or ''}", flush=True)  # fmt: skip
                 await asyncio.sleep(1)
     finally:
-        server.terminate()
-        try:
-            await asyncio.wait_for(server.wait(), 20)
-        except TimeoutError:
-            server.kill()
-        server_log.close()
+        if scaled is not None:
+            await asyncio.to_thread(scaled.stop)
+        if server is not None:
+            server.terminate()
+            try:
+                await asyncio.wait_for(server.wait(), 20)
+            except TimeoutError:
+                server.kill()
+            server_log.close()
         if db:
             from central.db import drop_postgres_database
 
@@ -259,6 +273,9 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--scaled-out", action="store_true", help="one process per service (uses both cores)"
+    )
     parser.add_argument("--gates", type=int, default=20)
     parser.add_argument("--seats", type=int, default=600)
     parser.add_argument("--connections", type=int, default=200)
