@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.db import Step, create_tables
+from central.db import Step, autocommit, create_tables
 from central.errors import ApiError
 
 metadata = sa.MetaData()
@@ -33,7 +33,8 @@ STEPS = [Step(101, "gate scan answers", create_tables(metadata, "gate_scans"))]
 
 class GateScanStore:
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        # One statement at a time, each atomic alone: no BEGIN/COMMIT round trips on the scan path.
+        self.engine = autocommit(engine)
 
     async def get(self, gate_id: str, scan_id: str) -> dict[str, Any] | None:
         try:
@@ -61,7 +62,7 @@ class GateScanStore:
             "created_at": time.time(),
         }
         try:
-            async with self.engine.begin() as conn:
+            async with self.engine.connect() as conn:
                 await conn.execute(gate_scans.insert().values(**row))
         except IntegrityError:
             first = await self.get(gate_id, scan_id)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central.db import autocommit
 from central.errors import ApiError
 from central.saga.schema import idempotency_keys as keys
 
@@ -31,7 +32,8 @@ def request_hash(body: bytes) -> str:
 
 class IdempotencyStore:
     def __init__(self, engine: AsyncEngine, *, stale_after: float = 60.0, wait: float = 30.0):
-        self.engine = engine
+        # Every statement here stands alone: autocommit spares the BEGIN/COMMIT round trips.
+        self.engine = autocommit(engine)
         self.owner = uuid.uuid4().hex
         self.stale_after = stale_after
         self.wait = wait
@@ -79,7 +81,7 @@ class IdempotencyStore:
 
     async def _claim(self, scope: str, key: str, digest: str) -> bool:
         try:
-            async with self.engine.begin() as conn:
+            async with self.engine.connect() as conn:
                 await conn.execute(
                     keys.insert().values(
                         scope=scope,
@@ -100,7 +102,7 @@ class IdempotencyStore:
             ).first()
 
     async def _take_over(self, scope: str, key: str, old_owner: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             result = await conn.execute(
                 keys.update()
                 .where(
@@ -114,7 +116,7 @@ class IdempotencyStore:
         return result.rowcount == 1
 
     async def _store(self, scope: str, key: str, status: int, body: dict[str, Any]) -> None:
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             await conn.execute(
                 keys.update()
                 .where(keys.c.scope == scope, keys.c.key == key, keys.c.owner == self.owner)
@@ -122,7 +124,7 @@ class IdempotencyStore:
             )
 
     async def _release(self, scope: str, key: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             await conn.execute(
                 keys.delete().where(
                     keys.c.scope == scope, keys.c.key == key, keys.c.owner == self.owner
