@@ -68,5 +68,27 @@ class InventoryClient:
                 raise ApiError("SERVICE_UNAVAILABLE", "inventory is unavailable") from None
             raise InventoryError(exc.code(), exc.details() or "") from None
 
+    async def seat(self, seat_id: str) -> pb.Seat:
+        """Read one seat; SEAT_NOT_FOUND when there is none (as the public API says it)."""
+        try:
+            return await self.call("VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id))
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                raise ApiError("SEAT_NOT_FOUND", "no such seat", {"seat_id": seat_id}) from None
+            raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
 
-__all__ = ["InventoryClient", "InventoryError", "pb"]
+
+def owned_and_sold(seat: pb.Seat, user_id: str, use: str) -> None:
+    """Refuse a use (`a QR code`, `a transfer`) of a seat the caller does not own or that is not
+    SOLD (held, or already checked in)."""
+    if seat.owner_user_id != user_id:
+        raise ApiError("NOT_SEAT_OWNER", "this ticket belongs to someone else")
+    if seat.status != "SOLD":
+        raise ApiError(
+            "SEAT_UNAVAILABLE",
+            f"no {use} for a ticket that is {seat.status}",
+            {"status": seat.status},
+        )
+
+
+__all__ = ["InventoryClient", "InventoryError", "owned_and_sold", "pb"]

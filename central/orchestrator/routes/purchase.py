@@ -8,19 +8,17 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.auth import Principal, authenticate
 from central.orchestrator.idempotency import Answer
 from central.orchestrator.keys import backends_key
 from central.orchestrator.runtime import Runtime
 from central.orchestrator.saga_requests import fail_waiting, runtime_of, settled, with_idempotency
-from central.orchestrator.sagas.purchase import KIND, seat_error
+from central.orchestrator.sagas.purchase import KIND
 from central.orchestrator.schemas import PayBody, ReserveBody, VerifyOtpBody
 from central.saga import SagaBusy, SagaRecord
 from central.timeutil import iso_ms
 from central.web import parse_body
-from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
 
@@ -33,12 +31,7 @@ async def reserve(request: web.Request) -> web.Response:
 
     async def run() -> Answer:
         seat_id = str(body.seat_id)
-        try:
-            seat = await runtime.backends.inventory.call(
-                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
-            )
-        except InventoryError as exc:
-            raise seat_error(exc) from None
+        seat = await runtime.backends.inventory.seat(seat_id)
         # Cheap refusals before a saga exists (ReserveSeat still decides any race).
         if seat.status in ("SOLD", "CHECKED_IN"):
             raise ApiError("SEAT_ALREADY_SOLD", "the seat is sold")

@@ -7,10 +7,9 @@ import asyncio
 import time
 from typing import Any
 
-import grpc
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
+from central.clients.inventory import InventoryError, owned_and_sold
 from central.errors import ApiError
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key, runtime_key
@@ -91,22 +90,8 @@ async def ticket_qr(request: web.Request) -> web.Response:
     backends = request.app[backends_key]
     me = await authenticate(request, backends)
     seat_id = parse_uuid(request.match_info["seat_id"], "seat_id")
-    try:
-        seat = await backends.inventory.call(
-            "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
-        )
-    except InventoryError as exc:
-        if exc.code == grpc.StatusCode.NOT_FOUND:
-            raise ApiError("SEAT_NOT_FOUND", "no such seat", {"seat_id": seat_id}) from None
-        raise ApiError("SERVICE_UNAVAILABLE", f"seat unavailable ({exc.code.name})") from None
-    if seat.owner_user_id != me.user_id:
-        raise ApiError("NOT_SEAT_OWNER", "this ticket belongs to someone else")
-    if seat.status != "SOLD":
-        raise ApiError(
-            "SEAT_UNAVAILABLE",
-            f"no QR code for a ticket that is {seat.status}",
-            {"status": seat.status},
-        )
+    seat = await backends.inventory.seat(seat_id)
+    owned_and_sold(seat, me.user_id, "QR code")
     now = time.time()
     keyring = _runtime(request).keyring
     payload = keyring.sign(seat.seat_id, seat.owner_epoch, now)

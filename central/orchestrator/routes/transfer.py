@@ -8,10 +8,9 @@ import time
 import uuid
 from typing import Any
 
-import grpc
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
+from central.clients.inventory import owned_and_sold
 from central.errors import ApiError
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.idempotency import Answer
@@ -32,7 +31,6 @@ from central.orchestrator.schemas import (
 )
 from central.saga import SagaBusy
 from central.web import ok, parse_body, parse_uuid
-from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
 ACTIVE_TRANSFER = ("INITIATED", "PENDING_OTP")
@@ -71,22 +69,8 @@ async def initiate(request: web.Request) -> web.Response:
         if buyer["user_id"] == principal.user_id:
             raise ApiError("SELF_TRANSFER", "you cannot transfer a ticket to yourself")
         seat_id = str(body.seat_id)
-        try:
-            seat = await backends.inventory.call(
-                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
-            )
-        except InventoryError as exc:
-            if exc.code == grpc.StatusCode.NOT_FOUND:
-                raise ApiError("SEAT_NOT_FOUND", "no such seat", {"seat_id": seat_id}) from None
-            raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
-        if seat.owner_user_id != principal.user_id:
-            raise ApiError("NOT_SEAT_OWNER", "this ticket belongs to someone else")
-        if seat.status != "SOLD":
-            raise ApiError(
-                "SEAT_UNAVAILABLE",
-                f"a ticket that is {seat.status} cannot be transferred",
-                {"status": seat.status},
-            )
+        seat = await backends.inventory.seat(seat_id)
+        owned_and_sold(seat, principal.user_id, "transfer")
         live = await backends.orders.call(
             "GET", "/transfers", params={"seat_id": seat_id, "limit": "20"}
         )

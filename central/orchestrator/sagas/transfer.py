@@ -54,10 +54,6 @@ def reverse_credits_key(transfer_id: str) -> str:
     return f"{transfer_id}:reverse_credits"
 
 
-async def _seat(backends: Backends, seat_id: str) -> Any:
-    return await backends.inventory.call("VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id))
-
-
 async def move_seat(backends: Backends, seat_id: str, expected: str, new: str) -> int:
     """UpdateOwner CAS; a repeat after it took effect (owner already `new`) counts as done.
     Answers the owner epoch; SEAT_UNAVAILABLE when the seat moved on or was checked in."""
@@ -72,7 +68,7 @@ async def move_seat(backends: Backends, seat_id: str, expected: str, new: str) -
     except InventoryError as exc:
         if exc.reason not in SEAT_MOVED_ON and exc.code != grpc.StatusCode.NOT_FOUND:
             raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
-        current = await _seat(backends, seat_id)
+        current = await backends.inventory.seat(seat_id)
         if current.status == "SOLD" and current.owner_user_id == new:
             return int(current.owner_epoch)  # our earlier try took effect
         raise ApiError(
@@ -275,7 +271,7 @@ def reverse_saga(backends: Backends) -> SagaDefinition:
         d = ctx.data
         if d.get("seat_not_returned"):
             return
-        seat = await _seat(backends, d["seat_id"])
+        seat = await backends.inventory.seat(d["seat_id"])
         if seat.owner_user_id != d["seller_user_id"] or seat.status != "SOLD":
             return  # our move never took effect (or the seat went on): nothing to undo
         if "returned_epoch" in d and seat.owner_epoch != d["returned_epoch"]:
