@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from central_process import CentralProcess, run_admin
+from central_process import CentralProcess, api, query, run_admin, sagas_settled
 from conftest import drop_prefix_databases, fresh_postgres_prefix, needs_postgres
-from sqlalchemy.ext.asyncio import create_async_engine
 
 RESERVE_POINTS = ["after_reserve_seat", "after_create_order", "after_publish_hold"]
 PAY_POINTS = [
@@ -27,27 +25,6 @@ PAY_POINTS = [
 PRICE = 100
 START_CREDITS = 1000
 SERVICES = ("orchestrator", "inventory", "users", "orders", "events")
-
-
-def api(
-    url: str, method: str, path: str, token: str | None = None, body: object = None
-) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, url + path, json=body, headers=headers, timeout=30)
-
-
-async def query(prefix: str, service: str, sql: str) -> list[dict]:
-    engine = create_async_engine(f"{prefix}_{service}")
-    try:
-        async with engine.connect() as conn:
-            return [dict(r._mapping) for r in await conn.execute(sa.text(sql))]
-    finally:
-        await engine.dispose()
-
-
-async def sagas_settled(prefix: str) -> bool:
-    rows = await query(prefix, "orchestrator", "SELECT status FROM sagas")
-    return all(r["status"] in ("COMPLETED", "FAILED") for r in rows)
 
 
 @needs_postgres

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
-from central_process import CentralProcess, run_admin
+from central_process import CentralProcess, api, query, run_admin, sagas_settled
 from conftest import drop_prefix_databases, fresh_postgres_prefix, needs_postgres
-from sqlalchemy.ext.asyncio import create_async_engine
 
 INITIATE_POINTS = [
     "before_create_record",
@@ -36,27 +34,6 @@ PRICE = 100
 AMOUNT = 250
 START = 1000
 SERVICES = ("orchestrator", "inventory", "users", "orders", "events")
-
-
-def api(
-    url: str, method: str, path: str, token: str | None = None, body: object = None
-) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, url + path, json=body, headers=headers, timeout=30)
-
-
-async def query(prefix: str, service: str, sql: str) -> list[dict[str, Any]]:
-    engine = create_async_engine(f"{prefix}_{service}")
-    try:
-        async with engine.connect() as conn:
-            return [dict(r._mapping) for r in await conn.execute(sa.text(sql))]
-    finally:
-        await engine.dispose()
-
-
-async def sagas_settled(prefix: str) -> bool:
-    rows = await query(prefix, "orchestrator", "SELECT status FROM sagas")
-    return all(r["status"] in ("COMPLETED", "FAILED") for r in rows)
 
 
 def code(otp_file: Path, user_id: str, transfer_id: str) -> str:
