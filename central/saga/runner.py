@@ -290,6 +290,16 @@ class SagaRunner:
             definition, SagaContext.of(record), phase, record.deadline, record.reference_id
         )
 
+    async def request_phase(self, saga_id: str, phase: str) -> None:
+        """Note that `phase` should run next; a caller about to run it says so first, and if it
+        dies before it does, recovery runs the phase (once the note is a lease-length old)."""
+        async with self._db.connect() as conn:
+            await conn.execute(
+                sagas.update()
+                .where(sagas.c.saga_id == saga_id, sagas.c.status == "WAITING")
+                .values(next_phase=phase, updated_at=self.clock())
+            )
+
     async def _run_phase(
         self,
         definition: SagaDefinition,
@@ -315,6 +325,7 @@ class SagaRunner:
                 ctx,
                 status="WAITING",
                 lease_until=0,
+                next_phase=None,
                 error_code=pause.error.code,
                 error_message=pause.error.message,
             )
@@ -344,6 +355,7 @@ class SagaRunner:
             status=status,
             result=json.dumps(result) if last else None,
             lease_until=0,
+            next_phase=None,
             error_code=None,
             error_message=None,
         )
@@ -449,7 +461,24 @@ class SagaRunner:
                     .limit(limit)
                 )
             ).all()
+            requested = (
+                await conn.execute(
+                    sa.select(sagas.c.saga_id, sagas.c.next_phase)
+                    .where(
+                        sagas.c.status == "WAITING",
+                        sagas.c.next_phase.is_not(None),
+                        sagas.c.updated_at < now - self.lease_seconds,
+                    )
+                    .limit(limit)
+                )
+            ).all()
         handled = 0
+        for row in requested:
+            try:
+                await self.run_phase(row.saga_id, row.next_phase)
+            except (SagaBusy, KeyError, ApiError):
+                pass  # busy, gone, or the phase paused/failed and recorded why
+            handled += 1
         for row in stranded:
             handled += await self._recover(row.saga_id, row.status)
         for row in overdue:

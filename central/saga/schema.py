@@ -5,6 +5,8 @@ PostgreSQL, and the lease and deadline logic is all comparisons."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from central.db import Step, create_tables
@@ -31,6 +33,9 @@ sagas = sa.Table(
     # A WAITING saga past its deadline is compensated (for a purchase: the hold expired).
     sa.Column("deadline", sa.Float),
     sa.Column("reference_id", sa.String(64)),
+    # A phase a request asked to run next: if that request dies before running it, recovery
+    # does (see SagaRunner.request_phase).
+    sa.Column("next_phase", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_sagas_status_deadline", "status", "deadline"),
@@ -50,7 +55,17 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+
+async def _add_next_phase(conn: Any) -> None:
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("sagas")]
+    )
+    if "next_phase" not in columns:  # databases created before the column existed
+        await conn.execute(sa.text("ALTER TABLE sagas ADD COLUMN next_phase VARCHAR(32)"))
+
+
 STEPS = [
     Step(1, "saga log", create_tables(metadata, "sagas")),
     Step(2, "idempotency keys", create_tables(metadata, "idempotency_keys")),
+    Step(3, "saga next phase", _add_next_phase),
 ]

@@ -262,3 +262,28 @@ async def test_reverse_when_the_seller_spent_the_credits_gives_the_seat_back(
         assert (await transfer_record(c, tid))["status"] == "DISPUTED"
         assert (await owner(c, s["seat_id"]))[:2] == (s["buyer"]["user_id"], "SOLD")
         assert await balances(c, seller, s["buyer"]) == left
+
+
+async def test_request_dying_after_the_second_consent_is_completed_by_recovery(
+    tmp_path: Path,
+) -> None:
+    """The buyer's confirm lands at orders, then the request dies before completion starts:
+    recovery completes the transfer by itself (nobody has to confirm again)."""
+    async with running_cluster(tmp_path, saga_lease=0.5, sweep_interval=0.2) as c:
+        s = await sold_seat(c)
+        status, body = await initiate(c, s["seller"], s["seat_id"], s["buyer"]["email"])
+        tid = body["data"]["transfer_id"]
+        status, body = await confirm(c, s["seller"], tid, code_for(c, s["seller"]["user_id"], tid))
+        assert status == 200 and body["data"]["status"] == "PENDING_OTP", body
+        faults.arm("transfer.after_confirm_party")
+        status, body = await confirm(c, s["buyer"], tid, code_for(c, s["buyer"]["user_id"], tid))
+        assert status == 500, body
+        faults.disarm()
+        record = await saga_status(c, tid, "COMPLETED")
+        assert record is not None and record.status == "COMPLETED"
+        assert (await transfer_record(c, tid))["status"] == "COMPLETED"
+        assert (await owner(c, s["seat_id"]))[0] == s["buyer"]["user_id"]
+        assert await balances(c, s["seller"], s["buyer"]) == [
+            SELLER_START - PRICE + AMOUNT,
+            BUYER_START - AMOUNT,
+        ]

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from central.clients.inventory import owned_and_sold
 from central.errors import ApiError
+from central.faults import fault_point
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.idempotency import Answer
 from central.orchestrator.keys import backends_key
@@ -150,9 +151,14 @@ async def confirm(request: web.Request) -> web.Response:
             if err.code == "OTP_MAX_RETRIES":
                 await fail_waiting(runtime, transfer_id, err)
             raise
+        # Say that completion should follow before recording the consent: if this request dies
+        # after the second consent lands, recovery completes the transfer (or, with one consent
+        # only, finds it still waiting for the other).
+        await runtime.runner.request_phase(transfer_id, "complete")
         transfer = await runtime.backends.orders.call(
             "POST", f"/transfers/{transfer_id}/confirm-party", json={"party": party}
         )
+        fault_point("transfer.after_confirm_party")
         if not (transfer["seller_confirmed"] and transfer["buyer_confirmed"]):
             return 200, {"success": True, "data": _pending(transfer)}
         done = await _complete(runtime, transfer_id)
