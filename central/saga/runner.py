@@ -81,6 +81,9 @@ class Step:
     name: str
     action: Action
     compensate: Compensation | None = None
+    # A step that changes nothing anywhere (a check, building the answer) is not worth a write:
+    # after a crash it simply runs again.
+    durable: bool = True
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,8 @@ class SagaRunner:
                 fault_point(f"{definition.kind}.before_{step.name}")
                 current = step.name  # from here the step may have taken effect
                 result = await step.action(ctx)
-                await self._record_step(ctx, step.name, "DONE", result)
+                if step.durable:
+                    await self._record_step(ctx, step.name, "DONE", result)
                 fault_point(f"{definition.kind}.after_{step.name}")
         except SagaBusy:
             raise
@@ -407,6 +411,8 @@ class SagaRunner:
         started: list[Step] = []
         for step in definition.steps_through(phase):
             started.append(step)
+            if not step.durable:
+                continue  # never recorded (it changes nothing), so it cannot mark the frontier
             recorded = ctx.steps.get(step.name, {}).get("status")
             if recorded not in ("DONE", "COMPENSATED"):
                 break

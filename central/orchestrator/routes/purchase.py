@@ -102,20 +102,19 @@ async def pay(request: web.Request) -> web.Response:
     async def run() -> Answer:
         record = await _purchase_saga(runtime, principal, str(body.order_id))
         while True:
-            record = await settled(runtime, record.saga_id)
+            if record.status in ("RUNNING", "COMPENSATING"):
+                record = await settled(runtime, record.saga_id)
             if record.status in ("COMPLETED", "FAILED"):
                 raise _ended(record)
             if record.status != "WAITING":
                 raise ApiError("SERVICE_UNAVAILABLE", "the order is busy; try again")
-            if record.deadline is not None and record.deadline < time.time():
-                try:
-                    record = await runtime.runner.compensate(record.saga_id, _hold_expired())
-                except SagaBusy:
-                    continue
-                raise _ended(record)
             try:
+                if record.deadline is not None and record.deadline < time.time():
+                    record = await runtime.runner.compensate(record.saga_id, _hold_expired())
+                    raise _ended(record)
                 done = await runtime.runner.run_phase(record.saga_id, "pay")
-            except SagaBusy:
+            except SagaBusy:  # another request (or runner) got there first: wait for it
+                record = await settled(runtime, record.saga_id)
                 continue
             return 200, {"success": True, "data": done.data["result"]}
 

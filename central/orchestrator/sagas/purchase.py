@@ -214,11 +214,11 @@ def purchase_saga(backends: Backends, holds: HoldQueue | None) -> SagaDefinition
                 Step("publish_hold", publish_hold, release_seat),
             ],
             "pay": [
-                Step("otp", otp),
+                Step("otp", otp, durable=False),
                 Step("deduct", deduct, refund),
                 Step("confirm_order", confirm_order, fail_order),
                 Step("confirm_seat", confirm_seat),
-                Step("ticket", ticket),
+                Step("ticket", ticket, durable=False),
             ],
         },
         forward_phases=frozenset({"pay"}),
