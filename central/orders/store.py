@@ -125,29 +125,10 @@ class OrderStore:
             values["confirmed_at"] = now
         if reason is not None:
             values["reason"] = reason
-        async with self.engine.begin() as conn:
-            changed = 0
-            if sources:
-                result = await conn.execute(
-                    orders.update()
-                    .where(orders.c.order_id == order_id)
-                    .where(orders.c.status.in_([s.value for s in sources]))
-                    .values(**values)
-                )
-                changed = result.rowcount
-            row = await _order_row(conn, order_id)
-        if row is None:
-            raise ApiError("ORDER_NOT_FOUND", "no such order", {"order_id": order_id})
-        if changed == 1:
-            log.info("order %s -> %s", order_id, to.value)
-            return order_view(row)
-        if row["status"] == to.value:  # a retried transition: already done, nothing to change
-            return order_view(row)
-        raise ApiError(
-            "ORDER_INVALID_STATE",
-            f"order is {row['status']}, cannot become {to.value}",
-            {"status": row["status"], "to": to.value, "order_id": order_id},
+        row = await _transition(
+            self.engine, orders, "order_id", order_id, [x.value for x in sources], values, "order"
         )
+        return order_view(row)
 
     async def stats(self, event_id: str) -> dict[str, Any]:
         query = (
@@ -250,29 +231,16 @@ class OrderStore:
             values["dispute_reason"] = reason
         if reason is not None:
             values["reason"] = reason
-        async with self.engine.begin() as conn:
-            changed = 0
-            if sources:
-                result = await conn.execute(
-                    transfers.update()
-                    .where(transfers.c.transfer_id == transfer_id)
-                    .where(transfers.c.status.in_([s.value for s in sources]))
-                    .values(**values)
-                )
-                changed = result.rowcount
-            row = await _transfer_row(conn, transfer_id)
-        if row is None:
-            raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
-        if changed == 1:
-            log.info("transfer %s -> %s", transfer_id, to.value)
-            return transfer_view(row)
-        if row["status"] == to.value:
-            return transfer_view(row)
-        raise ApiError(
-            "TRANSFER_INVALID_STATE",
-            f"transfer is {row['status']}, cannot become {to.value}",
-            {"status": row["status"], "to": to.value, "transfer_id": transfer_id},
+        row = await _transition(
+            self.engine,
+            transfers,
+            "transfer_id",
+            transfer_id,
+            [x.value for x in sources],
+            values,
+            "transfer",
         )
+        return transfer_view(row)
 
     async def confirm_party(self, transfer_id: str, party: str) -> dict[str, Any]:
         """Record that one side verified its OTP; only a transfer awaiting OTPs takes it."""
@@ -294,6 +262,41 @@ class OrderStore:
             f"transfer is {row['status']}, parties confirm only while PENDING_OTP",
             {"status": row["status"], "transfer_id": transfer_id},
         )
+
+
+async def _transition(
+    engine: AsyncEngine,
+    table: sa.Table,
+    key: str,
+    entity_id: str,
+    sources: list[str],
+    values: dict[str, Any],
+    noun: str,
+) -> sa.RowMapping:
+    """Move one order or transfer to `values["status"]` with one conditional UPDATE from the
+    allowed `sources`. A repeat of a transition already made answers the row unchanged (a
+    retried saga step); anything else is <NOUN>_INVALID_STATE, and nothing is written."""
+    to = values["status"]
+    where = table.c[key] == entity_id
+    async with engine.begin() as conn:
+        row = None
+        if sources:
+            stmt = table.update().where(where, table.c.status.in_(sources)).values(**values)
+            row = (await conn.execute(stmt.returning(*table.c))).mappings().first()
+        if row is not None:
+            log.info("%s %s -> %s", noun, entity_id, to)
+            return row
+        row = (await conn.execute(sa.select(table).where(where))).mappings().first()
+    upper = noun.upper()
+    if row is None:
+        raise ApiError(f"{upper}_NOT_FOUND", f"no such {noun}", {key: entity_id})
+    if row["status"] == to:  # a retried transition: already done, nothing to change
+        return row
+    raise ApiError(
+        f"{upper}_INVALID_STATE",
+        f"{noun} is {row['status']}, cannot become {to}",
+        {"status": row["status"], "to": to, key: entity_id},
+    )
 
 
 async def _order_row(conn: AsyncConnection, order_id: str) -> sa.RowMapping | None:
