@@ -22,6 +22,8 @@ from central.timeutil import as_utc, iso, utcnow
 
 log = logging.getLogger(__name__)
 
+DEVICE_TOKEN_PREFIX = "trg_"
+
 
 def token_hash(device_token: str) -> str:
     return hashlib.sha256(device_token.encode()).hexdigest()
@@ -196,7 +198,9 @@ class EventStore:
 
     async def create_gate(self, hall_id: str, name: str) -> dict[str, Any]:
         """Register a gate; its device token is answered here once and never stored."""
-        device_token = secrets.token_urlsafe(32)
+        # The prefix names the secret when it turns up in a log or a paste, and keeps the token
+        # from starting with "-", which command lines would read as an option.
+        device_token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         gate_id = str(uuid.uuid4())
         async with self.engine.begin() as conn:

@@ -91,3 +91,10 @@ async def test_unknown_gate_is_not_found(api: Api) -> None:
     assert (status, err["error_code"]) == (404, "GATE_NOT_FOUND")
     status, err = await api.call("PATCH", f"/gates/{missing}", {"enabled": False})
     assert (status, err["error_code"]) == (404, "GATE_NOT_FOUND")
+
+
+async def test_device_tokens_never_look_like_a_command_line_option(api: Api) -> None:
+    for _ in range(50):
+        status, body = await api.call("POST", "/gates", {"hall_id": "HALL-A", "name": "Lane"})
+        assert status == 201, body
+        assert body["data"]["device_token"].startswith("trg_")
