@@ -91,7 +91,8 @@ async def test_slow_services_are_waited_for_once_not_in_sum(tmp_path: Path) -> N
         )
         elapsed, status, body = await timed_scan(url, gate, await qr(c, buyer["token"], seat_id))
         assert status == 200 and body["data"]["result"] == "SUCCESS", body
-        assert DELAY <= elapsed < 2 * DELAY, f"verdict took {elapsed * 1000:.0f} ms"
+        # one after the other it would be at least 3 x DELAY (gate auth, orders, event)
+        assert DELAY <= elapsed < 2.5 * DELAY, f"verdict took {elapsed * 1000:.0f} ms"
 
 
 async def test_a_service_past_its_deadline_is_service_unavailable(tmp_path: Path) -> None:
