@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.config import Settings
-from central.db import make_engine, migrate, ping
 from central.errors import ApiError
 from central.users import models as m
 from central.users.clock import Clock, iso, utcnow
@@ -25,8 +25,8 @@ from central.users.schema import STEPS
 from central.users.store import LOGIN_FAILURE_LIMIT, User, UserStore
 from central.users.tokens import TokenIssuer
 from central.web import (
+    attach_database,
     created,
-    health_checks_key,
     make_app,
     ok,
     parse_body,
@@ -48,6 +48,7 @@ class Services:
 
 
 services_key = web.AppKey("users_services", Services)
+delivery_key = web.AppKey("users_otp_delivery", OtpDelivery)
 
 
 def _svc(request: web.Request) -> Services:
@@ -189,12 +190,11 @@ async def introspect(request: web.Request) -> web.Response:
     claims = svc.tokens.decode(body.token)
     if claims.typ != "access":
         raise ApiError("UNAUTHORIZED", "not an access token")
-    if await svc.users.is_revoked(claims.jti):
+    user, revoked = await svc.users.token_holder(claims.user_id, claims.jti)
+    if revoked:
         raise ApiError("UNAUTHORIZED", "token revoked")
-    try:
-        user = await svc.users.get(claims.user_id)
-    except ApiError:
-        raise ApiError("UNAUTHORIZED", "the account no longer exists") from None
+    if user is None:
+        raise ApiError("UNAUTHORIZED", "the account no longer exists")
     return ok(
         {
             "user_id": user.user_id,
@@ -308,35 +308,32 @@ def create_app(
     app = make_app("users", internal_token=settings.secret("internal_token"))
     jwt_secret = settings.secret("jwt_secret")
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        engine = await make_engine(settings.database_url_for("users"))
-        delivery = make_delivery(settings.otp_delivery, webhook_base_delay=webhook_base_delay)
-        try:
-            await migrate(engine, STEPS)
-            app[services_key] = Services(
-                users=UserStore(engine, clock),
-                ledger=Ledger(engine, clock),
-                otp=OtpStore(engine, jwt_secret, clock, timedelta(seconds=settings.otp_ttl)),
-                tokens=TokenIssuer(
-                    jwt_secret,
-                    access_ttl=settings.access_ttl,
-                    refresh_ttl=settings.refresh_ttl,
-                    clock=clock,
-                ),
-                passwords=Passwords(password_hasher),
-                delivery=delivery,
-            )
+    def open_stores(engine: AsyncEngine) -> None:
+        app[services_key] = Services(
+            users=UserStore(engine, clock),
+            ledger=Ledger(engine, clock),
+            otp=OtpStore(engine, jwt_secret, clock, timedelta(seconds=settings.otp_ttl)),
+            tokens=TokenIssuer(
+                jwt_secret,
+                access_ttl=settings.access_ttl,
+                refresh_ttl=settings.refresh_ttl,
+                clock=clock,
+            ),
+            passwords=Passwords(password_hasher),
+            delivery=app[delivery_key],
+        )
 
-            async def database() -> None:
-                await ping(engine)
+    async def delivery_lifetime(app: web.Application) -> AsyncIterator[None]:
+        # Opened before the database context and closed after it, so webhooks still in flight
+        # are drained last.
+        app[delivery_key] = make_delivery(
+            settings.otp_delivery, webhook_base_delay=webhook_base_delay
+        )
+        yield
+        await app[delivery_key].close()
 
-            app[health_checks_key]["database"] = database
-            yield
-        finally:
-            await delivery.close()
-            await engine.dispose()
-
-    app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(delivery_lifetime)
+    attach_database(app, settings.database_url_for("users"), STEPS, open_stores)
     r = app.router
     r.add_post("/users", create_user)
     r.add_get("/users", find_user)
