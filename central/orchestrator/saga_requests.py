@@ -35,7 +35,9 @@ async def with_idempotency(
     else:
         digest = request_hash(await request.read())
         scope = f"{principal.user_id}:{request.path}"
-        status, body = await runtime_of(request).idempotency.run(scope, key, digest, handler)
+        status, body = await runtime_of(request).idempotency.run(
+            scope, key, digest, lambda: _answer(handler)
+        )
     return web.json_response(body, status=status)
 
 
@@ -44,6 +46,11 @@ async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:
         return await handler()
     except ApiError as err:
         return err.status, err.body()
+    except SagaBusy:
+        # Our lease lapsed mid-step (a very slow step) and recovery took the saga over: it
+        # finishes or rolls it back; the caller asks again for the outcome.
+        busy = ApiError("SERVICE_UNAVAILABLE", "the request is being finished elsewhere; ask again")
+        return busy.status, busy.body()
 
 
 async def settled(runtime: Runtime, saga_id: str) -> SagaRecord:

@@ -32,7 +32,7 @@ async def test_purchase_survives_a_kill_at_every_step_boundary(tmp_path: Path) -
     prefix = fresh_postgres_prefix()
     data_dir = tmp_path / "data"
     otp_file = tmp_path / "otp.jsonl"
-    env = {"TR_SAGA_LEASE": "1", "TR_SWEEP_INTERVAL": "0.3", "TR_OTP_DELIVERY": f"file:{otp_file}"}
+    env = {"TR_SAGA_LEASE": "2", "TR_SWEEP_INTERVAL": "0.3", "TR_OTP_DELIVERY": f"file:{otp_file}"}
     central = CentralProcess(data_dir, database_url=prefix, env=env)
     try:
         run_admin(
