@@ -17,11 +17,9 @@ from conftest import CHROMIUM, needs_chromium
 
 from tests.gate_agent.central_proc import (
     REPO,
-    Central,
     Venue,
     drop_ticket,
     free_port,
-    make_venue,
     wait_until,
 )
 from tests.gate_agent.gate_proc import PIN, GateProc
@@ -46,19 +44,6 @@ BACKOFF_MAX_S = 1.0
 # Connectivity goes offline after two failed rounds: the next manifest pull, then one retry after
 # a backoff; the dashboard pushes the change at once. Plus a second for the browser to paint.
 OFFLINE_DETECTION_S = SYNC_INTERVAL_S + 2 * (VERIFY_TIMEOUT_S + BACKOFF_MAX_S) + 1.0
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    c = Central(tmp_path / "central")
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def venue(central: Central) -> Venue:
-    return make_venue(central)
 
 
 @pytest.fixture

@@ -9,21 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gate_agent.central_proc import Central, Venue, drop_ticket, make_venue, wait_until
+from tests.gate_agent.central_proc import Venue, drop_ticket, wait_until
 from tests.gate_agent.gate_proc import GateProc
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    c = Central(tmp_path / "central")
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def venue(central: Central) -> Venue:
-    return make_venue(central)
 
 
 @pytest.fixture

@@ -4,31 +4,16 @@ killed with SIGKILL, two gates admitting one ticket while both are offline."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from central.signing import KeyRing
 from proto.ticket_token import sign_token
-from tests.gate_agent.central_proc import Central, Venue, drop_ticket, make_venue, wait_until
+from tests.gate_agent.central_proc import Venue, drop_ticket, wait_until
 from tests.gate_agent.gate_proc import GateProc
 
 FAST = ("--sync-interval-s", "1")
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    c = Central(tmp_path / "central")
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def venue(central: Central) -> Venue:
-    return make_venue(central)
 
 
 def synced_after(gate: GateProc, instant: float) -> None:

@@ -18,30 +18,15 @@ from gate_agent.config import load_config
 from gate_agent.server import make_dashboard
 from hardware.indicators import FakeIndicator
 from tests.gate_agent.central_proc import (
-    Central,
     Venue,
     drop_ticket,
     free_port,
-    make_venue,
     wait_until,
 )
 from tests.gate_agent.gate_proc import GateProc
 
 # what must match between a camera scan and a typed one in central's entry log
 LOG_FIELDS = ("gate_id", "staff_user_id", "result", "mode", "hall_presented", "hall_expected")
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    c = Central(tmp_path / "central")
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def venue(central: Central) -> Venue:
-    return make_venue(central)
 
 
 @pytest.fixture
