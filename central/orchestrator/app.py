@@ -17,6 +17,7 @@ from central.orchestrator.routes import (
     dashboard,
     events,
     gate,
+    pages,
     purchase,
     tickets,
     transfer,
@@ -39,7 +40,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
-    for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
+    for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard, pages):
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
 

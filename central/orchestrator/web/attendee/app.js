@@ -1,0 +1,338 @@
+// The attendee app: events and seat map, buying, tickets with the live QR, transfers, credits.
+import { Session, makeApi, serverNow } from "../shared/api.js";
+import { h, replace, field, formValues, message, describeError, router, ViewTimers, credits, dateTime } from "../shared/ui.js";
+import { ticketView } from "./ticket.js";
+import { eventView } from "./event.js";
+import { transfersView } from "./transfers.js";
+
+const session = new Session("tr.attendee");
+const api = makeApi(session);
+const viewNode = document.getElementById("view");
+let timers = new ViewTimers();
+
+// Every view gets the same small context: the API, the session, its own timers, a way to show
+// itself and to go elsewhere.
+function context() {
+  timers.stop();
+  timers = new ViewTimers();
+  document.body.classList.remove("ticket-mode");
+  return { api, session, timers, show, go, refreshUser, serverNow };
+}
+
+function show(...children) {
+  replace(viewNode, ...children);
+}
+
+function go(hash) {
+  if (location.hash === hash) dispatch();
+  else location.hash = hash;
+}
+
+function needsLogin() {
+  if (session.signedIn) return false;
+  sessionStorage.setItem("tr.next", location.hash);
+  go("#/login");
+  return true;
+}
+
+async function refreshUser() {
+  if (!session.signedIn) return null;
+  try {
+    const me = await api.get("/api/me");
+    session.setUser(me);
+    return me;
+  } catch {
+    return session.user;
+  }
+}
+
+// ----- header -----
+
+const NAV_SIGNED_IN = [
+  ["#/events", "Events"],
+  ["#/tickets", "My tickets"],
+  ["#/transfers", "Transfers"],
+  ["#/credits", "Credits"],
+];
+const NAV_SIGNED_OUT = [
+  ["#/events", "Events"],
+  ["#/login", "Log in"],
+  ["#/register", "Register"],
+];
+
+function renderHeader() {
+  const items = session.signedIn ? NAV_SIGNED_IN : NAV_SIGNED_OUT;
+  const current = location.hash.split("/").slice(0, 2).join("/") || "#/events";
+  replace(
+    document.getElementById("nav"),
+    ...items.map(([href, label]) =>
+      h("a", { href, "aria-current": href === current ? "page" : null, text: label }),
+    ),
+  );
+  const who = document.getElementById("who");
+  if (!session.signedIn) {
+    replace(who);
+    return;
+  }
+  const user = session.user || {};
+  replace(
+    who,
+    h("span", { id: "who-email", text: user.email || "" }),
+    user.credit_balance !== undefined ? h("span", { id: "who-balance", text: credits(user.credit_balance) }) : null,
+    h("button", { type: "button", id: "logout", onclick: logout, text: "Log out" }),
+  );
+}
+
+async function logout() {
+  try {
+    await api.post("/api/auth/logout");
+  } catch {
+    // the session ends on this device whatever central answers
+  }
+  session.clear();
+  go("#/login");
+}
+
+session.onChange(renderHeader);
+window.addEventListener("hashchange", renderHeader);
+
+// ----- sign in and register -----
+
+function loginView() {
+  const ctx = context();
+  const status = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { id: "login-form", class: "panel narrow" },
+    h("h1", { text: "Log in" }),
+    field("E-mail", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
+    field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    h("button", { type: "submit", text: "Log in" }),
+    status,
+    h("p", {}, "New here? ", h("a", { href: "#/register", text: "Create an account" })),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const { email, password } = formValues(form);
+    replace(status, message("info", "Signing in…"));
+    try {
+      const data = await api.anonymous("POST", "/api/auth/login", { email, password });
+      session.save(data.access_token, data.refresh_token, data.user);
+      await refreshUser();
+      const next = sessionStorage.getItem("tr.next");
+      sessionStorage.removeItem("tr.next");
+      ctx.go(next && next !== "#/login" ? next : "#/tickets");
+    } catch (err) {
+      replace(status, message("error", describeError(err)));
+    }
+  });
+  show(form);
+}
+
+function registerView() {
+  const ctx = context();
+  const status = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { id: "register-form", class: "panel narrow" },
+    h("h1", { text: "Create an account" }),
+    field("E-mail", h("input", { name: "email", type: "email", autocomplete: "email", required: true })),
+    field(
+      "Mobile phone",
+      h("input", { name: "phone", type: "tel", autocomplete: "tel", required: true }),
+      "We send a 6-digit code to this number.",
+    ),
+    field(
+      "Password",
+      h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: "8", required: true }),
+      "At least 8 characters.",
+    ),
+    h("button", { type: "submit", text: "Send me a code" }),
+    status,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const { email, phone, password } = formValues(form);
+    replace(status, message("info", "Creating your account…"));
+    try {
+      const data = await api.anonymous("POST", "/api/auth/register", { email, phone, password });
+      showRegistrationCode(ctx, data.user_id, email);
+    } catch (err) {
+      replace(status, message("error", describeError(err)));
+    }
+  });
+  show(form);
+}
+
+function showRegistrationCode(ctx, userId, email) {
+  const status = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { id: "verify-form", class: "panel narrow" },
+    h("h1", { text: "Enter your code" }),
+    h("p", { class: "muted" }, "We sent a 6-digit code to your phone for ", h("strong", { text: email }), "."),
+    field(
+      "Code",
+      h("input", {
+        name: "otp_code", inputmode: "numeric", autocomplete: "one-time-code",
+        pattern: "[0-9]{6}", maxlength: "6", required: true,
+      }),
+    ),
+    h("div", { class: "row" },
+      h("button", { type: "submit", text: "Verify" }),
+      h("button", { type: "button", class: "secondary", id: "resend", text: "Send a new code", onclick: resend }),
+    ),
+    status,
+  );
+  async function resend() {
+    try {
+      await api.anonymous("POST", "/api/otp/resend", { context: "registration", reference_id: userId });
+      replace(status, message("ok", "A new code is on its way; the old one no longer works."));
+    } catch (err) {
+      replace(status, message("error", describeError(err)));
+    }
+  }
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const { otp_code } = formValues(form);
+    try {
+      const data = await api.anonymous("POST", "/api/auth/verify-registration", { user_id: userId, otp_code });
+      session.save(data.access_token, data.refresh_token, data.user);
+      await refreshUser();
+      ctx.go("#/events");
+    } catch (err) {
+      const left = err.details && err.details.attempts_left;
+      const extra = left !== undefined ? ` — ${left} attempts left` : "";
+      replace(status, message("error", describeError(err) + extra));
+    }
+  });
+  show(form);
+}
+
+// ----- events -----
+
+async function eventsView() {
+  const ctx = context();
+  show(h("h1", { text: "Events" }), h("p", { class: "muted", text: "Loading events…" }));
+  try {
+    const events = await ctx.api.get("/api/events?per_page=100");
+    const cards = events.map((ev) => {
+      const prices = Object.values(ev.pricing || {});
+      const from = prices.length ? Math.min(...prices) : null;
+      return h(
+        "a",
+        { class: "card", href: `#/events/${ev.event_id}`, dataset: { eventId: ev.event_id } },
+        h("h2", { text: ev.name }),
+        h("p", { class: "muted" }, `${(ev.venue && ev.venue.name) || ""} · ${ev.hall_id}`),
+        h("p", { text: dateTime(ev.event_date) }),
+        h("p", {},
+          h("span", { class: ev.available_seats ? "badge badge-ok" : "badge", text: `${ev.available_seats} of ${ev.total_seats} seats free` }),
+          from !== null ? ` · from ${credits(from)}` : "",
+        ),
+      );
+    });
+    show(
+      h("h1", { text: "Events" }),
+      cards.length ? h("div", { class: "grid" }, cards) : h("p", { class: "muted", text: "No events on sale yet." }),
+    );
+  } catch (err) {
+    show(h("h1", { text: "Events" }), message("error", describeError(err)));
+  }
+}
+
+// ----- tickets -----
+
+async function ticketsView() {
+  if (needsLogin()) return;
+  const ctx = context();
+  show(h("h1", { text: "My tickets" }), h("p", { class: "muted", text: "Loading…" }));
+  try {
+    const tickets = await ctx.api.get("/api/tickets");
+    const cards = tickets.map((t) =>
+      h(
+        "a",
+        { class: "card", href: `#/tickets/${t.seat_id}`, dataset: { seatId: t.seat_id } },
+        h("h2", { text: (t.event && t.event.name) || "Event" }),
+        h("p", { class: "muted", text: `${(t.event && t.event.venue && t.event.venue.name) || ""} · ${dateTime(t.event && t.event.event_date)}` }),
+        h("p", {},
+          h("strong", { text: `Row ${t.row}, seat ${t.number}` }), " ",
+          h("span", {
+            class: t.status === "CHECKED_IN" ? "badge badge-ok" : "badge",
+            text: t.status === "CHECKED_IN" ? "Checked in" : "Valid",
+          }),
+        ),
+      ),
+    );
+    show(
+      h("h1", { text: "My tickets" }),
+      cards.length
+        ? h("div", { class: "grid", id: "ticket-list" }, cards)
+        : h("p", { class: "muted", id: "ticket-list" }, "No tickets yet. ", h("a", { href: "#/events", text: "Find an event" })),
+    );
+  } catch (err) {
+    show(h("h1", { text: "My tickets" }), message("error", describeError(err)));
+  }
+}
+
+// ----- credits -----
+
+async function creditsView() {
+  if (needsLogin()) return;
+  const ctx = context();
+  show(h("h1", { text: "Credits" }), h("p", { class: "muted", text: "Loading…" }));
+  try {
+    const [me, history] = await Promise.all([ctx.refreshUser(), ctx.api.get("/api/credits/history?per_page=100")]);
+    const rows = history.map((e) =>
+      h("tr", {},
+        h("td", { text: dateTime(e.created_at) }),
+        h("td", { text: e.kind }),
+        h("td", { class: "num", text: e.amount > 0 ? `+${e.amount}` : String(e.amount) }),
+        h("td", { class: "num", text: e.balance_after }),
+      ),
+    );
+    show(
+      h("h1", { text: "Credits" }),
+      h("div", { class: "panel" },
+        h("p", { class: "muted", text: "Balance" }),
+        h("p", { class: "seat-line", id: "balance", text: credits(me && me.credit_balance) }),
+      ),
+      h("h2", { text: "History" }),
+      rows.length
+        ? h("div", { class: "table-wrap panel" },
+            h("table", { id: "credit-history" },
+              h("thead", {}, h("tr", {},
+                h("th", { scope: "col", text: "When" }),
+                h("th", { scope: "col", text: "What" }),
+                h("th", { scope: "col", class: "num", text: "Amount" }),
+                h("th", { scope: "col", class: "num", text: "Balance after" }),
+              )),
+              h("tbody", {}, rows),
+            ))
+        : h("p", { class: "muted", text: "No credit movements yet." }),
+    );
+  } catch (err) {
+    show(h("h1", { text: "Credits" }), message("error", describeError(err)));
+  }
+}
+
+// ----- routes -----
+
+const dispatch = router(
+  [
+    [/^\/?$/, () => go("#/events")],
+    [/^\/login$/, loginView],
+    [/^\/register$/, registerView],
+    [/^\/events$/, eventsView],
+    [/^\/events\/(?<id>[0-9a-f-]{36})$/, ({ id }) => eventView(context(), id)],
+    [/^\/tickets$/, ticketsView],
+    [/^\/tickets\/(?<id>[0-9a-f-]{36})$/, ({ id }) => (needsLogin() ? null : ticketView(context(), id))],
+    [/^\/transfers(?:\/(?<id>[0-9a-f-]{36}))?$/, ({ id }) => (needsLogin() ? null : transfersView(context(), id))],
+    [/^\/credits$/, creditsView],
+  ],
+  () => go("#/events"),
+);
+
+session.scheduleRefresh();
+renderHeader();
+if (session.signedIn) refreshUser();
+dispatch();
