@@ -11,16 +11,23 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from central.config import ENV_SETTINGS, ConfigError, Settings, load_settings
+from central.config import ENV_SETTINGS, FLAG_HELP, ConfigError, Settings, load_settings
 from central.errors import ApiError
 from central.logs import setup_logging
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *, only: tuple[str, ...] = ()) -> None:
-    for attr, flag, _kind in ENV_SETTINGS:
+    for attr, flag, kind in ENV_SETTINGS:
         if only and attr not in only:
             continue
-        parser.add_argument(flag, dest=attr, default=None, metavar=attr.upper())
+        if kind is list:  # repeatable
+            parser.add_argument(
+                flag, dest=attr, default=None, action="append", help=FLAG_HELP.get(attr)
+            )
+            continue
+        parser.add_argument(
+            flag, dest=attr, default=None, metavar=attr.upper(), help=FLAG_HELP.get(attr)
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

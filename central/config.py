@@ -65,6 +65,9 @@ class Settings:
     # skew), and the deadline of each lookup of the verification fan-out
     token_skew: int = 5
     verify_timeout: float = 1.0
+    # Browser origins (scheme://host[:port]) allowed to call the public API from another site;
+    # none by default: the attendee app and the console are served from the API's own origin.
+    cors_origin: list[str] = field(default_factory=list)
 
     # ----- derived values -----
     def public_port(self) -> int:
@@ -127,6 +130,7 @@ class Settings:
                 f"TR_VERIFY_TIMEOUT: must be above 0 and at most 30 seconds (got {self.verify_timeout})"
             )
         check_otp_delivery(self.otp_delivery)
+        self.cors_origin = [check_origin(o) for o in self.cors_origin]
         for name, url in (
             ("--database-url", self.database_url),
             *((f"TR_{s.upper()}_DATABASE_URL", u) for s, u in self.service_database_urls.items()),
@@ -173,6 +177,32 @@ def check_otp_delivery(spec: str) -> None:
     raise ConfigError(f"--otp-delivery: must be log, file:PATH or webhook:URL (got {spec!r})")
 
 
+def check_origin(origin: str) -> str:
+    """An exact browser origin, as browsers send it in the Origin header: scheme://host[:port],
+    lower-case, no path. A wildcard is refused: CORS is only for origins the operator names."""
+    parsed = urlparse(origin.strip())
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+        or parsed.username
+        or "*" in origin
+    ):
+        raise ConfigError(
+            f"--cors-origin: must be an origin like https://tickets.example.com (got {origin!r})"
+        )
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ConfigError(f"--cors-origin: bad port in {origin!r}") from None
+    host = parsed.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{parsed.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
 def load_or_create_secret(data_dir: Path, name: str) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"{name}.secret"
@@ -194,6 +224,14 @@ def load_or_create_secret(data_dir: Path, name: str) -> str:
 # (setting, flag, env name, type)
 _INT = int
 _FLOAT = float
+# A list setting: its flag may be repeated, its TR_* variable is comma-separated.
+_LIST = list
+
+# Help text of the flags that need more than their name.
+FLAG_HELP: dict[str, str] = {
+    "cors_origin": "allow cross-origin browser calls from this origin, e.g. "
+    "https://tickets.example.com (repeatable; TR_CORS_ORIGIN comma-separated; default: none)",
+}
 
 
 def _parse(kind: type, raw: str, flag: str) -> object:
@@ -228,6 +266,7 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("saga_lease", "--saga-lease", _FLOAT),
     ("transfer_ttl", "--transfer-ttl", _INT),
     ("auth_rate_limit", "--auth-rate-limit", _INT),
+    ("cors_origin", "--cors-origin", _LIST),
     ("otp_ttl", "--otp-ttl", _INT),
     ("verify_concurrency", "--verify-concurrency", _INT),
     ("signing_keys_dir", "--signing-keys-dir", Path),
@@ -239,8 +278,16 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
 ]
 
 
-def load_settings(flags: dict[str, str | None], env: dict[str, str] | None = None) -> Settings:
-    """Build Settings from parsed flags (raw strings) and the environment, then validate."""
+def _list(raw: str | list[str]) -> list[str]:
+    parts = raw if isinstance(raw, list) else [raw]
+    return [item.strip() for part in parts for item in part.split(",") if item.strip()]
+
+
+def load_settings(
+    flags: dict[str, str | list[str] | None], env: dict[str, str] | None = None
+) -> Settings:
+    """Build Settings from parsed flags (raw strings; a list for a repeated flag) and the
+    environment, then validate."""
     env = dict(os.environ if env is None else env)
     values: dict[str, object] = {}
     for attr, flag, kind in ENV_SETTINGS:
@@ -250,8 +297,12 @@ def load_settings(flags: dict[str, str | None], env: dict[str, str] | None = Non
             env_name = "TR_" + attr.upper()
             raw = env.get(env_name)
             source = env_name
-        if raw is None or raw == "":
+        if raw is None or raw == "" or raw == []:
             continue
+        if kind is _LIST:
+            values[attr] = _list(raw)
+            continue
+        assert isinstance(raw, str)
         values[attr] = _parse(kind, raw, source) if kind in (_INT, _FLOAT) else kind(raw)
     settings = Settings(**values)  # type: ignore[arg-type]
     for service in SERVICES:

@@ -6,6 +6,8 @@ token is never stored, only its SHA-256, so a copy of this database cannot imper
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from central.db import Step, create_tables
@@ -53,8 +55,22 @@ gates = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", Stamp, nullable=False),
     sa.Column("updated_at", Stamp, nullable=False),
+    # When the gate last authenticated (at most every GATE_SEEN_EVERY apart: a scan must not
+    # write a row each time); the console shows it to tell a live gate from a silent one.
+    sa.Column("last_seen_at", Stamp, nullable=True),
 )
+
+
+async def _add_gate_last_seen(conn: Any) -> None:
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("gates")]
+    )
+    if "last_seen_at" not in columns:  # databases created before the column existed
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        await conn.execute(sa.text(f"ALTER TABLE gates ADD COLUMN last_seen_at {kind}"))
+
 
 STEPS: list[Step] = [
     Step(1, "venues, events and gates", create_tables(metadata, "venues", "events", "gates")),
+    Step(2, "gate last seen", _add_gate_last_seen),
 ]

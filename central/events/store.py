@@ -7,8 +7,9 @@ import logging
 import math
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,8 @@ from central.timeutil import as_utc, iso, utcnow
 log = logging.getLogger(__name__)
 
 DEVICE_TOKEN_PREFIX = "trg_"
+# A gate authenticates on every scan; its last-seen time is written at most this often.
+GATE_SEEN_EVERY = timedelta(seconds=15)
 
 
 def token_hash(device_token: str) -> str:
@@ -80,7 +83,7 @@ def event_view(row: sa.RowMapping) -> dict[str, Any]:
     }
 
 
-def gate_view(row: sa.RowMapping) -> dict[str, Any]:
+def gate_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "gate_id": row["gate_id"],
         "hall_id": row["hall_id"],
@@ -88,6 +91,7 @@ def gate_view(row: sa.RowMapping) -> dict[str, Any]:
         "enabled": bool(row["enabled"]),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+        "last_seen_at": iso(row["last_seen_at"]),
     }
 
 
@@ -221,16 +225,41 @@ class EventStore:
         return {**gate_view(row), "device_token": device_token}
 
     async def authenticate_gate(self, device_token: str) -> dict[str, Any]:
-        """The gate holding this token, read fresh on every call so disabling takes effect at once."""
+        """The gate holding this token, read fresh on every call so a revocation takes effect at
+        once: an unknown token is UNAUTHORIZED, a revoked (disabled) gate's token GATE_REVOKED, so
+        the gate can tell "you were switched off" from "central is confused"."""
+        now = utcnow()
         async with autocommit(self.engine).connect() as conn:
             result = await conn.execute(
-                sa.select(gates).where(
-                    gates.c.token_sha256 == token_hash(device_token), gates.c.enabled.is_(True)
-                )
+                sa.select(gates).where(gates.c.token_sha256 == token_hash(device_token))
             )
-            row = result.mappings().first()
+            found = result.mappings().first()
+            row: dict[Any, Any] | None = dict(found) if found is not None else None
+            if row is not None and row["enabled"]:
+                seen = row["last_seen_at"]
+                if seen is None or as_utc(seen) < now - GATE_SEEN_EVERY:
+                    # one conditional statement: of several replicas seeing the gate at once,
+                    # the ones that lose the race write nothing
+                    await conn.execute(
+                        gates.update()
+                        .where(
+                            gates.c.gate_id == row["gate_id"],
+                            sa.or_(
+                                gates.c.last_seen_at.is_(None),
+                                gates.c.last_seen_at < now - GATE_SEEN_EVERY,
+                            ),
+                        )
+                        .values(last_seen_at=now)
+                    )
+                    row = {**row, "last_seen_at": now}
         if row is None:
-            raise ApiError("UNAUTHORIZED", "unknown or disabled gate")
+            raise ApiError("UNAUTHORIZED", "unknown gate device token")
+        if not row["enabled"]:
+            raise ApiError(
+                "GATE_REVOKED",
+                "this gate was revoked by the operator",
+                {"gate_id": row["gate_id"]},
+            )
         return gate_view(row)
 
     async def get_gate(self, gate_id: str) -> dict[str, Any]:

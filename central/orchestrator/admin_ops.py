@@ -8,6 +8,7 @@ from typing import Any
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
 from central.orchestrator.schemas import CreateEventBody, SeatLayout
+from central.timeutil import as_utc
 from proto import inventory_pb2 as pb
 
 
@@ -23,19 +24,56 @@ def row_names(count: int) -> list[str]:
     return names
 
 
+def _row_list(layout: SeatLayout) -> list[str]:
+    return row_names(layout.rows) if isinstance(layout.rows, int) else list(layout.rows)
+
+
+def expand_rows(entries: list[str], rows: list[str], field: str) -> list[str]:
+    """Row names, where an entry may also be a range of the layout's rows: "A-C" is A, B, C
+    ("1-5" likewise for numbered rows). A name the layout has is that row, even with a dash."""
+    out: list[str] = []
+    position = {row: i for i, row in enumerate(rows)}
+    for entry in entries:
+        if entry in position:
+            out.append(entry)
+            continue
+        first, dash, last = entry.partition("-")
+        if not dash or first not in position or last not in position:
+            raise ApiError(
+                "VALIDATION_ERROR",
+                f"{field}: no row or row range {entry!r} (rows are {rows[0]}..{rows[-1]})",
+                {"field": field},
+            )
+        if position[first] > position[last]:
+            raise ApiError(
+                "VALIDATION_ERROR",
+                f"{field}: range {entry!r} runs backwards",
+                {"field": field},
+            )
+        out.extend(rows[position[first] : position[last] + 1])
+    return out
+
+
 def plan_seats(layout: SeatLayout, pricing: dict[str, int]) -> list[pb.NewSeat]:
-    rows = row_names(layout.rows) if isinstance(layout.rows, int) else list(layout.rows)
+    rows = _row_list(layout)
     if len(set(rows)) != len(rows):
         raise ApiError("VALIDATION_ERROR", "seats.rows: row names must be unique")
     category_of_row: dict[str, str] = {}
     for category, cat_rows in (layout.category_rows or {}).items():
+        field = f"seats.category_rows.{category}"
         if category not in pricing:
             raise ApiError(
-                "VALIDATION_ERROR", f"seats.category_rows: category {category!r} has no price"
+                "VALIDATION_ERROR",
+                f"{field}: category {category!r} has no price in pricing",
+                {"field": field},
             )
-        for row in cat_rows:
-            if row not in rows:
-                raise ApiError("VALIDATION_ERROR", f"seats.category_rows: no row {row!r}")
+        for row in expand_rows(cat_rows, rows, field):
+            if category_of_row.get(row, category) != category:
+                raise ApiError(
+                    "VALIDATION_ERROR",
+                    f"{field}: row {row!r} is already in category {category_of_row[row]!r}",
+                    {"field": field},
+                )
             category_of_row[row] = category
     # Rows no list names take the first category no list claims (else the first category).
     unclaimed = [c for c in pricing if c not in (layout.category_rows or {})]
@@ -50,8 +88,27 @@ def plan_seats(layout: SeatLayout, pricing: dict[str, int]) -> list[pb.NewSeat]:
     return seats
 
 
+def check_times(body: CreateEventBody) -> None:
+    """The doors window, judged before anything is written (the events service would refuse
+    it too, but only after the request got that far)."""
+    opens, closes = body.doors_open, body.doors_close
+    if opens is not None and closes is not None and as_utc(opens) >= as_utc(closes):
+        raise ApiError(
+            "VALIDATION_ERROR", "doors_close: must be after doors_open", {"field": "doors_close"}
+        )
+    for name, value in (
+        ("event_date", body.event_date),
+        ("doors_open", opens),
+        ("doors_close", closes),
+    ):
+        if value is not None and not 2000 <= value.year <= 2100:
+            raise ApiError("VALIDATION_ERROR", f"{name}: year must be 2000..2100", {"field": name})
+
+
 async def create_event(backends: Backends, body: CreateEventBody) -> dict[str, Any]:
-    seats = plan_seats(body.seats, body.pricing)  # validate fully before anything is written
+    # validate fully before anything is written: a refused body creates nothing
+    check_times(body)
+    seats = plan_seats(body.seats, body.pricing)
     event_id = str(uuid.uuid4())
     payload = {
         "event_id": event_id,
@@ -60,7 +117,12 @@ async def create_event(backends: Backends, body: CreateEventBody) -> dict[str, A
         "hall_id": body.hall_id,
         "event_date": body.event_date.isoformat(),
         "pricing": body.pricing,
-        "category_rows": body.seats.category_rows or {},
+        "category_rows": {
+            category: expand_rows(
+                cat_rows, _row_list(body.seats), f"seats.category_rows.{category}"
+            )
+            for category, cat_rows in (body.seats.category_rows or {}).items()
+        },
         "total_seats": len(seats),
     }
     if body.doors_open is not None:

@@ -8,17 +8,21 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from central.config import Settings
+from central.orchestrator import cors
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
 from central.orchestrator.routes import (
     accounts,
     admin,
+    admin_views,
     dashboard,
     events,
     gate,
+    mine,
     pages,
     purchase,
+    qr_image,
     tickets,
     transfer,
 )
@@ -42,7 +46,10 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
     for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard, pages):
         app.router.add_routes(module.routes)
+    for module in (mine, admin_views, qr_image):
+        app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
+    cors.install(app, settings.cors_origin)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backends.start()

@@ -88,6 +88,8 @@ class GrantCreditsBody(Strict):
 
 
 class UpdateUserBody(Strict):
+    # `flagged` is the name /api/me and the user list answer; `is_flagged` stays accepted
+    flagged: bool | None = None
     is_flagged: bool | None = None
     role: Literal["customer", "staff", "admin"] | None = None
 

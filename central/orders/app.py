@@ -83,6 +83,7 @@ class ConfirmParty(Body):
 class Limit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10**8)
 
 
 class OrderQuery(Limit):
@@ -95,12 +96,28 @@ class OrderQuery(Limit):
 class TransferQuery(Limit):
     seat_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
+    # with user_id: only the transfers in which that user is this party
+    role: Literal["seller", "buyer"] | None = None
     status: TransferStatus | None = None
 
 
 class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event_id: uuid.UUID
+
+
+class EventsStatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # comma-separated: one round trip for a page of the console's event list
+    event_ids: Annotated[str, Field(min_length=36, max_length=100 * 37)]
+
+    def ids(self) -> list[str]:
+        try:
+            return [str(uuid.UUID(part)) for part in self.event_ids.split(",")]
+        except ValueError:
+            raise ApiError(
+                "INVALID_UUID", "event_ids: not a list of UUIDs", {"field": "event_ids"}
+            ) from None
 
 
 def path_id(request: web.Request, name: str) -> str:
@@ -134,8 +151,11 @@ async def get_order(request: web.Request) -> web.Response:
 
 async def list_orders(request: web.Request) -> web.Response:
     query = parse_query(request, OrderQuery)
-    filters = {k: str(v) for k, v in _ids(query).items() if v is not None and k != "limit"}
-    return ok(await request.app[store_key].list_orders(filters, query.limit))
+    filters = {
+        k: str(v) for k, v in _ids(query).items() if v is not None and k not in ("limit", "offset")
+    }
+    rows, total = await request.app[store_key].list_orders(filters, query.limit, query.offset)
+    return ok(rows, pagination={"total": total, "limit": query.limit, "offset": query.offset})
 
 
 async def transition_order(request: web.Request) -> web.Response:
@@ -150,6 +170,11 @@ async def transition_order(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     query = parse_query(request, StatsQuery)
     return ok(await request.app[store_key].stats(str(query.event_id)))
+
+
+async def events_stats(request: web.Request) -> web.Response:
+    query = parse_query(request, EventsStatsQuery)
+    return ok(await request.app[store_key].stats_by_event(query.ids()))
 
 
 async def post_transfer(request: web.Request) -> web.Response:
@@ -167,13 +192,17 @@ async def get_transfer(request: web.Request) -> web.Response:
 
 async def list_transfers(request: web.Request) -> web.Response:
     query = parse_query(request, TransferQuery)
-    rows = await request.app[store_key].list_transfers(
+    if query.role is not None and query.user_id is None:
+        raise ApiError("VALIDATION_ERROR", "role: needs user_id", {"field": "role"})
+    rows, total = await request.app[store_key].list_transfers(
         seat_id=str(query.seat_id) if query.seat_id else None,
         user_id=str(query.user_id) if query.user_id else None,
+        role=query.role,
         status=query.status.value if query.status else None,
         limit=query.limit,
+        offset=query.offset,
     )
-    return ok(rows)
+    return ok(rows, pagination={"total": total, "limit": query.limit, "offset": query.offset})
 
 
 async def transition_transfer(request: web.Request) -> web.Response:
@@ -205,6 +234,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/orders/{order_id}", get_order)
     app.router.add_post("/orders/{order_id}/transition", transition_order)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/stats/events", events_stats)
     app.router.add_post("/transfers", post_transfer)
     app.router.add_get("/transfers", list_transfers)
     app.router.add_get("/transfers/{transfer_id}", get_transfer)

@@ -106,14 +106,23 @@ class OrderStore:
             raise ApiError("ORDER_NOT_FOUND", "no such order", {"order_id": order_id})
         return order_view(row)
 
-    async def list_orders(self, filters: dict[str, str], limit: int) -> list[dict[str, Any]]:
-        query = sa.select(orders)
-        for name, value in filters.items():
-            query = query.where(orders.c[name] == value)
-        query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
+    async def list_orders(
+        self, filters: dict[str, str], limit: int, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the matching orders, newest first, and how many match in all."""
+        where = [orders.c[name] == value for name, value in filters.items()]
+        query = (
+            sa.select(orders)
+            .where(*where)
+            .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        count = sa.select(sa.func.count()).select_from(orders).where(*where)
         async with autocommit(self.engine).connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [order_view(r) for r in rows]
+            total = int(await conn.scalar(count) or 0)
+        return [order_view(r) for r in rows], total
 
     async def transition_order(
         self, order_id: str, to: OrderStatus, *, compensation: bool, reason: str | None
@@ -149,6 +158,31 @@ class OrderStore:
             if r["status"] == OrderStatus.CONFIRMED.value:
                 revenue = int(r["credits"])
         return {"event_id": event_id, "orders_by_status": by_status, "revenue": revenue}
+
+    async def stats_by_event(self, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Confirmed orders and revenue of many events in one statement (the console's list)."""
+        query = (
+            sa.select(
+                orders.c.event_id,
+                orders.c.status,
+                sa.func.count().label("n"),
+                sa.func.coalesce(sa.func.sum(orders.c.credits_charged), 0).label("credits"),
+            )
+            .where(orders.c.event_id.in_(event_ids))
+            .group_by(orders.c.event_id, orders.c.status)
+        )
+        async with autocommit(self.engine).connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        out: dict[str, dict[str, Any]] = {
+            e: {"orders_by_status": {s.value: 0 for s in OrderStatus}, "revenue": 0}
+            for e in event_ids
+        }
+        for r in rows:
+            item = out[r["event_id"]]
+            item["orders_by_status"][r["status"]] = int(r["n"])
+            if r["status"] == OrderStatus.CONFIRMED.value:
+                item["revenue"] = int(r["credits"])
+        return out
 
     # ----- transfers -----
 
@@ -203,21 +237,45 @@ class OrderStore:
         return transfer_view(row)
 
     async def list_transfers(
-        self, *, seat_id: str | None, user_id: str | None, status: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        query = sa.select(transfers)
+        self,
+        *,
+        seat_id: str | None,
+        user_id: str | None,
+        status: str | None,
+        limit: int,
+        role: str | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the matching transfers, newest first, and how many match in all. With a
+        user, `role` picks the side (seller or buyer); without it either side matches."""
+        where: list[Any] = []
         if seat_id is not None:
-            query = query.where(transfers.c.seat_id == seat_id)
-        if user_id is not None:  # either side of the transfer
-            query = query.where(
-                sa.or_(transfers.c.seller_user_id == user_id, transfers.c.buyer_user_id == user_id)
-            )
+            where.append(transfers.c.seat_id == seat_id)
+        if user_id is not None:
+            if role == "seller":
+                where.append(transfers.c.seller_user_id == user_id)
+            elif role == "buyer":
+                where.append(transfers.c.buyer_user_id == user_id)
+            else:
+                where.append(
+                    sa.or_(
+                        transfers.c.seller_user_id == user_id, transfers.c.buyer_user_id == user_id
+                    )
+                )
         if status is not None:
-            query = query.where(transfers.c.status == status)
-        query = query.order_by(transfers.c.created_at.desc(), transfers.c.transfer_id.desc())
+            where.append(transfers.c.status == status)
+        query = (
+            sa.select(transfers)
+            .where(*where)
+            .order_by(transfers.c.created_at.desc(), transfers.c.transfer_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        count = sa.select(sa.func.count()).select_from(transfers).where(*where)
         async with autocommit(self.engine).connect() as conn:
-            rows = (await conn.execute(query.limit(limit))).mappings().all()
-        return [transfer_view(r) for r in rows]
+            rows = (await conn.execute(query)).mappings().all()
+            total = int(await conn.scalar(count) or 0)
+        return [transfer_view(r) for r in rows], total
 
     async def transition_transfer(
         self, transfer_id: str, to: TransferStatus, *, reason: str | None

@@ -114,6 +114,12 @@ async def find_user(request: web.Request) -> web.Response:
     return ok(user.public())
 
 
+async def search_users(request: web.Request) -> web.Response:
+    query = parse_query(request, m.UserSearchQuery)
+    found = await _svc(request).users.search(query.email or None, query.limit)
+    return ok([u.public() for u in found])
+
+
 async def patch_user(request: web.Request) -> web.Response:
     user_id = parse_uuid(request.match_info["user_id"], "user_id")
     body = await parse_body(request, m.PatchUser)
@@ -213,6 +219,32 @@ async def balance(request: web.Request) -> web.Response:
     user_id = parse_uuid(request.match_info["user_id"], "user_id")
     total = await _svc(request).ledger.balance(user_id)
     return ok({"user_id": user_id, "credit_balance": total})
+
+
+async def history(request: web.Request) -> web.Response:
+    user_id = parse_uuid(request.match_info["user_id"], "user_id")
+    query = parse_query(request, m.PageQuery)
+    entries, total = await _svc(request).ledger.history(
+        user_id, page=query.page, per_page=query.per_page
+    )
+    items = [
+        {
+            "entry_id": e.entry_id,
+            "amount": e.amount,
+            "kind": e.kind,
+            "reference_id": e.reference_id,
+            "balance_after": e.balance_after,
+            "created_at": e.created_at,
+        }
+        for e in entries
+    ]
+    pagination = {
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": total,
+        "total_pages": -(-total // query.per_page),
+    }
+    return ok(items, pagination=pagination)
 
 
 async def post_entry(request: web.Request) -> web.Response:
@@ -337,6 +369,7 @@ def create_app(
     r = app.router
     r.add_post("/users", create_user)
     r.add_get("/users", find_user)
+    r.add_get("/users/search", search_users)
     r.add_get("/users/{user_id}", get_user)
     r.add_patch("/users/{user_id}", patch_user)
     r.add_post("/auth/verify-registration", verify_registration)
@@ -345,6 +378,7 @@ def create_app(
     r.add_post("/auth/logout", logout)
     r.add_post("/auth/introspect", introspect)
     r.add_get("/credits/{user_id}/balance", balance)
+    r.add_get("/credits/{user_id}/history", history)
     r.add_post("/credits/entries", post_entry)
     # Keys are free text (saga ids, colons, even slashes): match the rest of the path.
     r.add_get("/credits/entries/{idempotency_key:.+}", get_entry)

@@ -100,6 +100,26 @@ class Ledger:
             )
         return int(total or 0)
 
+    async def history(self, user_id: str, *, page: int, per_page: int) -> tuple[list[Entry], int]:
+        """One page of the user's entries, newest first, and how many there are in all."""
+        where = credit_ledger.c.user_id == user_id
+        query = (
+            sa.select(credit_ledger)
+            .where(where)
+            .order_by(credit_ledger.c.created_at.desc(), credit_ledger.c.entry_id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        async with autocommit(self.engine).connect() as conn:
+            exists = await conn.scalar(sa.select(users.c.user_id).where(users.c.user_id == user_id))
+            if exists is None:
+                raise ApiError("USER_NOT_FOUND", "no such user")
+            total = await conn.scalar(
+                sa.select(sa.func.count()).select_from(credit_ledger).where(where)
+            )
+            rows = (await conn.execute(query)).all()
+        return [_entry(r) for r in rows], int(total or 0)
+
     async def cached_balance(self, user_id: str) -> int:
         async with autocommit(self.engine).connect() as conn:
             value = await conn.scalar(

@@ -56,6 +56,17 @@ class EmailQuery(Query):
     email: Email
 
 
+class UserSearchQuery(Query):
+    # a fragment of an address, not a whole one: "@example.com", "alice"
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class PageQuery(Query):
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    per_page: int = Field(default=20, ge=1, le=100)
+
+
 class VerifyRegistration(Body):
     user_id: uuid.UUID
     otp_code: OtpCode

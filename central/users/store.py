@@ -153,6 +153,19 @@ class UserStore:
             ).first()
         return _user(row) if row is not None else None
 
+    async def search(self, email_part: str | None, limit: int) -> list[User]:
+        """Users whose e-mail contains the text (case-insensitive: e-mails are stored lower-case),
+        newest first; every user when no text is given."""
+        query = sa.select(users).order_by(users.c.created_at.desc(), users.c.user_id).limit(limit)
+        if email_part:
+            escaped = (
+                email_part.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            )
+            query = query.where(users.c.email.like(f"%{escaped}%", escape="\\"))
+        async with autocommit(self.engine).connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_user(r) for r in rows]
+
     async def update(self, user_id: str, *, is_flagged: bool | None, role: str | None) -> User:
         values: dict[str, Any] = {}
         if is_flagged is not None:

@@ -65,7 +65,9 @@ async def test_disabling_a_gate_refuses_its_token_at_once(api: Api) -> None:
     status, body = await api.call("PATCH", f"/gates/{gate['gate_id']}", {"enabled": False})
     assert (status, body["data"]["enabled"]) == (200, False)
     status, err = await api.call("POST", "/gates/authenticate", token)
-    assert (status, err["error_code"]) == (401, "UNAUTHORIZED")
+    # a revoked gate is told so (GATE_REVOKED), unlike an unknown token (UNAUTHORIZED)
+    assert (status, err["error_code"]) == (401, "GATE_REVOKED")
+    assert err["details"]["gate_id"] == gate["gate_id"]
     _, got = await api.call("GET", f"/gates/{gate['gate_id']}")
     assert got["data"]["enabled"] is False
     # re-enabling restores the same token

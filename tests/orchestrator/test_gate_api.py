@@ -52,9 +52,9 @@ async def test_gate_authentication(tmp_path: Path) -> None:
         assert status == 401
         await c.backends.events.call("PATCH", f"/gates/{gate['gate_id']}", json={"enabled": False})
         status, body = await gate_verify(c, gate, "junk")
-        assert (status, body["error_code"]) == (401, "UNAUTHORIZED")
-        status, _ = await c.call("GET", "/api/gate/manifest", token=gate["device_token"])
-        assert status == 401
+        assert (status, body["error_code"]) == (401, "GATE_REVOKED")
+        status, body = await c.call("GET", "/api/gate/manifest", token=gate["device_token"])
+        assert (status, body["error_code"]) == (401, "GATE_REVOKED")
 
 
 async def test_every_answer_carries_central_time(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from central.errors import ApiError
 from central.orchestrator import admin_ops
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.keys import backends_key
@@ -54,6 +55,15 @@ async def update_user(request: web.Request) -> web.Response:
     await _admin(request)
     user_id = parse_uuid(request.match_info["user_id"], "user_id")
     body = await parse_body(request, UpdateUserBody)
-    changes = body.model_dump(exclude_none=True)
+    if None not in (body.flagged, body.is_flagged) and body.flagged != body.is_flagged:
+        raise ApiError(
+            "VALIDATION_ERROR", "flagged: contradicts is_flagged; send one", {"field": "flagged"}
+        )
+    changes: dict[str, object] = {}
+    flagged = body.flagged if body.flagged is not None else body.is_flagged
+    if flagged is not None:
+        changes["is_flagged"] = flagged
+    if body.role is not None:
+        changes["role"] = body.role
     user = await request.app[backends_key].users.call("PATCH", f"/users/{user_id}", json=changes)
-    return ok(user)
+    return ok({**user, "flagged": bool(user["is_flagged"]), "verified": bool(user["is_verified"])})

@@ -22,6 +22,7 @@ from proto import inventory_pb2 as pb
 routes = web.RouteTableDef()
 
 RECENT_ENTRIES = 20
+RECENT_MINUTES = 30  # the live view's admissions-per-minute window, zero minutes included
 LOG_WINDOW = 1000  # the newest entry-log rows the result and conflict figures are drawn from
 SEAT_STATUSES = ("AVAILABLE", "HELD", "SOLD", "CHECKED_IN")
 
@@ -76,9 +77,28 @@ async def dashboard(request: web.Request) -> web.Response:
     gate_names = {g["gate_id"]: g["name"] for g in gates}
     # Admissions come from the seats themselves (exact, however many), not from the log window.
     per_gate = Counter(s.checked_in_gate_id for s in checked_in.seats)
-    per_minute = Counter(
-        iso_ms(s.checked_in_at_ms - s.checked_in_at_ms % 60_000) for s in checked_in.seats
-    )
+    minute_ms = [s.checked_in_at_ms - s.checked_in_at_ms % 60_000 for s in checked_in.seats]
+    per_minute = Counter(iso_ms(m) for m in minute_ms)
+    now_ms = int(time.time() * 1000)
+    this_minute = now_ms - now_ms % 60_000
+    window = Counter(m for m in minute_ms if this_minute - m < RECENT_MINUTES * 60_000)
+    recent_minutes = [
+        {"minute": iso_ms(m), "count": window.get(m, 0)}
+        for m in range(this_minute - (RECENT_MINUTES - 1) * 60_000, this_minute + 1, 60_000)
+    ]
+    # every gate of the hall, silent ones too: a gate with no admissions is news at the doors
+    by_gate = [
+        {
+            "gate_id": gate or None,
+            "name": gate_names.get(gate) or ("staff (no gate)" if not gate else None),
+            "count": n,
+        }
+        for gate, n in per_gate.most_common()
+    ] + [
+        {"gate_id": g["gate_id"], "name": g["name"], "count": 0}
+        for g in gates
+        if g["gate_id"] not in per_gate
+    ]
     entries = list(logs.entries)
     conflicts = [e for e in entries if e.result == "CONFLICT"]
     return ok(
@@ -94,13 +114,20 @@ async def dashboard(request: web.Request) -> web.Response:
             "seats": {"total": sum(by_status.values()), "by_status": by_status},
             "checked_in": by_status["CHECKED_IN"],
             "revenue": stats.get("revenue", 0),
+            "sales": {
+                # a checked-in ticket was sold too
+                "sold": by_status["SOLD"] + by_status["CHECKED_IN"],
+                "held": by_status["HELD"],
+                "available": by_status["AVAILABLE"],
+                "orders_confirmed": stats.get("orders_by_status", {}).get("CONFIRMED", 0),
+            },
             "orders_by_status": stats.get("orders_by_status", {}),
             "admissions": {
-                "by_gate": [
-                    {"gate_id": gate or None, "name": gate_names.get(gate), "count": n}
-                    for gate, n in per_gate.most_common()
-                ],
+                "total": by_status["CHECKED_IN"],
+                "by_gate": by_gate,
                 "per_minute": [{"minute": m, "count": n} for m, n in sorted(per_minute.items())],
+                "recent_minutes": recent_minutes,
+                "window_minutes": RECENT_MINUTES,
             },
             "scans": {
                 "window": len(entries),
@@ -112,6 +139,6 @@ async def dashboard(request: web.Request) -> web.Response:
                 "items": [entry_view(e, gate_names) for e in conflicts[:RECENT_ENTRIES]],
             },
             "recent_entries": [entry_view(e, gate_names) for e in entries[:RECENT_ENTRIES]],
-            "server_time": iso_ms(int(time.time() * 1000)),
+            "server_time": iso_ms(now_ms),
         }
     )

@@ -83,14 +83,17 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
     so that disabling a gate takes effect at once."""
     token = bearer_token(request)
     if len(token) > 200:
-        raise ApiError("UNAUTHORIZED", "unknown or disabled gate")
+        raise ApiError("UNAUTHORIZED", "unknown gate")
     try:
         gate: dict[str, Any] = await request.app[backends_key].events.call(
             "POST", "/gates/authenticate", json={"device_token": token}
         )
     except ApiError as err:
+        if err.code == "GATE_REVOKED":
+            # not "offline": the gate must stop admitting, also from its manifest
+            raise ApiError("GATE_REVOKED", "this gate was revoked by the operator") from None
         if err.code in ("VALIDATION_ERROR", "UNAUTHORIZED"):
-            raise ApiError("UNAUTHORIZED", "unknown or disabled gate") from None
+            raise ApiError("UNAUTHORIZED", "unknown gate") from None
         raise unavailable(err, "events") from None
     return gate
 

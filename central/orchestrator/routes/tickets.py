@@ -11,6 +11,7 @@ from aiohttp import web
 
 from central.clients.inventory import InventoryError, owned_and_sold
 from central.errors import ApiError
+from central.orchestrator import lookups
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key, runtime_key
 from central.orchestrator.runtime import Runtime
@@ -69,6 +70,10 @@ async def list_tickets(request: web.Request) -> web.Response:
 
     found = await asyncio.gather(*(event_or_none(e) for e in event_ids))
     events = dict(zip(event_ids, found, strict=True))
+    # "checked in at 19:03, Gate 1": the gate by its name, as the organiser called it
+    gate_names = await lookups.gate_names(
+        backends, (s.checked_in_gate_id for s in reply.seats if s.status == "CHECKED_IN")
+    )
     tickets = [
         {
             "seat_id": s.seat_id,
@@ -78,6 +83,11 @@ async def list_tickets(request: web.Request) -> web.Response:
             "category": s.category,
             "status": s.status,
             "checked_in_at": iso_ms(s.checked_in_at_ms) if s.checked_in_at_ms else None,
+            "checked_in_gate": (
+                {"gate_id": s.checked_in_gate_id, "name": gate_names.get(s.checked_in_gate_id)}
+                if s.checked_in_gate_id
+                else None
+            ),
         }
         for s in reply.seats
     ]

@@ -1,0 +1,162 @@
+"""The organiser console's lists and switches: every event with its sales, gates with their last
+contact and revocation, users found by e-mail, transfers awaiting a decision. Admin role only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from central.orchestrator.auth import Principal, authenticate, require_role
+from central.orchestrator.keys import backends_key
+from central.orchestrator.queries import (
+    AdminGatesQuery,
+    AdminTransfersQuery,
+    AdminUsersQuery,
+    PageQuery,
+    pagination,
+)
+from central.orchestrator.routes.mine import transfer_items
+from central.orchestrator.verification import parse_time
+from central.web import ok, parse_query, parse_uuid
+from proto import inventory_pb2 as pb
+
+routes = web.RouteTableDef()
+
+
+async def _admin(request: web.Request) -> Principal:
+    principal = await authenticate(request, request.app[backends_key])
+    require_role(principal, "admin")
+    return principal
+
+
+def event_status(event: dict[str, Any], now: float) -> str:
+    """Where the event stands: a status the events service keeps (e.g. CANCELLED) wins; else
+    UPCOMING before its doors open, OPEN while they are, ENDED after they close."""
+    stored = event.get("status")
+    if isinstance(stored, str) and stored not in ("", "ACTIVE", "SCHEDULED"):
+        return stored
+    opens, closes = parse_time(event.get("doors_open")), parse_time(event.get("doors_close"))
+    if closes is not None and now > closes:
+        return "ENDED"
+    if opens is not None and now >= opens:
+        return "OPEN"
+    return "UPCOMING"
+
+
+@routes.get("/api/admin/events")
+async def list_events(request: web.Request) -> web.Response:
+    await _admin(request)
+    query = parse_query(request, PageQuery)
+    backends = request.app[backends_key]
+    events, meta = await backends.events.call_with_meta(
+        "GET", "/events", params={"page": str(query.page), "per_page": str(query.per_page)}
+    )
+    ids = [e["event_id"] for e in events]
+    counts: dict[str, dict[str, int]] = {}
+    stats: dict[str, Any] = {}
+    if ids:
+        reply = await backends.inventory.call("SeatCounts", pb.SeatCountsRequest(event_ids=ids))
+        counts = {c.event_id: dict(c.by_status) for c in reply.events}
+        stats = await backends.orders.call(
+            "GET", "/stats/events", params={"event_ids": ",".join(ids)}
+        )
+    now = time.time()
+    items = []
+    for event in events:
+        by_status = counts.get(event["event_id"], {})
+        venue = event.get("venue") or {}
+        items.append(
+            {
+                "event_id": event["event_id"],
+                "name": event["name"],
+                "venue": {"venue_id": venue.get("venue_id"), "name": venue.get("name")},
+                "hall_id": event["hall_id"],
+                "event_date": event["event_date"],
+                "doors_open": event.get("doors_open"),
+                "doors_close": event.get("doors_close"),
+                "status": event_status(event, now),
+                "total": sum(by_status.values()),
+                # a checked-in ticket was sold too
+                "sold": by_status.get("SOLD", 0) + by_status.get("CHECKED_IN", 0),
+                "held": by_status.get("HELD", 0),
+                "available": by_status.get("AVAILABLE", 0),
+                "checked_in": by_status.get("CHECKED_IN", 0),
+                "revenue": int(stats.get(event["event_id"], {}).get("revenue", 0)),
+            }
+        )
+    total = int(meta.get("pagination", {}).get("total", len(items)))
+    return ok(items, pagination=pagination(query.page, query.per_page, total))
+
+
+def gate_item(gate: dict[str, Any]) -> dict[str, Any]:
+    """Never the device token: it is shown once, when the gate is added."""
+    return {
+        "gate_id": gate["gate_id"],
+        "name": gate["name"],
+        "hall_id": gate["hall_id"],
+        "enabled": bool(gate["enabled"]),
+        "last_seen_at": gate.get("last_seen_at"),
+        "created_at": gate.get("created_at"),
+    }
+
+
+@routes.get("/api/admin/gates")
+async def list_gates(request: web.Request) -> web.Response:
+    await _admin(request)
+    query = parse_query(request, AdminGatesQuery)
+    params = {"hall_id": query.hall_id} if query.hall_id else None
+    gates = await request.app[backends_key].events.call("GET", "/gates", params=params)
+    return ok([gate_item(g) for g in gates])
+
+
+@routes.delete("/api/admin/gates/{gate_id}")
+async def revoke_gate(request: web.Request) -> web.Response:
+    """From the next request on, the gate's device token gets 401 GATE_REVOKED: the gate is read
+    fresh from the events service on every call, nothing caches it."""
+    await _admin(request)
+    gate_id = parse_uuid(request.match_info["gate_id"], "gate_id")
+    gate = await request.app[backends_key].events.call(
+        "PATCH", f"/gates/{gate_id}", json={"enabled": False}
+    )
+    return ok({**gate_item(gate), "revoked": True})
+
+
+@routes.get("/api/admin/users")
+async def find_users(request: web.Request) -> web.Response:
+    await _admin(request)
+    query = parse_query(request, AdminUsersQuery)
+    users = await request.app[backends_key].users.call(
+        "GET", "/users/search", params={"email": query.email.strip(), "limit": str(query.limit)}
+    )
+    return ok(
+        [
+            {
+                "user_id": u["user_id"],
+                "email": u["email"],
+                "phone": u.get("phone"),
+                "role": u["role"],
+                "flagged": bool(u["is_flagged"]),
+                "verified": bool(u["is_verified"]),
+                "credit_balance": int(u["credit_balance"]),
+                "created_at": u.get("created_at"),
+            }
+            for u in users
+        ]
+    )
+
+
+@routes.get("/api/admin/transfers")
+async def list_transfers(request: web.Request) -> web.Response:
+    await _admin(request)
+    query = parse_query(request, AdminTransfersQuery)
+    params = {"limit": str(query.per_page), "offset": str(query.offset)}
+    if query.status:
+        params["status"] = query.status.value
+    rows, meta = await request.app[backends_key].orders.call_with_meta(
+        "GET", "/transfers", params=params
+    )
+    items = await transfer_items(request, rows, None)
+    total = int(meta.get("pagination", {}).get("total", len(items)))
+    return ok(items, pagination=pagination(query.page, query.per_page, total))
