@@ -18,9 +18,14 @@ export function serverNow() {
   return Date.now() + clockOffsetMs;
 }
 
+// An answer that took longer than this (or spanned a sleeping laptop) says too little about
+// when central stamped it: keep the offset from a quicker one.
+const MAX_SAMPLE_ROUND_TRIP_MS = 1_500;
+
 function observeServerTime(response, sentAt, receivedAt) {
   const stamp = Number(response.headers.get("X-Server-Time"));
   if (!Number.isFinite(stamp) || stamp <= 0) return;
+  if (receivedAt < sentAt || receivedAt - sentAt > MAX_SAMPLE_ROUND_TRIP_MS) return;
   // central stamped its answer somewhere between sending and receiving: take the midpoint
   clockOffsetMs = stamp * 1000 - (sentAt + receivedAt) / 2;
 }
