@@ -14,6 +14,7 @@ from gate_agent.config import GateConfig
 from gate_agent.decider import Decider
 from gate_agent.outbox import Outbox
 from gate_agent.pipeline import Pipeline
+from gate_agent.revocation import Revocation
 from gate_agent.sync import Connectivity, SyncWorker
 from gate_agent.verifier import Manifest
 from hardware.camera import open_source
@@ -60,6 +61,8 @@ class GateAgent:
     def start(self) -> None:
         cfg = self.config
         self.outbox.start()
+        # before anything can scan: a gate revoked before a restart starts disabled
+        self.revocation = Revocation(self.outbox, cfg.device_token, self.indicator)
         saved = self.outbox.get_meta("manifest")
         if saved:
             # offline from the first second after a restart: the last manifest is on disk
@@ -85,6 +88,7 @@ class GateAgent:
             clock=self.clock,
             connectivity=self.connectivity,
             client=self.client,
+            revocation=self.revocation,
         )
         self.sync = SyncWorker(
             self.sync_client,
@@ -94,6 +98,7 @@ class GateAgent:
             sync_interval_s=cfg.sync_interval_s,
             upload_interval_s=cfg.upload_interval_s,
             backoff_max_s=cfg.backoff_max_s,
+            revocation=self.revocation,
         )
         self.outbox.on_pending = self.sync.kick
         # back online: upload at once rather than at the next tick
@@ -126,12 +131,25 @@ class GateAgent:
     def healthy(self) -> bool:
         return self._parts_started and self.pipeline.healthy(self.config.stall_s)
 
+    @property
+    def disabled(self) -> bool:
+        revocation = getattr(self, "revocation", None)
+        return revocation is not None and revocation.disabled
+
     def status(self) -> dict[str, Any]:
         counts = self.outbox.counts()
+        revocation = getattr(self, "revocation", None)
+        revoked = revocation.status() if revocation is not None else {"disabled": False}
+        online = self.connectivity.online
         return {
             "gate_id": self.manifest.gate_id,
             "hall_id": self.manifest.hall_id,
-            "online": self.connectivity.online,
+            # one word for the banner: a revoked gate is "disabled", whatever the network does
+            "state": "disabled" if revoked["disabled"] else "online" if online else "offline",
+            "disabled": revoked["disabled"],
+            "disabled_since": revoked.get("since"),
+            "disabled_reason": revoked.get("reason"),
+            "online": online,
             "last_sync_at": self.sync.last_sync_at if self._parts_started else None,
             "backlog": counts["backlog"],
             "counts": counts,

@@ -1,6 +1,7 @@
 """The gate's side of api-contract "Verification" and "Gates": verify, manifest, checkins over
-httpx. Each exchange also measures the clock offset. Failures become three exception types: the
-gate decides offline on CentralUnavailable, alarms on CentralAuthError, drops on CentralRejected."""
+httpx. Each exchange also measures the clock offset. Failures become these exception types: the
+gate decides offline on CentralUnavailable, alarms on CentralAuthError, drops on CentralRejected,
+and disables itself on CentralRevoked (never "offline": a revoked gate must stop admitting)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class CentralUnavailable(Exception):
 
 class CentralAuthError(Exception):
     """401: the device token is unknown or the gate was disabled. Nothing to retry soon."""
+
+
+class CentralRevoked(CentralAuthError):
+    """401 GATE_REVOKED: the operator revoked this gate. It must stop admitting, also from its
+    manifest, until central accepts its token again."""
 
 
 class CentralRejected(Exception):
@@ -80,6 +86,8 @@ class CentralClient:
         if stamp is not None:
             self.clock.observe(sent, received, *stamp)
         if resp.status_code == 401:
+            if isinstance(body, dict) and body.get("error_code") == "GATE_REVOKED":
+                raise CentralRevoked(f"{method} {path}: the operator revoked this gate")
             raise CentralAuthError(f"{method} {path}: central refused the device token")
         if resp.status_code >= 500 or resp.status_code in (408, 429):
             raise CentralUnavailable(f"{method} {path}: HTTP {resp.status_code}")

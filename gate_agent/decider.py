@@ -14,10 +14,12 @@ from gate_agent.central_client import (
     CentralAuthError,
     CentralClient,
     CentralRejected,
+    CentralRevoked,
     CentralUnavailable,
 )
 from gate_agent.clock import CentralClock
 from gate_agent.outbox import Outbox, ScanRecord, _iso
+from gate_agent.revocation import Revocation
 from gate_agent.sync import Connectivity
 from gate_agent.verifier import (
     LOCAL_REJECTIONS,
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 ScanListener = Callable[[ScanRecord], None]
 
+DISABLED = "DISABLED"  # the gate's own verdict while revoked: nobody is admitted here
+DISABLED_MESSAGE = "Gate disabled by the organiser: do not admit, send to another gate"
+
 
 class Decider:
     def __init__(
@@ -46,10 +51,12 @@ class Decider:
         connectivity: Connectivity,
         client: CentralClient | None,
         hall_id: str | None = None,
+        revocation: Revocation | None = None,
     ) -> None:
         self.manifest, self.outbox, self.indicator = manifest, outbox, indicator
         self.clock, self.connectivity, self.client = clock, connectivity, client
         self.hall_id = hall_id
+        self.revocation = revocation
         # seats this gate admitted (online or offline), mirrored from the outbox for speed
         self.admitted: set[str] = set(outbox.admissions())
         self.listeners: list[ScanListener] = []
@@ -112,6 +119,15 @@ class Decider:
                 pending=pending,
             )
 
+        def disabled() -> ScanRecord:
+            # kept in the outbox like every scan; nothing to upload: central refuses this gate
+            seat = seat_view(None, verdict.claims.seat_id if verdict and verdict.claims else None)
+            decision = Decision(DISABLED, DISABLED_MESSAGE, seat)
+            return record(decision, "offline", local=True, pending=False)
+
+        if self.revocation is not None and self.revocation.disabled:
+            return disabled()
+
         if verdict is not None and verdict.result in LOCAL_REJECTIONS:
             seat = seat_view(
                 self.manifest.seats.get(verdict.claims.seat_id) if verdict.claims else None,
@@ -123,6 +139,14 @@ class Decider:
         if self.client is not None and (self.connectivity.online or verdict is None):
             try:
                 data = self.client.verify(text, scan_id, _iso(at))
+            except CentralRevoked as exc:
+                # central answered, and its answer is "not you": never decide offline now
+                self.connectivity.record(True)
+                if self.revocation is not None:
+                    self.revocation.revoke(str(exc))
+                    return disabled()
+                decision = Decision(DISABLED, DISABLED_MESSAGE)
+                return record(decision, "online", local=False, pending=False)
             except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
                 self.connectivity.record(False)
                 logger.warning(
@@ -131,6 +155,8 @@ class Decider:
                 )
             else:
                 self.connectivity.record(True)
+                if self.revocation is not None:
+                    self.revocation.restore()
                 decision = _from_central(data, self.manifest.gate_id)
                 return record(decision, "online", local=False, pending=False)
 

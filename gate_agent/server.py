@@ -97,8 +97,9 @@ def _logged_in(request: web.Request) -> bool:
 
 def status_view(agent: GateAgent) -> dict[str, Any]:
     status = agent.status()
-    if status["last_sync_at"] is not None:
-        status["last_sync_at"] = _iso(status["last_sync_at"])
+    for key in ("last_sync_at", "disabled_since"):
+        if status.get(key) is not None:
+            status[key] = _iso(status[key])
     return status
 
 
@@ -350,12 +351,23 @@ async def _streams(app: web.Application) -> Any:
         loop.call_soon_threadsafe(lambda: asyncio.ensure_future(push_status()))
 
     agent.connectivity.on_change = on_change
+    revocation = agent.revocation
+    previous_revoked = revocation.on_change
+
+    def on_revoked(disabled: bool) -> None:
+        if previous_revoked is not None:
+            previous_revoked(disabled)
+        # "gate disabled" must reach the staff screen at once, not at the next tick
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(push_status()))
+
+    revocation.on_change = on_revoked
     agent.decider.listeners.append(on_scan)
     task = asyncio.create_task(status_loop())
     yield
     app[CLOSING].set()
     task.cancel()
     agent.connectivity.on_change = previous
+    revocation.on_change = previous_revoked
     agent.decider.listeners.remove(on_scan)
     sockets: set[Any] = app[SOCKETS]
     for ws in list(sockets):

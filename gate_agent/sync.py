@@ -19,9 +19,11 @@ from gate_agent.central_client import (
     CentralAuthError,
     CentralClient,
     CentralRejected,
+    CentralRevoked,
     CentralUnavailable,
 )
 from gate_agent.outbox import Outbox, ScanRecord, _iso
+from gate_agent.revocation import Revocation
 from gate_agent.verifier import Manifest
 
 logger = logging.getLogger(__name__)
@@ -83,7 +85,9 @@ class SyncWorker:
         upload_interval_s: float = 1.0,
         backoff_max_s: float = 4.0,
         on_manifest: Callable[[], None] | None = None,
+        revocation: Revocation | None = None,
     ) -> None:
+        self.revocation = revocation
         self.client, self.outbox, self.manifest = client, outbox, manifest
         self.connectivity = connectivity
         self.sync_interval_s = sync_interval_s
@@ -120,6 +124,14 @@ class SyncWorker:
                 attempt = 0
                 delay = self.upload_interval_s
                 self.last_error = None
+            except CentralRevoked as exc:
+                # central is there and says this gate is revoked: that is not "offline"
+                self.connectivity.record(True)
+                self.last_error = str(exc)
+                if self.revocation is not None:
+                    self.revocation.revoke(str(exc))
+                # keep asking now and then: the operator may enable the gate again
+                delay = self.backoff_max_s
             except (CentralUnavailable, CentralAuthError) as exc:
                 self.connectivity.record(False)
                 self.last_error = str(exc)
@@ -142,6 +154,8 @@ class SyncWorker:
         for _page in range(1000):  # a bound, so a broken peer cannot keep us paging forever
             data = self.client.manifest(self.manifest.cursor)
             self.connectivity.record(True)
+            if self.revocation is not None:
+                self.revocation.restore()
             try:
                 self.manifest.apply(data)
             except (ValueError, KeyError, TypeError) as exc:

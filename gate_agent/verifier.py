@@ -33,6 +33,7 @@ MESSAGES = {
     "NOT_YET_VALID": "Code from the future, check the phone's clock",
     "TRANSFERRED": "Ticket was transferred",
     "INVALID": "Not a valid ticket",
+    "DISABLED": "Gate disabled by the organiser",
 }
 
 

@@ -20,15 +20,22 @@ class Indicator(Protocol):
     def show(self, result: str, *, admitted: bool) -> None:
         """Announce a verdict. Must return at once: it is called from the decision path."""
 
+    def set_disabled(self, disabled: bool) -> None:
+        """The gate was revoked (or restored): a standing signal, distinct from any verdict and
+        from "offline", that stays between verdicts until the state changes."""
+
     def close(self) -> None: ...
 
 
 _STOP = object()
+_STATE = object()  # marks a queued standing-state change, not a verdict
 
 
 class GpioIndicator:
     """Admitted: green light, one short beep, one relay pulse (the turnstile turns once).
     Rejected: red light, two longer beeps, relay untouched. Lights go off after hold_s.
+    Disabled (the gate was revoked): the red light blinks slowly between verdicts, and the
+    relay is never pulsed, whatever is shown.
 
     show() only queues the verdict (microseconds); a worker thread drives the pins, so a slow
     beep pattern never holds up the next scan, and a newer verdict replaces the lit one at once."""
@@ -60,6 +67,8 @@ class GpioIndicator:
             raise IndicatorError(f"GPIO indicator unavailable: {exc}") from exc
         self.pulse_s, self.hold_s = pulse_s, hold_s
         self.beep_s, self.reject_beep_s = beep_s, reject_beep_s
+        self.disabled_blink_s = 0.5
+        self.disabled = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="gpio-indicator", daemon=True)
@@ -68,6 +77,10 @@ class GpioIndicator:
     def show(self, result: str, *, admitted: bool) -> None:
         if not self._closed:
             self._queue.put((result, admitted))
+
+    def set_disabled(self, disabled: bool) -> None:
+        if not self._closed:
+            self._queue.put((_STATE, disabled))
 
     def close(self) -> None:
         if self._closed:
@@ -84,6 +97,10 @@ class GpioIndicator:
             pending = None
             if item is _STOP:
                 return
+            if item[0] is _STATE:
+                self.disabled = bool(item[1])
+                self._lights_off()  # the standing signal, right away
+                continue
             hold = self.hold_s
             try:
                 # the light stays at least as long as the beeps, so they are never heard in the dark
@@ -97,7 +114,7 @@ class GpioIndicator:
 
     def _apply(self, result: str, admitted: bool) -> float:
         """Start the pattern; returns how long its beeps and pulse run."""
-        if admitted:
+        if admitted and not self.disabled:
             self.red.off()
             self.green.on()
             self.buzzer.blink(on_time=self.beep_s, off_time=self.beep_s, n=1, background=True)
@@ -114,9 +131,15 @@ class GpioIndicator:
         return duration
 
     def _lights_off(self) -> None:
+        """Back to the standing signal: dark, or the disabled gate's slow red blink."""
         try:
             self.green.off()
-            self.red.off()
+            if self.disabled:
+                self.red.blink(
+                    on_time=self.disabled_blink_s, off_time=self.disabled_blink_s, background=True
+                )
+            else:
+                self.red.off()
         except Exception:
             logger.exception("indicator lights-off failed")
 
@@ -136,6 +159,12 @@ class ConsoleIndicator:
     def show(self, result: str, *, admitted: bool) -> None:
         line = f"[{'ADMIT' if admitted else 'REJECT'}] {result}"
         logger.info("verdict", extra={"fields": {"result": result, "admitted": admitted}})
+        self._write(line)
+
+    def set_disabled(self, disabled: bool) -> None:
+        self._write("[DISABLED] gate disabled by the operator" if disabled else "[ENABLED] gate")
+
+    def _write(self, line: str) -> None:
         stream = self._stream or sys.stdout
         stream.write(line + "\n")
         stream.flush()
@@ -149,6 +178,7 @@ class FakeIndicator:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, bool]] = []
+        self.states: list[bool] = []  # every set_disabled, in order
         self.closed = False
         self._cond = threading.Condition()
 
@@ -156,6 +186,16 @@ class FakeIndicator:
         with self._cond:
             self.calls.append((result, admitted))
             self._cond.notify_all()
+
+    def set_disabled(self, disabled: bool) -> None:
+        with self._cond:
+            self.states.append(disabled)
+            self._cond.notify_all()
+
+    @property
+    def disabled(self) -> bool:
+        with self._cond:
+            return bool(self.states and self.states[-1])
 
     def close(self) -> None:
         self.closed = True

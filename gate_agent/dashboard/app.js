@@ -23,11 +23,13 @@
     NOT_YET_VALID: "Phone clock is wrong — ask them to set the time and refresh",
     TRANSFERRED: "Ticket was passed on — the new owner's code is needed",
     INVALID: "Not a valid ticket",
+    DISABLED: "Gate disabled by the organiser — send to another gate",
   };
   const SHORT = {
     SUCCESS: "Admitted", DUPLICATE: "Already used", UNPAID: "Not paid", NOT_FOUND: "Unknown",
     WRONG_HALL: "Wrong hall", WRONG_DATE: "Wrong time", EXPIRED: "Expired",
     NOT_YET_VALID: "Phone clock", TRANSFERRED: "Transferred", INVALID: "Invalid",
+    DISABLED: "Gate disabled",
   };
 
   function localTime(iso, seconds) {
@@ -130,8 +132,12 @@
   // ----- counters and banner -----
   function showStatus(st) {
     const banner = $("banner");
-    banner.dataset.online = st.online ? "online" : "offline";
-    $("banner-state").textContent = st.online ? "● Online" : "▲ OFFLINE — deciding from the local list";
+    // a revoked gate is disabled, not offline: it admits nobody, online or from its list
+    $("gate-disabled").hidden = !st.disabled;
+    document.body.dataset.gateState = st.disabled ? "disabled" : (st.online ? "online" : "offline");
+    banner.dataset.online = st.disabled ? "disabled" : (st.online ? "online" : "offline");
+    $("banner-state").textContent = st.disabled ? "■ GATE DISABLED — revoked by the organiser"
+      : st.online ? "● Online" : "▲ OFFLINE — deciding from the local list";
     $("banner-sync").textContent = st.last_sync_at
       ? "Last sync " + localTime(st.last_sync_at, true) : "Never synced";
     $("banner-backlog").textContent = "Upload backlog: " + (st.backlog ?? 0);
