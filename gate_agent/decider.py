@@ -119,11 +119,12 @@ class Decider:
                 pending=pending,
             )
 
-        def disabled() -> ScanRecord:
-            # kept in the outbox like every scan; nothing to upload: central refuses this gate
+        def disabled(mode: str = "offline") -> ScanRecord:
+            # kept in the outbox like every scan; nothing to upload: central refuses this gate.
+            # "online" when central's answer to this very scan said so, else the gate's own call
             seat = seat_view(None, verdict.claims.seat_id if verdict and verdict.claims else None)
             decision = Decision(DISABLED, DISABLED_MESSAGE, seat)
-            return record(decision, "offline", local=True, pending=False)
+            return record(decision, mode, local=mode == "offline", pending=False)
 
         if self.revocation is not None and self.revocation.disabled:
             return disabled()
@@ -144,9 +145,7 @@ class Decider:
                 self.connectivity.record(True)
                 if self.revocation is not None:
                     self.revocation.revoke(str(exc))
-                    return disabled()
-                decision = Decision(DISABLED, DISABLED_MESSAGE)
-                return record(decision, "online", local=False, pending=False)
+                return disabled("online")
             except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
                 self.connectivity.record(False)
                 logger.warning(

@@ -14,6 +14,7 @@ import pytest
 from conftest import CHROMIUM, needs_chromium
 from gpiozero.pins.mock import MockFactory
 
+from gate_agent.central_client import CentralRevoked
 from gate_agent.decider import DISABLED
 from gate_agent.outbox import Outbox
 from gate_agent.revocation import Revocation
@@ -109,6 +110,38 @@ def test_decider_refuses_from_the_manifest_once_revoked(tmp_path: Path) -> None:
         revocation.restore()  # central accepted the token again
         assert not revocation.disabled and indicator.states == [True, False]
         assert w.scan(w.code(w.seat())).result == "SUCCESS"
+    finally:
+        w.outbox.close()
+
+
+class RevokingCentral:
+    """Central as a revoked gate meets it: every verify answers 401 GATE_REVOKED."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def verify(self, qr_payload: str, scan_id: str, scanned_at: str) -> dict[str, Any]:
+        self.calls += 1
+        raise CentralRevoked("POST /api/gate/verify: the operator revoked this gate")
+
+
+def test_gate_revoked_answer_to_a_scan_is_not_offline(tmp_path: Path) -> None:
+    indicator = FakeIndicator()
+    w = make_world(tmp_path, indicator)
+    try:
+        central = RevokingCentral()
+        w.decider.client = central  # type: ignore[assignment]
+        w.decider.revocation = Revocation(w.outbox, "trg_token", indicator)
+        w.decider.connectivity.record(True)
+        seat = w.seat()  # the manifest would admit it
+        refused = w.scan(w.code(seat))
+        assert (refused.result, refused.mode) == (DISABLED, "online")
+        assert w.decider.connectivity.online  # central answered: not offline
+        assert w.decider.revocation.disabled and indicator.disabled
+        # from now on the gate refuses by itself, without asking central again
+        again = w.scan(w.code(w.seat()))
+        assert (again.result, again.mode, central.calls) == (DISABLED, "offline", 1)
+        assert seat not in w.decider.admitted
     finally:
         w.outbox.close()
 
