@@ -54,7 +54,7 @@ function renderHeader() {
   );
   replace(
     document.getElementById("who"),
-    signedIn ? h("span", { text: (session.user && session.user.email) || "" }) : null,
+    signedIn ? h("span", { class: "who-email", text: (session.user && session.user.email) || "" }) : null,
     signedIn ? h("button", { type: "button", id: "logout", onclick: logout, text: "Log out" }) : null,
   );
 }
@@ -109,12 +109,12 @@ function loginView() {
 function eventsView() {
   if (needsAdmin()) return;
   const ctx = context();
-  const table = h("div", { class: "table-wrap panel", id: "events-table", "aria-live": "off" }, h("p", { class: "muted", text: "Loading…" }));
+  const table = h("div", { class: "table-wrap wide panel", id: "events-table", tabindex: "0", role: "region", "aria-label": "Events" }, h("p", { class: "muted", text: "Loading…" }));
   const status = h("div", { role: "status" });
   show(
     h("div", { class: "spread" },
       h("h1", { text: "Events" }),
-      h("a", { href: "#/events/new", id: "new-event", class: "card", text: "+ Create an event" }),
+      h("a", { href: "#/events/new", id: "new-event", class: "button-link", text: "+ Create an event" }),
     ),
     status,
     table,

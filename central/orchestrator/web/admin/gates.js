@@ -31,7 +31,7 @@ export function gatesPanel(ctx, hallId) {
       }
       replace(
         list,
-        h("div", { class: "table-wrap" }, h("table", {},
+        h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Gates" }, h("table", {},
           h("thead", {}, h("tr", {}, ["Gate", "Hall", "State", "Last seen", ""].map((t) => h("th", { scope: "col", text: t })))),
           h("tbody", {}, gates.map((g) => {
             const revoke = g.enabled

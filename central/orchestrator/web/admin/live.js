@@ -1,6 +1,6 @@
 // An event's live view: seats by status, revenue, admissions per gate and per minute, the newest
 // entries — polled every second so the doors can be watched without a reload.
-import { h, replace, message, describeError, credits, dateTime, hhmm } from "../shared/ui.js";
+import { h, replace, message, describeError, dateTime, hhmm } from "../shared/ui.js";
 import { gatesPanel } from "./gates.js";
 
 const POLL_MS = 1_000;
@@ -23,7 +23,7 @@ export async function liveView(ctx, eventId) {
     head,
     status,
     stats,
-    h("div", { class: "grid" },
+    h("div", { class: "grid-2" },
       h("section", { class: "panel", "aria-labelledby": "by-gate-title" }, h("h2", { id: "by-gate-title", text: "Admissions per gate" }), byGate),
       h("section", { class: "panel", "aria-labelledby": "per-minute-title" }, h("h2", { id: "per-minute-title", text: "Admissions per minute" }), perMinute),
     ),
@@ -46,7 +46,7 @@ export async function liveView(ctx, eventId) {
       stat("Checked in", d.checked_in, "stat-checked-in"),
       stat("On hold", s.HELD, "stat-held"),
       stat("Available", s.AVAILABLE, "stat-available"),
-      stat("Revenue", credits(d.revenue), "stat-revenue"),
+      stat("Revenue (credits)", Number(d.revenue || 0).toLocaleString(), "stat-revenue"),
     );
     const gatesRows = d.admissions.by_gate;
     replace(byGate, gatesRows.length
@@ -71,7 +71,7 @@ export async function liveView(ctx, eventId) {
         ]
       : h("p", { class: "muted", text: "No admissions yet." }));
     replace(recent, d.recent_entries.length
-      ? h("div", { class: "table-wrap" }, h("table", {},
+      ? h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Latest scans" }, h("table", {},
           h("thead", {}, h("tr", {}, ["Time", "Gate", "Result", "Mode"].map((t) => h("th", { scope: "col", text: t })))),
           h("tbody", {}, d.recent_entries.map((e) => h("tr", {},
             h("td", { text: hhmm(e.scanned_at) }),

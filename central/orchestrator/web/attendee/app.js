@@ -77,7 +77,7 @@ function renderHeader() {
   const user = session.user || {};
   replace(
     who,
-    h("span", { id: "who-email", text: user.email || "" }),
+    h("span", { id: "who-email", class: "who-email", text: user.email || "" }),
     user.credit_balance !== undefined ? h("span", { id: "who-balance", text: credits(user.credit_balance) }) : null,
     h("button", { type: "button", id: "logout", onclick: logout, text: "Log out" }),
   );
@@ -298,7 +298,7 @@ async function creditsView() {
       ),
       h("h2", { text: "History" }),
       rows.length
-        ? h("div", { class: "table-wrap panel" },
+        ? h("div", { class: "table-wrap panel", tabindex: "0", role: "region", "aria-label": "Credit history" },
             h("table", { id: "credit-history" },
               h("thead", {}, h("tr", {},
                 h("th", { scope: "col", text: "When" }),

@@ -35,6 +35,7 @@ export async function ticketView(ctx, seatId) {
   const countdownLine = h("p", { class: "countdown-line", id: "qr-countdown-line" }, "Code valid for ", countdown, " · renews by itself");
   const stateNode = h("div", { id: "ticket-state", "aria-live": "polite" });
   const wakeNote = h("p", { class: "muted", id: "wake-note" });
+  const offerLine = h("p", {}, h("a", { href: `#/transfers/${seatId}`, id: "offer-link", text: "Offer this ticket to someone" }));
   let code = null; // {payload, expiresAt}
   let checkedIn = false;
   let fetching = false;
@@ -50,11 +51,8 @@ export async function ticketView(ctx, seatId) {
       qrBox,
       countdownLine,
       wakeNote,
-      h("p", {},
-        h("a", { href: `#/transfers/${seatId}`, id: "offer-link", text: "Offer this ticket to someone" }),
-        " · ",
-        h("a", { href: "#/tickets", text: "All my tickets" }),
-      ),
+      offerLine,
+      h("p", {}, h("a", { href: "#/tickets", text: "All my tickets" })),
     ),
   );
 
@@ -67,6 +65,7 @@ export async function ticketView(ctx, seatId) {
     replace(qrBox);
     qrBox.hidden = true;
     countdownLine.hidden = true;
+    offerLine.hidden = true; // a used ticket cannot be offered
   }
 
   async function fetchCode() {

@@ -28,8 +28,9 @@ export async function transfersView(ctx, preselectSeat) {
   );
   ctx.show(h("h1", { text: "Transfers" }), offerForm, incoming, outgoing);
 
-  try {
+  async function loadTickets() {
     const tickets = await ctx.api.get("/api/tickets");
+    const chosen = ticketSelect.value || preselectSeat;
     const sellable = tickets.filter((t) => t.status === "SOLD");
     replace(
       ticketSelect,
@@ -37,11 +38,14 @@ export async function transfersView(ctx, preselectSeat) {
       sellable.map((t) =>
         h("option", {
           value: t.seat_id,
-          selected: t.seat_id === preselectSeat,
+          selected: t.seat_id === chosen,
           text: `${(t.event && t.event.name) || "Event"} — row ${t.row}, seat ${t.number}`,
         }),
       ),
     );
+  }
+  try {
+    await loadTickets();
   } catch (err) {
     replace(offerStatus, message("error", describeError(err)));
   }
@@ -96,9 +100,10 @@ export async function transfersView(ctx, preselectSeat) {
       const form = h(
         "form",
         { class: "inline-form dispute-form", dataset: { transferId: t.transfer_id } },
-        field("Reason", h("input", { name: "reason", maxlength: "500", required: true })),
+        field("What went wrong?", h("input", { name: "reason", maxlength: "500", required: true })),
         h("button", { type: "submit", class: "secondary", text: "Dispute" }),
       );
+      actions.push(h("details", { class: "report" }, h("summary", { text: "Report a problem with this transfer" }), form));
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
         try {
@@ -109,7 +114,6 @@ export async function transfersView(ctx, preselectSeat) {
           replace(status, message("error", describeError(err)));
         }
       });
-      actions.push(form);
     }
     return h(
       "li",
@@ -129,12 +133,22 @@ export async function transfersView(ctx, preselectSeat) {
     return [...section.querySelectorAll("input")].some((i) => i.value || i === document.activeElement);
   }
 
+  let lastSeen = "";
   async function refreshLists(force) {
     try {
       const [toMe, byMe] = await Promise.all([
         ctx.api.get("/api/transfers?role=buyer"),
         ctx.api.get("/api/transfers?role=seller"),
       ]);
+      // a transfer that moved on changes my tickets and my balance too
+      const seen = [...toMe, ...byMe].map((t) => `${t.transfer_id}:${t.status}`).join(",");
+      if (seen !== lastSeen) {
+        if (lastSeen) {
+          ctx.refreshUser();
+          loadTickets().catch(() => {});
+        }
+        lastSeen = seen;
+      }
       if (force || !busy(incoming)) {
         replace(
           incoming,
