@@ -61,7 +61,8 @@ function renderHeader() {
 
 async function logout() {
   try {
-    await api.post("/api/auth/logout");
+    // the refresh token goes along so central can end it too, not just the access token
+    await api.post("/api/auth/logout", { refresh_token: session.state && session.state.refresh });
   } catch {
     // ended on this device whatever central answers
   }
