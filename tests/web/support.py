@@ -220,6 +220,7 @@ async def register_in_page(
     await page.fill("#verify-form [name=otp_code]", sent["code"])
     await page.click("#verify-form button[type=submit]")
     await page.wait_for_selector("#logout")
+    await page.wait_for_url(lambda url: url.endswith("#/events"))
     return str(sent["user_id"])
 
 
@@ -229,6 +230,7 @@ async def login_in_page(page: Any, email: str, hash_: str = "#/login") -> None:
     await page.fill("#login-form [name=password]", PASSWORD)
     await page.click("#login-form button[type=submit]")
     await page.wait_for_selector("#logout")
+    await page.wait_for_url(lambda url: "#/login" not in url)
 
 
 async def buy_from_map(page: Any, event_id: str, row: str, number: int) -> str:

@@ -15,8 +15,13 @@ const LIVE_POLL_MS = 1_000;
 
 function context() {
   timers.stop();
-  timers = new ViewTimers();
-  return { api, session, timers, show, go, serverNow };
+  const mine = new ViewTimers();
+  timers = mine;
+  // A view still loading when the user has moved on must not paint over the newer one.
+  const showIfCurrent = (...children) => {
+    if (timers === mine) show(...children);
+  };
+  return { api, session, timers: mine, show: showIfCurrent, go, serverNow };
 }
 
 function show(...children) {
@@ -102,7 +107,7 @@ function loginView() {
       replace(status, message("error", describeError(err)));
     }
   });
-  show(form);
+  ctx.show(form);
 }
 
 // ----- events with live counts -----
@@ -112,7 +117,7 @@ function eventsView() {
   const ctx = context();
   const table = h("div", { class: "table-wrap wide panel", id: "events-table", tabindex: "0", role: "region", "aria-label": "Events" }, h("p", { class: "muted", text: "Loading…" }));
   const status = h("div", { role: "status" });
-  show(
+  ctx.show(
     h("div", { class: "spread" },
       h("h1", { text: "Events" }),
       h("a", { href: "#/events/new", id: "new-event", class: "button-link", text: "+ Create an event" }),
@@ -227,7 +232,7 @@ function usersView() {
     e.preventDefault();
     search(formValues(form).email);
   });
-  show(h("h1", { text: "Users" }), form, results);
+  ctx.show(h("h1", { text: "Users" }), form, results);
   return { search, lastQuery };
 }
 
@@ -237,7 +242,7 @@ function disputesView() {
   if (needsAdmin()) return;
   const ctx = context();
   const list = h("div", { id: "disputes" }, h("p", { class: "muted", text: "Loading…" }));
-  show(h("h1", { text: "Disputed transfers" }), list);
+  ctx.show(h("h1", { text: "Disputed transfers" }), list);
   async function refresh() {
     try {
       const transfers = await ctx.api.get("/api/admin/transfers?status=DISPUTED");

@@ -14,9 +14,14 @@ let timers = new ViewTimers();
 // itself and to go elsewhere.
 function context() {
   timers.stop();
-  timers = new ViewTimers();
+  const mine = new ViewTimers();
+  timers = mine;
   document.body.classList.remove("ticket-mode");
-  return { api, session, timers, show, go, refreshUser, serverNow };
+  // A view still loading when the user has moved on must not paint over the newer one.
+  const showIfCurrent = (...children) => {
+    if (timers === mine) show(...children);
+  };
+  return { api, session, timers: mine, show: showIfCurrent, go, refreshUser, serverNow };
 }
 
 function show(...children) {
@@ -118,16 +123,17 @@ function loginView() {
     replace(status, message("info", "Signing in…"));
     try {
       const data = await api.anonymous("POST", "/api/auth/login", { email, password });
-      session.save(data.access_token, data.refresh_token, data.user);
-      await refreshUser();
       const next = sessionStorage.getItem("tr.next");
       sessionStorage.removeItem("tr.next");
+      session.save(data.access_token, data.refresh_token, data.user);
+      // navigate at once: the header's balance may fill in a moment later
       ctx.go(next && next !== "#/login" ? next : "#/tickets");
+      refreshUser();
     } catch (err) {
       replace(status, message("error", describeError(err)));
     }
   });
-  show(form);
+  ctx.show(form);
 }
 
 function registerView() {
@@ -162,7 +168,7 @@ function registerView() {
       replace(status, message("error", describeError(err)));
     }
   });
-  show(form);
+  ctx.show(form);
 }
 
 function showRegistrationCode(ctx, userId, email) {
@@ -199,22 +205,22 @@ function showRegistrationCode(ctx, userId, email) {
     try {
       const data = await api.anonymous("POST", "/api/auth/verify-registration", { user_id: userId, otp_code });
       session.save(data.access_token, data.refresh_token, data.user);
-      await refreshUser();
       ctx.go("#/events");
+      refreshUser();
     } catch (err) {
       const left = err.details && err.details.attempts_left;
       const extra = left !== undefined ? ` — ${left} attempts left` : "";
       replace(status, message("error", describeError(err) + extra));
     }
   });
-  show(form);
+  ctx.show(form);
 }
 
 // ----- events -----
 
 async function eventsView() {
   const ctx = context();
-  show(h("h1", { text: "Events" }), h("p", { class: "muted", text: "Loading events…" }));
+  ctx.show(h("h1", { text: "Events" }), h("p", { class: "muted", text: "Loading events…" }));
   try {
     const events = await ctx.api.get("/api/events?per_page=100");
     const cards = events.map((ev) => {
@@ -232,12 +238,12 @@ async function eventsView() {
         ),
       );
     });
-    show(
+    ctx.show(
       h("h1", { text: "Events" }),
       cards.length ? h("div", { class: "grid" }, cards) : h("p", { class: "muted", text: "No events on sale yet." }),
     );
   } catch (err) {
-    show(h("h1", { text: "Events" }), message("error", describeError(err)));
+    ctx.show(h("h1", { text: "Events" }), message("error", describeError(err)));
   }
 }
 
@@ -246,7 +252,7 @@ async function eventsView() {
 async function ticketsView() {
   if (needsLogin()) return;
   const ctx = context();
-  show(h("h1", { text: "My tickets" }), h("p", { class: "muted", text: "Loading…" }));
+  ctx.show(h("h1", { text: "My tickets" }), h("p", { class: "muted", text: "Loading…" }));
   try {
     const tickets = await ctx.api.get("/api/tickets");
     const cards = tickets.map((t) =>
@@ -264,14 +270,14 @@ async function ticketsView() {
         ),
       ),
     );
-    show(
+    ctx.show(
       h("h1", { text: "My tickets" }),
       cards.length
         ? h("div", { class: "grid", id: "ticket-list" }, cards)
         : h("p", { class: "muted", id: "ticket-list" }, "No tickets yet. ", h("a", { href: "#/events", text: "Find an event" })),
     );
   } catch (err) {
-    show(h("h1", { text: "My tickets" }), message("error", describeError(err)));
+    ctx.show(h("h1", { text: "My tickets" }), message("error", describeError(err)));
   }
 }
 
@@ -280,7 +286,7 @@ async function ticketsView() {
 async function creditsView() {
   if (needsLogin()) return;
   const ctx = context();
-  show(h("h1", { text: "Credits" }), h("p", { class: "muted", text: "Loading…" }));
+  ctx.show(h("h1", { text: "Credits" }), h("p", { class: "muted", text: "Loading…" }));
   try {
     const [me, history] = await Promise.all([ctx.refreshUser(), ctx.api.get("/api/credits/history?per_page=100")]);
     const rows = history.map((e) =>
@@ -291,7 +297,7 @@ async function creditsView() {
         h("td", { class: "num", text: e.balance_after }),
       ),
     );
-    show(
+    ctx.show(
       h("h1", { text: "Credits" }),
       h("div", { class: "panel" },
         h("p", { class: "muted", text: "Balance" }),
@@ -312,7 +318,7 @@ async function creditsView() {
         : h("p", { class: "muted", text: "No credit movements yet." }),
     );
   } catch (err) {
-    show(h("h1", { text: "Credits" }), message("error", describeError(err)));
+    ctx.show(h("h1", { text: "Credits" }), message("error", describeError(err)));
   }
 }
 

@@ -104,19 +104,21 @@ export class ViewTimers {
   constructor() {
     this.ids = [];
     this.cleanups = [];
+    this.stopped = false;
   }
+  // a view's late answer (arriving after it was left) must not start anything new
   every(ms, fn) {
-    this.ids.push(setInterval(fn, ms));
+    if (!this.stopped) this.ids.push(setInterval(fn, ms));
   }
   after(ms, fn) {
-    const id = setTimeout(fn, ms);
-    this.ids.push(id);
-    return id;
+    if (!this.stopped) this.ids.push(setTimeout(fn, ms));
   }
   onStop(fn) {
-    this.cleanups.push(fn);
+    if (this.stopped) fn();
+    else this.cleanups.push(fn);
   }
   stop() {
+    this.stopped = true;
     this.ids.forEach((id) => {
       clearInterval(id);
       clearTimeout(id);
