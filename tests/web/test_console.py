@@ -20,6 +20,7 @@ from tests.web.support import (
     PASSWORD,
     Guard,
     login_token,
+    make_event,
     make_user,
     new_page,
     screenshot,
@@ -129,3 +130,50 @@ async def test_console_event_gate_live_admission_and_revoke(
         guard.check()
     finally:
         gate.stop()
+
+
+async def console_login(page: Any, email: str) -> None:
+    await page.goto("/admin/#/login")
+    await page.fill("#login-form [name=email]", email)
+    await page.fill("#login-form [name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#logout")
+
+
+async def test_console_events_list_follows_sales_without_reload(
+    central: Central, browser: Any
+) -> None:
+    event = make_event(central, hall="HALL-W6", name="Live List")
+    buyer = login_token(central, make_user(central, credits=500))
+    guard = Guard(central.url)
+    page = await new_page(browser, guard, DESKTOP)
+    await console_login(page, make_user(central, role="admin"))
+    row = page.locator(f"tr[data-event-id='{event['event_id']}']")
+    await row.wait_for()
+    assert await row.locator("td.sold").inner_text() == "0"
+    buy(central, buyer, event["seat_ids"][0])
+    await row.locator("td.sold", has_text=re.compile(r"^1$")).wait_for(timeout=LIVE_WITHIN_MS)
+    guard.check()
+
+
+async def test_console_users_flag_role_and_credits(central: Central, browser: Any) -> None:
+    email = make_user(central, credits=5)
+    guard = Guard(central.url)
+    page = await new_page(browser, guard, DESKTOP)
+    await console_login(page, make_user(central, role="admin"))
+    await page.goto("/admin/#/users")
+    await page.fill("#user-search [name=email]", email.split("@")[0])
+    await page.click("#user-search button[type=submit]")
+    item = page.locator("#user-results li").filter(has_text=email)
+    await item.wait_for()
+    await item.locator("[name=role]").select_option("staff")
+    await item.locator("[name=flagged]").check()
+    await item.locator(".user-form button[type=submit]").click()
+    await item.locator(".msg-ok", has_text="Saved").wait_for()
+    await item.locator(".grant-form [name=amount]").fill("70")
+    await item.locator(".grant-form button[type=submit]").click()
+    await item.locator(".msg-ok", has_text="75 credits").wait_for()
+
+    me = central.call("GET", "/api/me", login_token(central, email))
+    assert (me["role"], me["flagged"], me["credit_balance"]) == ("staff", True, 75)
+    guard.check()
