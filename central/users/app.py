@@ -22,7 +22,7 @@ from central.users.ledger import Ledger
 from central.users.otp import OtpStore
 from central.users.passwords import Passwords
 from central.users.schema import STEPS
-from central.users.store import LOGIN_FAILURE_LIMIT, User, UserStore
+from central.users.store import User, UserStore
 from central.users.tokens import TokenIssuer
 from central.web import (
     attach_database,
@@ -137,16 +137,15 @@ async def verify_registration(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, m.Login)
     svc = _svc(request)
-    if await svc.users.recent_login_failures(body.email) >= LOGIN_FAILURE_LIMIT:
+    if not await svc.users.claim_login_attempt(body.email):
         raise ApiError("RATE_LIMITED", "too many failed logins for this account; try later")
     user = await svc.users.find_by_email(body.email)
     good = await svc.passwords.verify(user.password_hash if user else None, body.password)
     if user is None or not good:
-        await svc.users.record_login_failure(body.email)
         raise ApiError("UNAUTHORIZED", "wrong e-mail or password")
+    await svc.users.login_succeeded(body.email)
     if not user.is_verified:
         raise ApiError("UNVERIFIED_ACCOUNT", "verify the account with the code sent first")
-    await svc.users.clear_login_failures(body.email)
     summary = {
         "user_id": user.user_id,
         "email": user.email,
