@@ -50,6 +50,16 @@ class User:
         }
 
 
+def session_key(sid: str) -> str:
+    """A revoked session shares the revoked-token table: its key cannot collide with a jti
+    (those are bare hex)."""
+    return f"sid:{sid}"
+
+
+def _revocation_keys(jti: str, sid: str) -> list[str]:
+    return [jti, session_key(sid)] if sid else [jti]
+
+
 def _upsert(dialect: str) -> Any:
     """The dialect's INSERT … ON CONFLICT construct (SQLite and PostgreSQL spell it alike)."""
     if dialect == "postgresql":
@@ -138,12 +148,12 @@ class UserStore:
             raise ApiError("USER_NOT_FOUND", "no such user")
         return user
 
-    async def token_holder(self, user_id: str, jti: str) -> tuple[User | None, bool]:
-        """The token's user as it is now, and whether the token was revoked: one statement, as
-        every authenticated request asks it."""
+    async def token_holder(self, user_id: str, jti: str, sid: str = "") -> tuple[User | None, bool]:
+        """The token's user as it is now, and whether the token (or its session) was revoked:
+        one statement, as every authenticated request asks it."""
         revoked = (
             sa.select(revoked_tokens.c.jti)
-            .where(revoked_tokens.c.jti == jti)
+            .where(revoked_tokens.c.jti.in_(_revocation_keys(jti, sid)))
             .exists()
             .label("revoked")
         )
@@ -237,9 +247,11 @@ class UserStore:
         async with self.engine.begin() as conn:
             await conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < now))
 
-    async def is_revoked(self, jti: str) -> bool:
+    async def is_revoked(self, jti: str, sid: str = "") -> bool:
         async with autocommit(self.engine).connect() as conn:
             found = await conn.scalar(
-                sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+                sa.select(revoked_tokens.c.jti).where(
+                    revoked_tokens.c.jti.in_(_revocation_keys(jti, sid))
+                )
             )
         return found is not None
