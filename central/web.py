@@ -48,7 +48,11 @@ def created(data: Any) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
-    return web.json_response(err.body(), status=err.status)
+    response = web.json_response(err.body(), status=err.status)
+    retry_after = (err.details or {}).get("retry_after_s")
+    if isinstance(retry_after, int) and retry_after > 0:
+        response.headers["Retry-After"] = str(retry_after)  # RFC 9110: whole seconds
+    return response
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
