@@ -201,6 +201,9 @@ class Outbox:
             )
         )
 
+    def remove_session(self, token_hash: str) -> None:
+        self._call(lambda c: c.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,)))
+
     def session_valid(self, token_hash: str, now: float) -> bool:
         row = self._call(
             lambda c: c.execute(
