@@ -65,6 +65,9 @@ class Settings:
     # skew), and the deadline of each lookup of the verification fan-out
     token_skew: int = 5
     verify_timeout: float = 1.0
+    # Abuse limits: seats one user may hold at once (0: no limit), reserve calls per user a minute.
+    max_holds_per_user: int = 4
+    reserve_rate_limit: int = 30
 
     # ----- derived values -----
     def public_port(self) -> int:
@@ -125,6 +128,14 @@ class Settings:
         if not 0 < self.verify_timeout <= 30:
             raise ConfigError(
                 f"TR_VERIFY_TIMEOUT: must be above 0 and at most 30 seconds (got {self.verify_timeout})"
+            )
+        if not 0 <= self.max_holds_per_user <= 10_000:
+            raise ConfigError(
+                f"--max-holds-per-user: must be 0 (no limit) to 10000 (got {self.max_holds_per_user})"
+            )
+        if not 1 <= self.reserve_rate_limit <= 100_000:
+            raise ConfigError(
+                f"--reserve-rate-limit: must be 1-100000 a minute (got {self.reserve_rate_limit})"
             )
         check_otp_delivery(self.otp_delivery)
         for name, url in (
@@ -236,7 +247,16 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("amqp_prefix", "--amqp-prefix", str),
     ("token_skew", "--token-skew", _INT),
     ("verify_timeout", "--verify-timeout", _FLOAT),
+    ("max_holds_per_user", "--max-holds-per-user", _INT),
+    ("reserve_rate_limit", "--reserve-rate-limit", _INT),
 ]
+
+FLAG_HELP: dict[str, str] = {
+    "max_holds_per_user": "seats one user may hold unpaid at once; a reserve past it answers "
+    "HOLD_LIMIT_REACHED 409 (TR_MAX_HOLDS_PER_USER; default 4; 0: no limit)",
+    "reserve_rate_limit": "POST /api/reserve calls per user a minute, over every orchestrator "
+    "replica; past it RATE_LIMITED 429 (TR_RESERVE_RATE_LIMIT; default 30)",
+}
 
 
 def load_settings(flags: dict[str, str | None], env: dict[str, str] | None = None) -> Settings:

@@ -48,10 +48,15 @@ def created(data: Any) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
-    response = web.json_response(err.body(), status=err.status)
-    retry_after = (err.details or {}).get("retry_after_s")
+    return add_retry_after(web.json_response(err.body(), status=err.status), err.details)
+
+
+def add_retry_after(response: web.Response, details: Any) -> web.Response:
+    """A limit's answer says when to come back, in the body (details.retry_after_s) and, for
+    clients that honour it, in the Retry-After header (RFC 9110: whole seconds)."""
+    retry_after = details.get("retry_after_s") if isinstance(details, dict) else None
     if isinstance(retry_after, int) and retry_after > 0:
-        response.headers["Retry-After"] = str(retry_after)  # RFC 9110: whole seconds
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
