@@ -4,6 +4,7 @@ A bad value stops the start with one line naming the setting (ConfigError)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -68,8 +69,24 @@ class Settings:
     # Abuse limits: seats one user may hold at once (0: no limit), reserve calls per user a minute.
     max_holds_per_user: int = 4
     reserve_rate_limit: int = 30
+    # Seconds a request body may take to arrive; then 408 (a slow client holds nothing for long).
+    body_timeout: float = 10.0
+    # Who may read the orchestrator's /metrics: comma-separated networks (the API port is public).
+    metrics_networks: str = "127.0.0.0/8,::1/128"
 
     # ----- derived values -----
+    def metrics_network_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        try:
+            return [
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in self.metrics_networks.split(",")
+                if part.strip()
+            ]
+        except ValueError as exc:
+            raise ConfigError(
+                f"--metrics-networks: comma-separated networks like 10.0.0.0/8 ({exc})"
+            ) from None
+
     def public_port(self) -> int:
         if self.port is not None:
             return self.port
@@ -137,6 +154,11 @@ class Settings:
             raise ConfigError(
                 f"--reserve-rate-limit: must be 1-100000 a minute (got {self.reserve_rate_limit})"
             )
+        if not 0 < self.body_timeout <= 600:
+            raise ConfigError(
+                f"--body-timeout: must be above 0 and at most 600 s (got {self.body_timeout})"
+            )
+        self.metrics_network_list()
         check_otp_delivery(self.otp_delivery)
         for name, url in (
             ("--database-url", self.database_url),
@@ -249,6 +271,8 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("verify_timeout", "--verify-timeout", _FLOAT),
     ("max_holds_per_user", "--max-holds-per-user", _INT),
     ("reserve_rate_limit", "--reserve-rate-limit", _INT),
+    ("body_timeout", "--body-timeout", _FLOAT),
+    ("metrics_networks", "--metrics-networks", str),
 ]
 
 FLAG_HELP: dict[str, str] = {
@@ -256,6 +280,10 @@ FLAG_HELP: dict[str, str] = {
     "HOLD_LIMIT_REACHED 409 (TR_MAX_HOLDS_PER_USER; default 4; 0: no limit)",
     "reserve_rate_limit": "POST /api/reserve calls per user a minute, over every orchestrator "
     "replica; past it RATE_LIMITED 429 (TR_RESERVE_RATE_LIMIT; default 30)",
+    "body_timeout": "seconds a request body may take to arrive before the answer is "
+    "REQUEST_TIMEOUT 408 (TR_BODY_TIMEOUT; default 10)",
+    "metrics_networks": "comma-separated networks that may read the orchestrator's /metrics; "
+    "others get 403 (TR_METRICS_NETWORKS; default 127.0.0.0/8,::1/128)",
 }
 
 

@@ -178,6 +178,9 @@ async def _json_body(request: web.Request) -> Any:
             raw = await request.read()
     except TimeoutError:
         return _error(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+    except ConnectionResetError:
+        # The client went away: no one reads this answer, and nothing failed on the gate.
+        return _error(400, "CLIENT_GONE", "the client closed the connection mid-request")
     try:
         return json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -15,7 +15,7 @@ from central.orchestrator.idempotency import Answer, request_hash
 from central.orchestrator.keys import runtime_key
 from central.orchestrator.runtime import Runtime
 from central.saga import SagaBusy, SagaRecord
-from central.web import add_retry_after
+from central.web import add_retry_after, read_body
 
 WAIT_FOR_OTHER_REQUEST = 30.0
 
@@ -34,7 +34,7 @@ async def with_idempotency(
     if key is None:
         status, body = await _answer(handler)
     else:
-        digest = request_hash(await request.read())
+        digest = request_hash(await read_body(request))
         scope = f"{principal.user_id}:{request.path}"
         status, body = await runtime_of(request).idempotency.run(
             scope, key, digest, lambda: _answer(handler)

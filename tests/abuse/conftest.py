@@ -20,6 +20,8 @@ from tests.central_process import CentralProcess, run_admin
 from tests.conftest import ABUSE_ROWS_DIR
 
 PASSWORD = "correct horse battery"
+# The abuse central answers a body that stops arriving after this long (default 10 s).
+BODY_TIMEOUT_S = 2
 
 
 @dataclass
@@ -140,7 +142,9 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
         "--role",
         "admin",
     )
-    proc = CentralProcess(data_dir, args=["--otp-delivery", f"file:{otp_file}"]).start()
+    proc = CentralProcess(
+        data_dir, args=["--otp-delivery", f"file:{otp_file}", "--body-timeout", str(BODY_TIMEOUT_S)]
+    ).start()
     try:
         r = httpx.post(
             proc.url + "/api/auth/login",
