@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from central.private_files import private_dir
+
 SERVICES = ("orchestrator", "inventory", "users", "orders", "events")
 ATOMIC_SERVICES = ("inventory", "users", "orders", "events")
 DEFAULT_PORTS = {
@@ -207,7 +209,7 @@ def check_otp_delivery(spec: str) -> None:
 
 
 def load_or_create_secret(data_dir: Path, name: str) -> str:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / f"{name}.secret"
     try:
         return path.read_text().strip()
