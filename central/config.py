@@ -4,11 +4,14 @@ A bad value stops the start with one line naming the setting (ConfigError)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from central.private_files import private_dir
 
 SERVICES = ("orchestrator", "inventory", "users", "orders", "events")
 ATOMIC_SERVICES = ("inventory", "users", "orders", "events")
@@ -68,8 +71,27 @@ class Settings:
     # Browser origins (scheme://host[:port]) allowed to call the public API from another site;
     # none by default: the attendee app and the console are served from the API's own origin.
     cors_origin: list[str] = field(default_factory=list)
+    # Abuse limits: seats one user may hold at once (0: no limit), reserve calls per user a minute.
+    max_holds_per_user: int = 4
+    reserve_rate_limit: int = 30
+    # Seconds a request body may take to arrive; then 408 (a slow client holds nothing for long).
+    body_timeout: float = 10.0
+    # Who may read the orchestrator's /metrics: comma-separated networks (the API port is public).
+    metrics_networks: str = "127.0.0.0/8,::1/128"
 
     # ----- derived values -----
+    def metrics_network_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        try:
+            return [
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in self.metrics_networks.split(",")
+                if part.strip()
+            ]
+        except ValueError as exc:
+            raise ConfigError(
+                f"--metrics-networks: comma-separated networks like 10.0.0.0/8 ({exc})"
+            ) from None
+
     def public_port(self) -> int:
         if self.port is not None:
             return self.port
@@ -129,6 +151,19 @@ class Settings:
             raise ConfigError(
                 f"TR_VERIFY_TIMEOUT: must be above 0 and at most 30 seconds (got {self.verify_timeout})"
             )
+        if not 0 <= self.max_holds_per_user <= 10_000:
+            raise ConfigError(
+                f"--max-holds-per-user: must be 0 (no limit) to 10000 (got {self.max_holds_per_user})"
+            )
+        if not 1 <= self.reserve_rate_limit <= 100_000:
+            raise ConfigError(
+                f"--reserve-rate-limit: must be 1-100000 a minute (got {self.reserve_rate_limit})"
+            )
+        if not 0 < self.body_timeout <= 600:
+            raise ConfigError(
+                f"--body-timeout: must be above 0 and at most 600 s (got {self.body_timeout})"
+            )
+        self.metrics_network_list()
         check_otp_delivery(self.otp_delivery)
         self.cors_origin = [check_origin(o) for o in self.cors_origin]
         for name, url in (
@@ -204,7 +239,7 @@ def check_origin(origin: str) -> str:
 
 
 def load_or_create_secret(data_dir: Path, name: str) -> str:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / f"{name}.secret"
     try:
         return path.read_text().strip()
@@ -226,12 +261,6 @@ _INT = int
 _FLOAT = float
 # A list setting: its flag may be repeated, its TR_* variable is comma-separated.
 _LIST = list
-
-# Help text of the flags that need more than their name.
-FLAG_HELP: dict[str, str] = {
-    "cors_origin": "allow cross-origin browser calls from this origin, e.g. "
-    "https://tickets.example.com (repeatable; TR_CORS_ORIGIN comma-separated; default: none)",
-}
 
 
 def _parse(kind: type, raw: str, flag: str) -> object:
@@ -275,7 +304,25 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("amqp_prefix", "--amqp-prefix", str),
     ("token_skew", "--token-skew", _INT),
     ("verify_timeout", "--verify-timeout", _FLOAT),
+    ("max_holds_per_user", "--max-holds-per-user", _INT),
+    ("reserve_rate_limit", "--reserve-rate-limit", _INT),
+    ("body_timeout", "--body-timeout", _FLOAT),
+    ("metrics_networks", "--metrics-networks", str),
 ]
+
+# Help text of the flags that need more than their name.
+FLAG_HELP: dict[str, str] = {
+    "cors_origin": "allow cross-origin browser calls from this origin, e.g. "
+    "https://tickets.example.com (repeatable; TR_CORS_ORIGIN comma-separated; default: none)",
+    "max_holds_per_user": "seats one user may hold unpaid at once; a reserve past it answers "
+    "HOLD_LIMIT_REACHED 409 (TR_MAX_HOLDS_PER_USER; default 4; 0: no limit)",
+    "reserve_rate_limit": "POST /api/reserve calls per user a minute, over every orchestrator "
+    "replica; past it RATE_LIMITED 429 (TR_RESERVE_RATE_LIMIT; default 30)",
+    "body_timeout": "seconds a request body may take to arrive before the answer is "
+    "REQUEST_TIMEOUT 408 (TR_BODY_TIMEOUT; default 10)",
+    "metrics_networks": "comma-separated networks that may read the orchestrator's /metrics; "
+    "others get 403 (TR_METRICS_NETWORKS; default 127.0.0.0/8,::1/128)",
+}
 
 
 def _list(raw: str | list[str]) -> list[str]:

@@ -19,6 +19,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from central.private_files import private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,7 @@ def service_database_url(
             return database_url
         prefix = url.database or "ticketremaster"
         return url.set(database=f"{prefix}_{service}").render_as_string(hide_password=False)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     return f"sqlite+aiosqlite:///{(data_dir / f'{service}.db').resolve()}"
 
 
@@ -109,6 +111,9 @@ def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
 async def make_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        database = make_url(url).database
+        if database and database != ":memory:":
+            private_file(Path(database))  # before SQLite creates it with the umask's mode
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)

@@ -15,6 +15,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "METHOD_NOT_ALLOWED": 405,
     "PAYLOAD_TOO_LARGE": 413,
     "RATE_LIMITED": 429,
+    "REQUEST_TIMEOUT": 408,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
     "IDEMPOTENCY_CONFLICT": 409,
@@ -39,6 +40,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "SEAT_NOT_HELD": 409,
     "SEAT_EXISTS": 409,
     "HOLD_EXPIRED": 410,
+    "HOLD_LIMIT_REACHED": 409,
     "NOT_SEAT_OWNER": 403,
     # orders and transfers
     "ORDER_NOT_FOUND": 404,

@@ -3,13 +3,15 @@ body validation, /health and /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -34,7 +36,15 @@ CORRELATION_HEADER = "X-Correlation-ID"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 UNAUTHENTICATED_PATHS = frozenset({"/health", "/metrics"})
 
+# A body that has not arrived by then is answered 408: a slow client holds no handler for long.
+BODY_TIMEOUT_S = 10.0
+# The status logged and counted for a client that went away before its answer (nginx's choice).
+CLIENT_GONE = 499
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 health_checks_key = web.AppKey("health_checks", dict)
+body_timeout_key = web.AppKey("body_timeout", float)
+metrics_networks_key = web.AppKey("metrics_networks", tuple)
 service_key = web.AppKey("service_name", str)
 registry_key = web.AppKey("metrics_registry", CollectorRegistry)
 
@@ -48,7 +58,16 @@ def created(data: Any) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
-    return web.json_response(err.body(), status=err.status)
+    return add_retry_after(web.json_response(err.body(), status=err.status), err.details)
+
+
+def add_retry_after(response: web.Response, details: Any) -> web.Response:
+    """A limit's answer says when to come back, in the body (details.retry_after_s) and, for
+    clients that honour it, in the Retry-After header (RFC 9110: whole seconds)."""
+    retry_after = details.get("retry_after_s") if isinstance(details, dict) else None
+    if isinstance(retry_after, int) and retry_after > 0:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -68,8 +87,17 @@ def validation_error(exc: ValidationError) -> ApiError:
     return ApiError(code, f"{field}: {first.get('msg', 'invalid')}", {"field": field})
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, or REQUEST_TIMEOUT when it does not arrive within the app's body timeout."""
+    try:
+        async with asyncio.timeout(request.app.get(body_timeout_key, BODY_TIMEOUT_S)):
+            return await request.read()
+    except TimeoutError:
+        raise ApiError("REQUEST_TIMEOUT", "the request body did not arrive in time") from None
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw:
         raw = b"{}"
     try:
@@ -108,6 +136,10 @@ async def correlation_middleware(request: web.Request, handler: Handler) -> web.
             response = error_response(err)
         except web.HTTPException as exc:
             response = _http_exception_response(exc)
+        except ConnectionResetError:
+            # The client went away mid-request: nothing failed here, and no one reads an answer.
+            log.info("client went away on %s %s", request.method, request.path)
+            response = web.Response(status=CLIENT_GONE)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(ApiError("INTERNAL_ERROR", "internal error"))
@@ -183,8 +215,39 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    networks: tuple[IpNetwork, ...] | None = request.app.get(metrics_networks_key)
+    if networks is not None and not _address_in(request.remote, networks):
+        raise ApiError("FORBIDDEN", "metrics are served to the operator's networks only")
     payload = generate_latest(request.app[registry_key])
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _address_in(address: str | None, networks: Sequence[IpNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in networks)
+
+
+class _QuietBadRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a header over its limit, a broken request line)
+    as an ERROR with a traceback, though it answers 400 and nothing failed on our side: one INFO
+    line instead, so the error log holds only our own errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, http_exceptions.HttpProcessingError):
+            record.msg = f"{record.getMessage()}: bad request ({type(exc).__name__})"
+            record.args = ()
+            record.exc_info = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_QUIET_BAD_REQUESTS = _QuietBadRequests()
 
 
 def attach_database(
@@ -211,8 +274,12 @@ def make_app(
     internal_token: str | None,
     extra_middlewares: list[Any] | None = None,
     client_max_size: int = 256 * 1024,
+    body_timeout: float = BODY_TIMEOUT_S,
+    metrics_networks: Sequence[IpNetwork] | None = None,
 ) -> web.Application:
-    """An aiohttp application with the house middleware, /health and /metrics."""
+    """An aiohttp application with the house middleware, /health and /metrics (to everyone, or
+    only to clients in metrics_networks)."""
+    logging.getLogger("aiohttp.server").addFilter(_QUIET_BAD_REQUESTS)  # once: same object
     middlewares: list[Any] = [correlation_middleware]
     if internal_token is not None:
         middlewares.append(internal_auth_middleware(internal_token))
@@ -222,6 +289,9 @@ def make_app(
     app[registry_key] = registry
     app[service_key] = service
     app[health_checks_key] = {}
+    app[body_timeout_key] = body_timeout
+    if metrics_networks is not None:
+        app[metrics_networks_key] = tuple(metrics_networks)
     app[_metrics_key] = (
         Counter(
             "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry

@@ -7,10 +7,13 @@ once the row is on disk, so the relay may pulse after it and a power cut never l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -110,7 +113,7 @@ class Outbox:
     # ----- the owner thread -----
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         ready: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="outbox", daemon=True)
         self._thread.start()
@@ -201,6 +204,9 @@ class Outbox:
             )
         )
 
+    def remove_session(self, token_hash: str) -> None:
+        self._call(lambda c: c.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,)))
+
     def session_valid(self, token_hash: str, now: float) -> bool:
         row = self._call(
             lambda c: c.execute(
@@ -208,6 +214,18 @@ class Outbox:
             ).fetchone()
         )
         return row is not None and row[0] > now
+
+
+def _private(path: Path) -> None:
+    """The outbox holds staff sessions and every admission: its folder 0700 and its files 0600
+    for the gate's own user, whatever the umask (an older install made them 0755/0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, stat.S_IMODE(path.parent.stat().st_mode) & 0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            os.chmod(file, stat.S_IMODE(file.stat().st_mode) & 0o600)
 
 
 def _record_scan(conn: sqlite3.Connection, s: ScanRecord) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ SESSION_TTL_S = 12 * 3600
 # A 4-digit PIN has 10 000 values: 5 guesses per lockout keeps brute force at days, not minutes.
 LOGIN_MAX_FAILS = 5
 LOGIN_LOCK_S = 120.0
+# Wrong PINs from all addresses together before only known staff addresses may still try.
+LOGIN_GLOBAL_MAX_FAILS = 50
+LOGIN_GLOBAL_WINDOW_S = 600.0
+LOGIN_MAX_TRACKED = 10_000
+# A request body that has not arrived by then is dropped (a slow client holds no handler open).
+BODY_TIMEOUT_S = 10.0
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PREVIEW_FPS = 5.0
 PREVIEW_MAX_CLIENTS = 4
 MANUAL_CODE_MAX = 4096
@@ -40,30 +48,73 @@ CSP = (
 
 
 class LoginGuard:
-    """Counts wrong PINs for the whole gate (not per address: a venue LAN hands out addresses
-    freely). After max_fails wrong PINs in a row login is locked for lock_s; sessions already
-    open stay valid, so the staff on duty are not thrown out by someone guessing."""
+    """Counts PIN attempts per client address: one host guessing locks itself out, not the staff
+    at their own devices. An attempt is counted when it is claimed, after its body has arrived and
+    before the PIN is compared, with nothing awaited between the count, the comparison and the
+    verdict: logins whose bodies arrive late or all at once cannot pass a check made earlier.
+    After max_fails wrong PINs in a row an address is locked for lock_s.
 
-    def __init__(self, max_fails: int = LOGIN_MAX_FAILS, lock_s: float = LOGIN_LOCK_S) -> None:
+    Addresses are cheap on a LAN, so a backstop counts wrong PINs from everyone: past
+    global_max_fails within global_window_s, only addresses that logged in successfully in the
+    last session lifetime may still try. Sessions already open stay valid throughout."""
+
+    def __init__(
+        self,
+        max_fails: int = LOGIN_MAX_FAILS,
+        lock_s: float = LOGIN_LOCK_S,
+        global_max_fails: int = LOGIN_GLOBAL_MAX_FAILS,
+        global_window_s: float = LOGIN_GLOBAL_WINDOW_S,
+    ) -> None:
         self.max_fails, self.lock_s = max_fails, lock_s
-        self.fails = 0
-        self.locked_until = 0.0
+        self.global_max_fails, self.global_window_s = global_max_fails, global_window_s
+        self._fails: dict[str, int] = {}
+        self._locked_until: dict[str, float] = {}
+        self._recent_fails: deque[float] = deque()
+        self._trusted_until: dict[str, float] = {}
 
-    def retry_after(self, now: float) -> float:
-        return max(0.0, self.locked_until - now)
+    def claim(self, address: str, now: float) -> float:
+        """Count an attempt from address; answers 0 when its PIN may be compared, else the
+        seconds until this address may try again."""
+        wait = self._locked_until.get(address, 0.0) - now
+        if wait > 0:
+            return wait
+        while self._recent_fails and self._recent_fails[0] <= now - self.global_window_s:
+            self._recent_fails.popleft()
+        if (
+            len(self._recent_fails) >= self.global_max_fails
+            and self._trusted_until.get(address, 0.0) <= now
+        ):
+            return self._recent_fails[0] + self.global_window_s - now
+        self._fails[address] = self._fails.get(address, 0) + 1
+        return 0.0
 
-    def failed(self, now: float) -> int:
-        """Records a wrong PIN; returns the tries left before the lock (0: now locked)."""
-        self.fails += 1
-        if self.fails >= self.max_fails:
-            self.fails = 0
-            self.locked_until = now + self.lock_s
-            logger.warning("dashboard login locked after wrong PINs", extra={"fields": {}})
+    def failed(self, address: str, now: float) -> int:
+        """The claimed attempt had a wrong PIN; returns the tries left (0: now locked)."""
+        self._recent_fails.append(now)
+        fails = self._fails.get(address, 0)
+        if fails >= self.max_fails:
+            self._fails.pop(address, None)
+            self._locked_until[address] = now + self.lock_s
+            self._forget_old(now)
+            logger.warning(
+                "dashboard login locked for an address after wrong PINs",
+                extra={"fields": {"peer": address}},
+            )
             return 0
-        return self.max_fails - self.fails
+        return self.max_fails - fails
 
-    def succeeded(self) -> None:
-        self.fails = 0
+    def succeeded(self, address: str, now: float) -> None:
+        self._fails.pop(address, None)
+        self._trusted_until[address] = now + SESSION_TTL_S
+
+    def _forget_old(self, now: float) -> None:
+        # Bounded memory: past this many addresses, forget the locks that have run out.
+        if len(self._locked_until) > LOGIN_MAX_TRACKED:
+            self._locked_until = {a: t for a, t in self._locked_until.items() if t > now}
+        if len(self._fails) > LOGIN_MAX_TRACKED:
+            self._fails.clear()
+        if len(self._trusted_until) > LOGIN_MAX_TRACKED:
+            self._trusted_until = {a: t for a, t in self._trusted_until.items() if t > now}
 
 
 AGENT: web.AppKey[GateAgent] = web.AppKey("agent", GateAgent)
@@ -120,26 +171,47 @@ def _same_pin(given: str, expected: str) -> bool:
     return hmac.compare_digest(a, b)
 
 
+async def _json_body(request: web.Request) -> Any:
+    """The body as JSON, or the error response to send: a body that does not arrive in time is
+    a 408, anything that is not JSON (a nesting too deep for the parser included) a 400."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            raw = await request.read()
+    except TimeoutError:
+        return _error(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+    except ConnectionResetError:
+        # The client went away: no one reads this answer, and nothing failed on the gate.
+        return _error(400, "CLIENT_GONE", "the client closed the connection mid-request")
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _error(400, "VALIDATION_ERROR", "body: must be a JSON object")
+
+
+def _peer(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
 async def login(request: web.Request) -> web.Response:
     agent, guard = request.app[AGENT], request.app[GUARD]
-    now = time.monotonic()
-    wait = guard.retry_after(now)
-    if wait > 0:
-        return _locked(wait)
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "VALIDATION_ERROR", "body: must be a JSON object")
+    body = await _json_body(request)
+    if isinstance(body, web.Response):
+        return body
     pin = body.get("pin") if isinstance(body, dict) else None
     if not isinstance(pin, str) or not pin or len(pin) > 64:
         return _error(400, "VALIDATION_ERROR", "pin: required, a string of digits")
+    # From the claim to the verdict nothing is awaited: the count and the decision are one step.
+    now, peer = time.monotonic(), _peer(request)
+    wait = guard.claim(peer, now)
+    if wait > 0:
+        return _locked(wait)
     if not _same_pin(pin, agent.config.pin):
-        left = guard.failed(now)
-        logger.info("wrong dashboard PIN", extra={"fields": {"peer": request.remote}})
+        left = guard.failed(peer, now)
+        logger.info("wrong dashboard PIN", extra={"fields": {"peer": peer}})
         if left == 0:
-            return _locked(guard.retry_after(now))
+            return _locked(guard.lock_s)
         return _error(401, "UNAUTHORIZED", f"wrong PIN; {left} tries left", tries_left=left)
-    guard.succeeded()
+    guard.succeeded(peer, now)
     token = secrets.token_urlsafe(32)
     await asyncio.to_thread(agent.outbox.add_session, _hash(token), time.time() + SESSION_TTL_S)
     resp = _ok({"logged_in": True})
@@ -168,6 +240,10 @@ def _locked(wait: float) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    # End the session on the gate, not only in this browser: a copy of the cookie dies too.
+    token = request.cookies.get(COOKIE)
+    if token:
+        await asyncio.to_thread(request.app[AGENT].outbox.remove_session, _hash(token))
     resp = _ok({"logged_in": False})
     resp.del_cookie(COOKIE, path="/")
     return resp
@@ -182,6 +258,27 @@ async def require_session(request: web.Request, handler: Any) -> web.StreamRespo
         return await handler(request)
     if not await asyncio.to_thread(_logged_in, request):
         return _error(401, "UNAUTHORIZED", "log in with the gate PIN first")
+    return await handler(request)
+
+
+def _origin_of(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}".lower()
+
+
+@web.middleware
+async def same_origin(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A page on another site that a visitor (or staff member) opens must not drive the gate:
+    browsers send Origin on every cross-site POST and WebSocket upgrade, and we refuse any other
+    than our own. Clients that send no Origin are not browsers acting for another site."""
+    origin = request.headers.get("Origin")
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    if origin is not None and (request.method in STATE_CHANGING or upgrade):
+        if origin.lower() != _origin_of(request):
+            logger.info(
+                "cross-origin request refused",
+                extra={"fields": {"peer": _peer(request), "path": request.path}},
+            )
+            return _error(403, "FORBIDDEN", "requests from another site are refused")
     return await handler(request)
 
 
@@ -236,10 +333,9 @@ def _manual_code(body: Any) -> str | web.Response:
 async def api_manual(request: web.Request) -> web.Response:
     """A code typed in by staff (a phone screen the camera cannot read) takes the very path a
     camera scan takes: the decider, the outbox, the indicator, the upload to central."""
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "VALIDATION_ERROR", "body: must be a JSON object")
+    body = await _json_body(request)
+    if isinstance(body, web.Response):
+        return body
     code = _manual_code(body)
     if isinstance(code, web.Response):
         return code
@@ -386,7 +482,7 @@ def make_dashboard(
     preview_fps: float = PREVIEW_FPS,
     preview_max_clients: int = PREVIEW_MAX_CLIENTS,
 ) -> web.Application:
-    app = web.Application(middlewares=[security_headers, require_session])
+    app = web.Application(middlewares=[security_headers, same_origin, require_session])
     app[AGENT] = agent
     app[SOCKETS] = set()
     app[GUARD] = LoginGuard(login_max_fails, login_lock_s)

@@ -41,16 +41,18 @@ class Seat(_message.Message):
     def __init__(self, seat_id: _Optional[str] = ..., event_id: _Optional[str] = ..., row: _Optional[str] = ..., number: _Optional[int] = ..., category: _Optional[str] = ..., status: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., hold_id: _Optional[str] = ..., held_by_user_id: _Optional[str] = ..., held_until_ms: _Optional[int] = ..., checked_in_at_ms: _Optional[int] = ..., checked_in_gate_id: _Optional[str] = ..., checked_in_scan_id: _Optional[str] = ..., updated_seq: _Optional[int] = ...) -> None: ...
 
 class ReserveSeatRequest(_message.Message):
-    __slots__ = ("seat_id", "user_id", "hold_id", "ttl_seconds")
+    __slots__ = ("seat_id", "user_id", "hold_id", "ttl_seconds", "max_active_holds")
     SEAT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACTIVE_HOLDS_FIELD_NUMBER: _ClassVar[int]
     seat_id: str
     user_id: str
     hold_id: str
     ttl_seconds: int
-    def __init__(self, seat_id: _Optional[str] = ..., user_id: _Optional[str] = ..., hold_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    max_active_holds: int
+    def __init__(self, seat_id: _Optional[str] = ..., user_id: _Optional[str] = ..., hold_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., max_active_holds: _Optional[int] = ...) -> None: ...
 
 class ConfirmSeatRequest(_message.Message):
     __slots__ = ("seat_id", "user_id", "hold_id")

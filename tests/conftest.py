@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"TR_FAIL_ON_SKIP: {skipped} test(s) skipped; failing the run", red=True
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ----- the abuse suite's table (tests/abuse/): every attempt is a row, written by whichever process
+# ran it (xdist workers too) and gathered here into one table, printed and kept as a file -----
+ABUSE_ROWS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts" / "abuse-rows"
+ABUSE_TABLE = ABUSE_ROWS_DIR.parent / "abuse-table.md"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller clears the rows once
+    if ABUSE_ROWS_DIR.is_dir():
+        for old in ABUSE_ROWS_DIR.glob("*.jsonl"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from tests.abuse.table import render_table
+
+    table = render_table(ABUSE_ROWS_DIR)
+    if table is None:
+        return
+    ABUSE_TABLE.write_text(table)
+    terminalreporter.section("abuse attempts and outcomes")
+    for line in table.splitlines():
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"(written to {ABUSE_TABLE})")

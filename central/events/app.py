@@ -162,6 +162,13 @@ async def post_event(request: web.Request) -> web.Response:
     return created(event) if was_created else ok(event)
 
 
+async def delete_event(request: web.Request) -> web.Response:
+    event_id = path_id(request, "event_id")
+    return ok(
+        {"event_id": event_id, "deleted": await request.app[store_key].delete_event(event_id)}
+    )
+
+
 async def list_events(request: web.Request) -> web.Response:
     query = parse_query(request, EventsQuery)
     page = await request.app[store_key].list_events(
@@ -211,6 +218,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/events", post_event)
     app.router.add_get("/events", list_events)
     app.router.add_get("/events/{event_id}", get_event)
+    app.router.add_delete("/events/{event_id}", delete_event)
     app.router.add_post("/gates", post_gate)
     app.router.add_get("/gates", list_gates)
     app.router.add_post("/gates/authenticate", authenticate_gate)

@@ -175,6 +175,22 @@ class EventStore:
             )
         return event_view(row), False
 
+    async def delete_event(self, event_id: str) -> bool:
+        """Undo a creation whose seats could not be made (the orchestrator's compensation), so
+        no event is listed without its seats. Answers whether a row went."""
+        async with self.engine.begin() as conn:
+            venue_id = await conn.scalar(
+                sa.select(events.c.venue_id).where(events.c.event_id == event_id)
+            )
+            done = await conn.execute(events.delete().where(events.c.event_id == event_id))
+            if venue_id is not None:
+                # A venue made for this event alone goes with it; one other events use stays.
+                in_use = sa.select(events.c.event_id).where(events.c.venue_id == venue_id).exists()
+                await conn.execute(venues.delete().where(venues.c.venue_id == venue_id, ~in_use))
+        if done.rowcount:
+            log.info("event %s deleted (its creation was rolled back)", event_id)
+        return bool(done.rowcount)
+
     async def get_event(self, event_id: str) -> dict[str, Any]:
         async with autocommit(self.engine).connect() as conn:
             row = await _event_row(conn, event_id)

@@ -43,7 +43,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         user_id = v.uuid_field(request.user_id, "user_id")
         hold_id = v.uuid_field(request.hold_id, "hold_id")
         ttl = v.ttl_field(request.ttl_seconds)
-        return seat_message(await self.store.reserve(seat_id, user_id, hold_id, ttl))
+        if request.max_active_holds < 0:
+            raise invalid("max_active_holds", "must be 0 (no limit) or more")
+        seat = await self.store.reserve(seat_id, user_id, hold_id, ttl, request.max_active_holds)
+        return seat_message(seat)
 
     async def ConfirmSeat(self, request: pb.ConfirmSeatRequest, context: Ctx) -> pb.Seat:
         seat_id = v.uuid_field(request.seat_id, "seat_id")

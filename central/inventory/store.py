@@ -31,6 +31,7 @@ from central.inventory.schema import STATUSES, entry_logs, next_seq, seats
 log = logging.getLogger(__name__)
 
 SEQ_LOCK_KEY = 7_314_001  # pg advisory lock: one seat writer at a time draws a cursor value
+USER_LOCK_NAMESPACE = 7_314  # pg advisory lock (two-key form): one user's reserves in turn
 
 
 def now_ms() -> int:
@@ -127,8 +128,13 @@ class InventoryStore:
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQ_LOCK_KEY})
             yield conn
 
-    async def _write_statement(self, stmt: Any) -> list[Any]:
-        """Run one seat-writing statement and answer its RETURNING rows (as mappings)."""
+    async def _write_statement(self, stmt: Any, *, serialize_user: str | None = None) -> list[Any]:
+        """Run one seat-writing statement and answer its RETURNING rows (as mappings).
+
+        `serialize_user`: the statement counts that user's seats in its own WHERE; on PostgreSQL
+        a per-user session lock is held around it, so the statement's snapshot is taken after
+        every earlier statement of that user has committed (READ COMMITTED would otherwise let
+        two of them count the same rows). SQLite runs one writer at a time anyway."""
         if self._dialect != "postgresql":
             async with self.engine.begin() as conn:
                 return list((await conn.execute(stmt)).mappings().all())
@@ -137,10 +143,24 @@ class InventoryStore:
         lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
         async with autocommit(self.engine).connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return list((await conn.execute(stmt.where(lock.is_not(None)))).mappings().all())
+            if serialize_user is None:
+                return list((await conn.execute(stmt.where(lock.is_not(None)))).mappings().all())
+            # The two-key form: its key space never meets the one-key cursor lock.
+            key = {"ns": USER_LOCK_NAMESPACE, "u": serialize_user}
+            await conn.execute(sa.text("SELECT pg_advisory_lock(:ns, hashtext(:u))"), key)
+            try:
+                rows = (await conn.execute(stmt.where(lock.is_not(None)))).mappings().all()
+            finally:
+                await conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, hashtext(:u))"), key)
+            return list(rows)
 
     async def _update_one(
-        self, seat_id: str, where: Sequence[Any], values: dict[str, Any]
+        self,
+        seat_id: str,
+        where: Sequence[Any],
+        values: dict[str, Any],
+        *,
+        serialize_user: str | None = None,
     ) -> SeatRecord | None:
         stmt = (
             seats.update()
@@ -148,7 +168,7 @@ class InventoryStore:
             .values(**values, updated_seq=next_seq(self._dialect), updated_at_ms=self.clock())
             .returning(*seats.c)
         )
-        rows = await self._write_statement(stmt)
+        rows = await self._write_statement(stmt, serialize_user=serialize_user)
         return SeatRecord.from_row(rows[0]) if rows else None
 
     async def get_seat(self, seat_id: str) -> SeatRecord | None:
@@ -167,14 +187,37 @@ class InventoryStore:
         return seat
 
     # ----- holds and sales -----
+    def _live_holds_of(self, user_id: str, now: int) -> sa.ScalarSelect[int]:
+        mine = seats.alias("mine")  # not correlated to the row being updated
+        return (
+            sa.select(sa.func.count())
+            .select_from(mine)
+            .where(
+                mine.c.held_by_user_id == user_id,
+                mine.c.status == "HELD",
+                mine.c.held_until_ms > now,
+            )
+            .scalar_subquery()
+        )
+
     async def reserve(
-        self, seat_id: str, user_id: str, hold_id: str, ttl_seconds: int
+        self,
+        seat_id: str,
+        user_id: str,
+        hold_id: str,
+        ttl_seconds: int,
+        max_active_holds: int = 0,
     ) -> SeatRecord:
+        """Hold the seat if it is free (or its hold lapsed) and, with a limit, the user holds
+        fewer than max_active_holds live seats: both decided by the one UPDATE."""
         now = self.clock()
         held = seats.c.status == "HELD"
+        where = [sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms <= now))]
+        if max_active_holds > 0:
+            where.append(self._live_holds_of(user_id, now) < max_active_holds)
         won = await self._update_one(
             seat_id,
-            [sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms <= now))],
+            where,
             {
                 "status": "HELD",
                 "hold_id": hold_id,
@@ -184,6 +227,7 @@ class InventoryStore:
                 "last_hold_id": sa.case((held, seats.c.hold_id), else_=seats.c.last_hold_id),
                 "last_hold_outcome": sa.case((held, "EXPIRED"), else_=seats.c.last_hold_outcome),
             },
+            serialize_user=user_id if max_active_holds > 0 else None,
         )
         if won is not None:
             log.info("seat %s held by %s (hold %s)", seat_id, user_id, hold_id)
@@ -191,6 +235,16 @@ class InventoryStore:
         seat = await self.require_seat(seat_id)
         if seat.status == "HELD" and seat.hold_id == hold_id and seat.held_by_user_id == user_id:
             return seat  # a retry of the reserve that already took effect
+        free = seat.status == "AVAILABLE" or (
+            seat.status == "HELD" and (seat.held_until_ms or 0) <= now
+        )
+        if free and max_active_holds > 0:
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION,
+                "HOLD_LIMIT_REACHED",
+                f"the user already holds {max_active_holds} seats; pay for or release one first",
+                seat,
+            )
         if seat.status in ("SOLD", "CHECKED_IN"):
             raise InventoryError(
                 Kind.FAILED_PRECONDITION, "SEAT_ALREADY_SOLD", f"seat is {seat.status}", seat

@@ -6,10 +6,15 @@ import uuid
 from typing import Any
 
 from central.errors import ApiError
+from central.faults import fault_point
+from central.inventory.servicer import MAX_SEATS_PER_CREATE
 from central.orchestrator.backends import Backends
 from central.orchestrator.schemas import CreateEventBody, SeatLayout
 from central.timeutil import as_utc
 from proto import inventory_pb2 as pb
+
+# Inventory creates an event's seats in one call (one transaction) of at most this many.
+MAX_SEATS_PER_EVENT = MAX_SEATS_PER_CREATE
 
 
 def row_names(count: int) -> list[str]:
@@ -83,8 +88,12 @@ def plan_seats(layout: SeatLayout, pricing: dict[str, int]) -> list[pb.NewSeat]:
         for row in rows
         for n in range(1, layout.seats_per_row + 1)
     ]
-    if len(seats) > 100_000:
-        raise ApiError("VALIDATION_ERROR", "seats: at most 100000 seats per event")
+    if len(seats) > MAX_SEATS_PER_EVENT:
+        raise ApiError(
+            "VALIDATION_ERROR",
+            f"seats: at most {MAX_SEATS_PER_EVENT} seats per event (asked for {len(seats)})",
+            {"field": "seats", "max_seats": MAX_SEATS_PER_EVENT},
+        )
     return seats
 
 
@@ -130,9 +139,16 @@ async def create_event(backends: Backends, body: CreateEventBody) -> dict[str, A
     if body.doors_close is not None:
         payload["doors_close"] = body.doors_close.isoformat()
     event = await backends.events.call("POST", "/events", json=payload)
-    created = await backends.inventory.call(
-        "CreateSeats", pb.CreateSeatsRequest(event_id=event_id, seats=seats), timeout=30
-    )
+    try:
+        fault_point("admin.before_create_seats")
+        created = await backends.inventory.call(
+            "CreateSeats", pb.CreateSeatsRequest(event_id=event_id, seats=seats), timeout=30
+        )
+    except BaseException:
+        # All or nothing: inventory wrote no seat (one transaction), so the event goes too
+        # instead of being listed with none.
+        await backends.events.call("DELETE", f"/events/{event_id}")
+        raise
     return {
         "event_id": event["event_id"],
         "name": event["name"],

@@ -40,7 +40,14 @@ async def add_server_time(request: web.Request, response: web.StreamResponse) ->
 
 
 def create_app(settings: Settings, backends: Backends) -> web.Application:
-    app = make_app("orchestrator", internal_token=None, client_max_size=1024 * 1024)
+    app = make_app(
+        "orchestrator",
+        internal_token=None,
+        client_max_size=1024 * 1024,
+        body_timeout=settings.body_timeout,
+        # The public port: /metrics only for the operator's networks (the contract allows it).
+        metrics_networks=settings.metrics_network_list(),
+    )
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)

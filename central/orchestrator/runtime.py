@@ -20,6 +20,8 @@ from central.orchestrator.event_cache import EventCache
 from central.orchestrator.gate_scans import STEPS as GATE_SCAN_STEPS
 from central.orchestrator.gate_scans import GateScanStore
 from central.orchestrator.idempotency import IdempotencyStore
+from central.orchestrator.rate_limits import STEPS as RATE_LIMIT_STEPS
+from central.orchestrator.rate_limits import RateLimits
 from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
 from central.orchestrator.sagas.transfer import reverse_saga, transfer_saga
 from central.orchestrator.shedding import InFlightLimit
@@ -44,12 +46,13 @@ class Runtime:
     verifier: Verifier
     gate_scans: GateScanStore
     verify_limit: InFlightLimit
+    rate_limits: RateLimits
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
-        await migrate(engine, [*STEPS, *GATE_SCAN_STEPS])
+        await migrate(engine, [*STEPS, *GATE_SCAN_STEPS, *RATE_LIMIT_STEPS])
         keyring = (
             KeyRing.from_dir(settings.signing_keys_dir)
             if settings.signing_keys_dir is not None
@@ -62,7 +65,11 @@ class Runtime:
             await holds.start()
         runner = SagaRunner(
             engine,
-            [purchase_saga(backends, holds), transfer_saga(backends), reverse_saga(backends)],
+            [
+                purchase_saga(backends, holds, max_holds_per_user=settings.max_holds_per_user),
+                transfer_saga(backends),
+                reverse_saga(backends),
+            ],
             lease_seconds=settings.saga_lease,
         )
         runtime = cls(
@@ -83,6 +90,7 @@ class Runtime:
             ),
             verify_limit=InFlightLimit(settings.verify_concurrency),
             gate_scans=GateScanStore(engine),
+            rate_limits=RateLimits(engine),
         )
         runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
         if holds is not None:

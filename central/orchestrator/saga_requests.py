@@ -15,6 +15,7 @@ from central.orchestrator.idempotency import Answer, request_hash
 from central.orchestrator.keys import runtime_key
 from central.orchestrator.runtime import Runtime
 from central.saga import SagaBusy, SagaRecord
+from central.web import add_retry_after, read_body
 
 WAIT_FOR_OTHER_REQUEST = 30.0
 
@@ -33,12 +34,13 @@ async def with_idempotency(
     if key is None:
         status, body = await _answer(handler)
     else:
-        digest = request_hash(await request.read())
+        digest = request_hash(await read_body(request))
         scope = f"{principal.user_id}:{request.path}"
         status, body = await runtime_of(request).idempotency.run(
             scope, key, digest, lambda: _answer(handler)
         )
-    return web.json_response(body, status=status)
+    details = body.get("details") if isinstance(body, dict) else None
+    return add_retry_after(web.json_response(body, status=status), details)
 
 
 async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:

@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{1,63}$"
+# No control characters (NUL included) anywhere in an address: docs/internal-api.md promises a 400.
+_ADDR = r"[^@\s\x00-\x1f\x7f]"
+EMAIL_PATTERN = rf"^{_ADDR}{{1,64}}@{_ADDR}{{1,185}}\.{_ADDR}{{1,63}}$"
 HALL_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,19}$"
 
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]

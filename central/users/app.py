@@ -22,7 +22,7 @@ from central.users.ledger import Ledger
 from central.users.otp import OtpStore
 from central.users.passwords import Passwords
 from central.users.schema import STEPS
-from central.users.store import LOGIN_FAILURE_LIMIT, User, UserStore
+from central.users.store import User, UserStore, session_key
 from central.users.tokens import TokenIssuer
 from central.web import (
     attach_database,
@@ -73,9 +73,10 @@ async def _send_code(svc: Services, user: User, purpose: str, reference_id: str,
 
 
 def _token_pair(svc: Services, user: User) -> dict[str, Any]:
+    sid = svc.tokens.new_session()
     return {
-        "access_token": svc.tokens.access(user.user_id, user.role),
-        "refresh_token": svc.tokens.refresh(user.user_id, user.role),
+        "access_token": svc.tokens.access(user.user_id, user.role, sid),
+        "refresh_token": svc.tokens.refresh(user.user_id, user.role, sid),
         "token_type": "Bearer",
         "expires_in": svc.tokens.access_ttl,
     }
@@ -143,16 +144,15 @@ async def verify_registration(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, m.Login)
     svc = _svc(request)
-    if await svc.users.recent_login_failures(body.email) >= LOGIN_FAILURE_LIMIT:
+    if not await svc.users.claim_login_attempt(body.email):
         raise ApiError("RATE_LIMITED", "too many failed logins for this account; try later")
     user = await svc.users.find_by_email(body.email)
     good = await svc.passwords.verify(user.password_hash if user else None, body.password)
     if user is None or not good:
-        await svc.users.record_login_failure(body.email)
         raise ApiError("UNAUTHORIZED", "wrong e-mail or password")
+    await svc.users.login_succeeded(body.email)
     if not user.is_verified:
         raise ApiError("UNVERIFIED_ACCOUNT", "verify the account with the code sent first")
-    await svc.users.clear_login_failures(body.email)
     summary = {
         "user_id": user.user_id,
         "email": user.email,
@@ -166,7 +166,7 @@ async def refresh(request: web.Request) -> web.Response:
     body = await parse_body(request, m.RefreshBody)
     svc = _svc(request)
     claims = svc.tokens.decode(body.refresh_token)
-    if claims.typ != "refresh" or await svc.users.is_revoked(claims.jti):
+    if claims.typ != "refresh" or await svc.users.is_revoked(claims.jti, claims.sid):
         raise ApiError("UNAUTHORIZED", "not a valid refresh token")
     try:
         user = await svc.users.get(claims.user_id)
@@ -174,7 +174,8 @@ async def refresh(request: web.Request) -> web.Response:
         raise ApiError("UNAUTHORIZED", "the account no longer exists") from None
     return ok(
         {
-            "access_token": svc.tokens.access(user.user_id, user.role),
+            # The same session: a logout of it ends this token too.
+            "access_token": svc.tokens.access(user.user_id, user.role, claims.sid),
             "expires_in": svc.tokens.access_ttl,
         }
     )
@@ -186,6 +187,11 @@ async def logout(request: web.Request) -> web.Response:
     # An expired token may still be logged out (a client cleaning up); only a forged one fails.
     claims = svc.tokens.decode(body.token, check_expiry=False)
     await svc.users.revoke(claims.jti, claims.expires_at)
+    if claims.sid:
+        # The whole session: its refresh token and every access token refreshed from it, for as
+        # long as any of them could still be valid. Other logins of the user are other sessions.
+        until = max(claims.expires_at, svc.tokens.session_end(svc.users.clock()))
+        await svc.users.revoke(session_key(claims.sid), until)
     log.info("token revoked", extra={"fields": {"user_id": claims.user_id, "typ": claims.typ}})
     return ok({"revoked": True})
 
@@ -196,7 +202,7 @@ async def introspect(request: web.Request) -> web.Response:
     claims = svc.tokens.decode(body.token)
     if claims.typ != "access":
         raise ApiError("UNAUTHORIZED", "not an access token")
-    user, revoked = await svc.users.token_holder(claims.user_id, claims.jti)
+    user, revoked = await svc.users.token_holder(claims.user_id, claims.jti, claims.sid)
     if revoked:
         raise ApiError("UNAUTHORIZED", "token revoked")
     if user is None:

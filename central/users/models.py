@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# No control characters (NUL included): docs/internal-api.md promises a 400 for them.
+_ADDR = r"[^@\s\x00-\x1f\x7f]"
+EMAIL_PATTERN = rf"^{_ADDR}{{1,64}}@{_ADDR}+\.{_ADDR}+$"
 MAX_CREDITS = 10**12  # far above any real balance, far below BIGINT overflow
 
 Email = Annotated[

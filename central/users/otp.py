@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 OTP_TTL = timedelta(minutes=5)
 OTP_ATTEMPTS = 3
 OTP_MAX_RESENDS = 3
+# Codes sent per (user, purpose) in a sliding window, resends included: room for a registration
+# with its resends or a few purchases and transfers, not for texting someone without end.
+OTP_SEND_LIMIT = 8
+OTP_SEND_WINDOW = timedelta(minutes=15)
 CODE_DIGITS = 6
 _RACE_RETRIES = 5
 
@@ -77,10 +82,19 @@ def _challenge(row: sa.Row[Any]) -> Challenge:
 
 class OtpStore:
     def __init__(
-        self, engine: AsyncEngine, key: str, clock: Clock = utcnow, ttl: timedelta = OTP_TTL
+        self,
+        engine: AsyncEngine,
+        key: str,
+        clock: Clock = utcnow,
+        ttl: timedelta = OTP_TTL,
+        *,
+        send_limit: int = OTP_SEND_LIMIT,
+        send_window: timedelta = OTP_SEND_WINDOW,
     ) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.send_limit = send_limit
+        self.send_window = send_window
         self._key = key.encode()
         self.clock = clock
 
@@ -128,6 +142,9 @@ class OtpStore:
                     )
                     if locked.rowcount != 1:
                         raise ApiError("USER_NOT_FOUND", "no such user")
+                    # Counted under the user's row lock, in the transaction that inserts: two
+                    # requests cannot both see room for one more code.
+                    await self._check_send_quota(conn, user_id, purpose, now)
                     old = await self._current(conn, user_id, purpose, reference_id)
                     resends = 0
                     if resend:
@@ -172,6 +189,30 @@ class OtpStore:
             assert new is not None
             return new, code
         raise ApiError("SERVICE_UNAVAILABLE", "too many concurrent OTP requests; retry")
+
+    async def _check_send_quota(
+        self, conn: AsyncConnection, user_id: str, purpose: str, now: datetime
+    ) -> None:
+        since = now - self.send_window
+        sent, oldest = (
+            await conn.execute(
+                sa.select(sa.func.count(), sa.func.min(otp_challenges.c.created_at)).where(
+                    otp_challenges.c.user_id == user_id,
+                    otp_challenges.c.purpose == purpose,
+                    otp_challenges.c.created_at > since,
+                )
+            )
+        ).one()
+        if sent < self.send_limit:
+            return
+        wait = (as_utc(oldest) + self.send_window - now).total_seconds()
+        retry_after = max(1, math.ceil(wait))
+        raise ApiError(
+            "RATE_LIMITED",
+            f"at most {self.send_limit} codes per {int(self.send_window.total_seconds())} s;"
+            f" try again in {retry_after} s",
+            {"retry_after_s": retry_after},
+        )
 
     async def create(self, user_id: str, purpose: str, reference_id: str) -> tuple[Challenge, str]:
         """A fresh challenge; any current one for the same (user, purpose, reference) dies."""

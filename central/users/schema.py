@@ -7,6 +7,7 @@ whether a debit is allowed (see ledger.py)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.db import Step, create_tables
 
@@ -85,23 +86,49 @@ otp_challenges = sa.Table(
     ),
 )
 
+# The first build's failure log, created by step 1 and dropped by step 2 (kept apart from
+# `metadata`, which lists only the live tables).
+_step1_only = sa.MetaData()
 login_failures = sa.Table(
     "login_failures",
-    metadata,
+    _step1_only,
     sa.Column("failure_id", sa.Integer, primary_key=True, autoincrement=True),
-    # Keyed by the lower-cased e-mail: an account that does not exist is limited the same way,
-    # so the limiter does not reveal which e-mails are registered.
     sa.Column("email", sa.String(254), nullable=False),
     sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_login_failures_email_at", "email", "failed_at"),
 )
 
+# One row per account (keyed by the lower-cased e-mail: an account that does not exist is limited
+# the same way, so the limiter does not reveal which e-mails are registered). Every attempt bumps
+# `failures` BEFORE the password is checked, in one upsert whose returned count decides whether
+# the check happens at all: parallel guesses cannot all read "under the limit" (the row of
+# login_failures it replaces was counted, then the hash checked, then the failure written).
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("email", sa.String(254), primary_key=True),
+    sa.Column("window_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+)
+
+
+async def _replace_login_failures(conn: AsyncConnection) -> None:
+    await create_tables(metadata, "login_attempts")(conn)
+    await conn.execute(sa.text("DROP TABLE IF EXISTS login_failures"))
+
+
+async def _create_step1(conn: AsyncConnection) -> None:
+    await create_tables(metadata, "users", "credit_ledger", "revoked_tokens", "otp_challenges")(
+        conn
+    )
+    await create_tables(_step1_only, "login_failures")(conn)
+
+
 STEPS = [
     Step(
         1,
         "users: users, credit ledger, revoked tokens, OTP challenges, login failures",
-        create_tables(
-            metadata, "users", "credit_ledger", "revoked_tokens", "otp_challenges", "login_failures"
-        ),
+        _create_step1,
     ),
+    Step(2, "users: login attempts counted before the password check", _replace_login_failures),
 ]

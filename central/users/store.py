@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
-from central.users.schema import credit_ledger, login_failures, revoked_tokens, users
+from central.users.schema import credit_ledger, login_attempts, revoked_tokens, users
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,23 @@ class User:
             "credit_balance": self.credit_balance,
             "created_at": iso(self.created_at),
         }
+
+
+def session_key(sid: str) -> str:
+    """A revoked session shares the revoked-token table: its key cannot collide with a jti
+    (those are bare hex)."""
+    return f"sid:{sid}"
+
+
+def _revocation_keys(jti: str, sid: str) -> list[str]:
+    return [jti, session_key(sid)] if sid else [jti]
+
+
+def _upsert(dialect: str) -> Any:
+    """The dialect's INSERT … ON CONFLICT construct (SQLite and PostgreSQL spell it alike)."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def _user(row: sa.Row[Any]) -> User:
@@ -130,12 +148,12 @@ class UserStore:
             raise ApiError("USER_NOT_FOUND", "no such user")
         return user
 
-    async def token_holder(self, user_id: str, jti: str) -> tuple[User | None, bool]:
-        """The token's user as it is now, and whether the token was revoked: one statement, as
-        every authenticated request asks it."""
+    async def token_holder(self, user_id: str, jti: str, sid: str = "") -> tuple[User | None, bool]:
+        """The token's user as it is now, and whether the token (or its session) was revoked:
+        one statement, as every authenticated request asks it."""
         revoked = (
             sa.select(revoked_tokens.c.jti)
-            .where(revoked_tokens.c.jti == jti)
+            .where(revoked_tokens.c.jti.in_(_revocation_keys(jti, sid)))
             .exists()
             .label("revoked")
         )
@@ -194,33 +212,40 @@ class UserStore:
         async with autocommit(self.engine).connect() as conn:
             return int(await conn.scalar(sa.select(sa.func.count()).select_from(users)) or 0)
 
-    # ----- login failures (per account, in the database so every process counts them) -----
-    async def recent_login_failures(self, email: str) -> int:
-        since = self.clock() - LOGIN_FAILURE_WINDOW
-        async with autocommit(self.engine).connect() as conn:
-            count = await conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(login_failures)
-                .where(login_failures.c.email == email.lower(), login_failures.c.failed_at > since)
-            )
-        return int(count or 0)
-
-    async def record_login_failure(self, email: str) -> None:
+    # ----- login attempts (per account, in the database so every process counts them) -----
+    async def claim_login_attempt(self, email: str) -> bool:
+        """Count this attempt as a failure before the password is checked, and say whether the
+        check may happen: one upsert, whose returned count is the decision. Parallel guesses
+        each get their own number, so at most LOGIN_FAILURE_LIMIT of them reach the hash per
+        window, whatever their timing (and the right password is refused once locked)."""
         now = self.clock()
+        since = now - LOGIN_FAILURE_WINDOW
+        key = email.lower()
+        stale = login_attempts.c.window_started_at <= since
+        insert = _upsert(self.engine.dialect.name)(login_attempts).values(
+            email=key, window_started_at=now, failures=1
+        )
+        stmt = insert.on_conflict_do_update(
+            index_elements=[login_attempts.c.email],
+            set_={
+                "failures": sa.case((stale, 1), else_=login_attempts.c.failures + 1),
+                "window_started_at": sa.case(
+                    (stale, now), else_=login_attempts.c.window_started_at
+                ),
+            },
+        ).returning(login_attempts.c.failures)
         async with self.engine.begin() as conn:
-            await conn.execute(login_failures.insert().values(email=email.lower(), failed_at=now))
-            # Old failures no longer count; dropping them here keeps the table small.
-            await conn.execute(
-                login_failures.delete().where(
-                    login_failures.c.email == email.lower(),
-                    login_failures.c.failed_at <= now - LOGIN_FAILURE_WINDOW,
-                )
-            )
+            failures = int((await conn.execute(stmt)).scalar_one())
+        return failures <= LOGIN_FAILURE_LIMIT
 
-    async def clear_login_failures(self, email: str) -> None:
+    async def login_succeeded(self, email: str) -> None:
+        """The right password: take back this attempt's own count. Earlier failures in the
+        window stay counted, so a success among a burst of guesses gives the guessers nothing."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                login_failures.delete().where(login_failures.c.email == email.lower())
+                login_attempts.update()
+                .where(login_attempts.c.email == email.lower(), login_attempts.c.failures > 0)
+                .values(failures=login_attempts.c.failures - 1)
             )
 
     # ----- revoked tokens -----
@@ -235,9 +260,11 @@ class UserStore:
         async with self.engine.begin() as conn:
             await conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < now))
 
-    async def is_revoked(self, jti: str) -> bool:
+    async def is_revoked(self, jti: str, sid: str = "") -> bool:
         async with autocommit(self.engine).connect() as conn:
             found = await conn.scalar(
-                sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+                sa.select(revoked_tokens.c.jti).where(
+                    revoked_tokens.c.jti.in_(_revocation_keys(jti, sid))
+                )
             )
         return found is not None

@@ -1,4 +1,6 @@
-"""Access and refresh tokens: HS256 JWTs with a jti, so one can be revoked for every process."""
+"""Access and refresh tokens: HS256 JWTs with a jti, so one can be revoked for every process, and
+a session id (sid) shared by the pair a login issues and by every access token refreshed from it,
+so a logout can end the whole session at once."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class Claims:
     typ: str
     jti: str
     expires_at: datetime
+    sid: str = ""  # empty for tokens issued before sessions existed
 
 
 class TokenIssuer:
@@ -35,10 +38,11 @@ class TokenIssuer:
         self.refresh_ttl = refresh_ttl
         self._clock = clock
 
-    def _issue(self, user_id: str, role: str, typ: str, ttl: int) -> str:
+    def _issue(self, user_id: str, role: str, typ: str, ttl: int, sid: str) -> str:
         now = self._clock()
         claims = {
             "sub": user_id,
+            "sid": sid,
             "role": role,
             "typ": typ,
             "jti": uuid.uuid4().hex,
@@ -48,11 +52,19 @@ class TokenIssuer:
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def access(self, user_id: str, role: str) -> str:
-        return self._issue(user_id, role, "access", self.access_ttl)
+    @staticmethod
+    def new_session() -> str:
+        return uuid.uuid4().hex
 
-    def refresh(self, user_id: str, role: str) -> str:
-        return self._issue(user_id, role, "refresh", self.refresh_ttl)
+    def access(self, user_id: str, role: str, sid: str) -> str:
+        return self._issue(user_id, role, "access", self.access_ttl, sid)
+
+    def refresh(self, user_id: str, role: str, sid: str) -> str:
+        return self._issue(user_id, role, "refresh", self.refresh_ttl, sid)
+
+    def session_end(self, now: datetime) -> datetime:
+        """The latest moment a token of a session still open now can expire."""
+        return now + timedelta(seconds=max(self.access_ttl, self.refresh_ttl))
 
     def decode(self, token: str, *, check_expiry: bool = True) -> Claims:
         """Check the signature and the claims; expiry is judged by our clock, not PyJWT's,
@@ -75,6 +87,7 @@ class TokenIssuer:
                 typ=str(raw["typ"]),
                 jti=str(raw["jti"]),
                 expires_at=exp,
+                sid=str(raw.get("sid") or ""),
             )
         except (TypeError, ValueError, OverflowError):
             raise ApiError("UNAUTHORIZED", "invalid token") from None

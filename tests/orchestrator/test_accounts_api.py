@@ -56,7 +56,14 @@ async def test_register_verify_login_balance(tmp_path: Path) -> None:
         assert status == 200, body
         assert body["data"] == {"user_id": user_id, "credit_balance": 0}
 
-        # A refresh token mints a new access token; after logout the old access token is dead.
+        # A refresh token mints a new access token; logout ends the whole session: the access
+        # token, its refresh token and what was minted from it. Another login stays valid.
+        status, body = await c.call(
+            "POST",
+            "/api/auth/login",
+            json_body={"email": "ann@example.com", "password": "a long password"},
+        )
+        other = body["data"]["access_token"]
         status, body = await c.call("POST", "/api/auth/refresh", token=login["refresh_token"])
         assert status == 200, body
         fresh = body["data"]["access_token"]
@@ -65,6 +72,10 @@ async def test_register_verify_login_balance(tmp_path: Path) -> None:
         status, body = await c.call("GET", "/api/credits/balance", token=login["access_token"])
         assert (status, body["error_code"]) == (401, "UNAUTHORIZED")
         status, body = await c.call("GET", "/api/credits/balance", token=fresh)
+        assert (status, body["error_code"]) == (401, "UNAUTHORIZED")
+        status, body = await c.call("POST", "/api/auth/refresh", token=login["refresh_token"])
+        assert (status, body["error_code"]) == (401, "UNAUTHORIZED")
+        status, body = await c.call("GET", "/api/credits/balance", token=other)
         assert status == 200
 
 

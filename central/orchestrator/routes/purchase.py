@@ -28,6 +28,8 @@ async def reserve(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, ReserveBody)
     runtime = runtime_of(request)
+    limit = runtime.settings.reserve_rate_limit
+    await runtime.rate_limits.hit("reserve", principal.user_id, limit=limit, window_s=60)
 
     async def run() -> Answer:
         seat_id = str(body.seat_id)

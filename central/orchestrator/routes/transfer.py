@@ -77,13 +77,8 @@ async def initiate(request: web.Request) -> web.Response:
         )
         if any(t["status"] in ACTIVE_TRANSFER for t in live):
             raise ApiError("TRANSFER_IN_PROGRESS", "this seat already has a transfer in progress")
-        balance = await backends.users.call("GET", f"/credits/{buyer['user_id']}/balance")
-        if int(balance["credit_balance"]) < body.credits_amount:
-            raise ApiError(
-                "INSUFFICIENT_CREDITS",
-                "the buyer does not have enough credits",
-                {"required": body.credits_amount},
-            )
+        # No check of the buyer's balance here: its answer would tell the seller whether the
+        # buyer has X credits. The credits move only once both consented (a 402 then, FAILED).
         transfer_id = str(uuid.uuid4())
         ttl = runtime.settings.transfer_ttl
         # The record's partial unique index settles two initiations racing past the check above.

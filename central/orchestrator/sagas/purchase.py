@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 KIND = "purchase"
 HOLD_EXPIRED = ApiError("HOLD_EXPIRED", "the seat hold expired before payment")
-RESERVE_ERRORS = {"SEAT_NOT_FOUND", "SEAT_ALREADY_SOLD", "SEAT_UNAVAILABLE"}
+RESERVE_ERRORS = {"SEAT_NOT_FOUND", "SEAT_ALREADY_SOLD", "SEAT_UNAVAILABLE", "HOLD_LIMIT_REACHED"}
 
 
 def seat_error(exc: InventoryError) -> ApiError:
@@ -48,7 +48,11 @@ def _expired(expires_at: str | None) -> bool:
     return datetime.fromisoformat(expires_at) <= datetime.now(UTC)
 
 
-def purchase_saga(backends: Backends, holds: HoldQueue | None) -> SagaDefinition:
+def purchase_saga(
+    backends: Backends, holds: HoldQueue | None, *, max_holds_per_user: int = 0
+) -> SagaDefinition:
+    """`max_holds_per_user`: inventory refuses a reserve past that many live holds of the buyer
+    (0: no limit), counted in the reserving statement itself."""
     inventory, users, orders = backends.inventory, backends.users, backends.orders
 
     async def reserve_seat(ctx: SagaContext) -> Any:
@@ -61,6 +65,7 @@ def purchase_saga(backends: Backends, holds: HoldQueue | None) -> SagaDefinition
                     user_id=d["user_id"],
                     hold_id=d["hold_id"],
                     ttl_seconds=d["ttl"],
+                    max_active_holds=max_holds_per_user,
                 ),
             )
         except InventoryError as exc:

@@ -173,7 +173,10 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
             )
         except ApiError as exc:
             if exc.code == "INSUFFICIENT_CREDITS":
-                raise Abort(exc) from None  # the buyer's balance fell since initiating
+                # Either party may read this answer: it must not carry the buyer's balance or id.
+                raise Abort(
+                    ApiError("INSUFFICIENT_CREDITS", "the buyer does not have enough credits")
+                ) from None
             raise
         return {"moved": d["credits_amount"], "buyer_balance": moved["from_balance"]}
 
