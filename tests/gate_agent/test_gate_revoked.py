@@ -49,7 +49,9 @@ def test_revoked_gate_refuses_online_offline_and_after_restart(
     gate = GateProc(central.url, venue.gate_token, tmp_path)
     gate.start(*FAST)
     try:
-        wait_until(lambda: gate.status()["online"] and gate.status()["manifest"]["seats"] >= 4)
+        wait_until(
+            lambda: gate.status()["online"] and gate.status()["manifest"]["seats"] >= 4, timeout=30
+        )
         first = show(gate, venue.qr(seats[0]))
         assert (first["result"], first["mode"]) == ("SUCCESS", "online"), first
         assert gate.status()["state"] == "online"
@@ -208,7 +210,7 @@ async def test_dashboard_page_shows_gate_disabled(
     gate = GateProc(venue.central.url, venue.gate_token, tmp_path)
     gate.start(*FAST)
     try:
-        wait_until(lambda: gate.status()["online"])
+        wait_until(lambda: gate.status()["online"], timeout=30)
         page = await browser.new_page(viewport={"width": 800, "height": 480})
         await page.goto(f"http://127.0.0.1:{gate.port}/")
         await page.fill("#pin", PIN)

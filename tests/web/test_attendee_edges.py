@@ -22,6 +22,7 @@ from tests.web.support import (
     new_email,
     new_page,
     otp_code,
+    otp_entry,
     screenshot,
 )
 
@@ -49,8 +50,13 @@ async def test_flagged_buyer_enters_the_code_then_pays(central: Central, browser
     await page.wait_for_selector("#purchase-otp-form")
     await screenshot(page, "attendee-purchase-otp-phone")
     assert await page.locator("#open-ticket").count() == 0  # nothing paid before the code
-    code = otp_code(central, email=email, purpose="purchase", after=started)
-    await page.fill("#purchase-otp-form [name=otp_code]", code)
+    first = otp_entry(central, email=email, purpose="purchase", after=started)
+    # a new code on request; the newest one is the one that works
+    await page.click("#purchase-otp-form >> text=Send a new code")
+    await page.wait_for_selector("#purchase-otp-form .msg-ok")
+    newest = otp_entry(central, email=email, purpose="purchase", after=started)
+    assert newest["sent_at"] > first["sent_at"]
+    await page.fill("#purchase-otp-form [name=otp_code]", newest["code"])
     await page.click("#purchase-otp-form button[type=submit]")
     await page.wait_for_selector("#open-ticket")
     assert "Balance now 60 credits" in await page.locator("#selection").inner_text()

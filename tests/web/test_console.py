@@ -14,7 +14,7 @@ import httpx
 from conftest import needs_chromium
 
 from tests.gate_agent.central_proc import Central, drop_ticket
-from tests.gate_agent.gate_proc import GateProc
+from tests.gate_agent.gate_proc import PIN, GateProc
 from tests.web.support import (
     DESKTOP,
     PASSWORD,
@@ -120,6 +120,13 @@ async def test_console_event_gate_live_admission_and_revoke(
                 json={"qr_payload": "TR1:X", "scan_id": "after-revoke"},
             )
         assert (refused.status_code, refused.json()["error_code"]) == (401, "GATE_REVOKED")
+        # and the gate's own staff page says so
+        dashboard = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        await dashboard.goto(f"http://127.0.0.1:{gate.port}/")
+        await dashboard.fill("#pin", PIN)
+        await dashboard.click("#login-button")
+        await dashboard.locator("#gate-disabled").wait_for(state="visible")
+        await screenshot(dashboard, "must4-gate-dashboard-disabled-desktop")
         # the second seat was never admitted
         seat = next(
             s

@@ -172,9 +172,20 @@ export async function eventView(ctx, eventId) {
       { id: "purchase-otp-form" },
       message("info", "For your security we sent a 6-digit code to your phone. Enter it to finish paying."),
       field("Code", h("input", { name: "otp_code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true })),
-      h("button", { type: "submit", text: "Confirm and pay" }),
+      h("div", { class: "row" },
+        h("button", { type: "submit", text: "Confirm and pay" }),
+        h("button", { type: "button", class: "secondary", text: "Send a new code", onclick: resend }),
+      ),
       note,
     );
+    async function resend() {
+      try {
+        await ctx.api.post("/api/otp/resend", { context: "purchase", reference_id: order.order_id });
+        replace(note, message("ok", "A new code is on its way; the old one no longer works."));
+      } catch (err) {
+        replace(note, message("error", describeError(err)));
+      }
+    }
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const { otp_code } = formValues(form);

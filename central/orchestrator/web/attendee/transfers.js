@@ -79,7 +79,16 @@ export async function transfersView(ctx, preselectSeat) {
         { class: "inline-form confirm-form", dataset: { transferId: t.transfer_id } },
         field("Your code", h("input", { name: "otp_code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true })),
         h("button", { type: "submit", text: side === "buyer" ? `Accept and pay ${credits(t.credits_amount)}` : "Confirm" }),
+        h("button", { type: "button", class: "link-button", text: "Send me a new code", onclick: resend }),
       );
+      async function resend() {
+        try {
+          await ctx.api.post("/api/otp/resend", { context: "transfer", reference_id: t.transfer_id });
+          replace(status, message("ok", "A new code is on its way; the old one no longer works."));
+        } catch (err) {
+          replace(status, message("error", describeError(err)));
+        }
+      }
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
         try {
