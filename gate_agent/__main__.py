@@ -13,7 +13,7 @@ from aiohttp import web
 
 from central.logs import setup_logging
 from gate_agent import decode_cmd
-from gate_agent.config import NAMES, ConfigError, GateConfig, load_config
+from gate_agent.config import NAMES, SECRET_FILES, SECRETS, ConfigError, GateConfig, load_config
 from gate_agent.notify import Watchdog, notify, watchdog_interval
 from hardware.decode import DecoderError
 from hardware.frames import CameraError
@@ -29,6 +29,16 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="TOML file with the settings below")
     for name in NAMES:
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
+    for name in SECRET_FILES:
+        secret = name.removesuffix("_file").replace("_", "-")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            metavar="FILE",
+            help=f"read --{secret} from this file (keeps it out of `ps`; or "
+            f"TR_GATE_{name.upper()}, or TR_GATE_{name.removesuffix('_file').upper()})",
+        )
     return parser
 
 
@@ -79,13 +89,20 @@ def run(argv: list[str]) -> int:
         args = _run_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    flags = {name: getattr(args, name) for name in NAMES}
+    flags = {name: getattr(args, name) for name in (*NAMES, *SECRET_FILES)}
     try:
         config = load_config(flags, config_file=args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
+    on_command_line = [f"--{n.replace('_', '-')}" for n in SECRETS if flags.get(n) is not None]
+    if on_command_line:
+        logger.warning(
+            "secrets on the command line are visible to every account in `ps`: use "
+            "--pin-file/--device-token-file or TR_GATE_PIN/TR_GATE_DEVICE_TOKEN",
+            extra={"fields": {"flags": on_command_line}},
+        )
     # httpx logs every request at INFO: a line per scan and per sync tick drowns the verdicts
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return asyncio.run(serve(config))
