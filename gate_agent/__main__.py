@@ -42,7 +42,7 @@ def _run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def serve(config: GateConfig) -> int:
+async def serve(config: GateConfig, *, secrets_on_command_line: list[str] | None = None) -> int:
     from gate_agent.agent import GateAgent
     from gate_agent.server import make_dashboard
 
@@ -65,6 +65,12 @@ async def serve(config: GateConfig) -> int:
     logger.info(
         "dashboard listening", extra={"fields": {"urls": [str(u) for u in runner.addresses]}}
     )
+    if secrets_on_command_line:
+        logger.warning(
+            "secrets on the command line are visible to every account in `ps`: use "
+            "--pin-file/--device-token-file or TR_GATE_PIN/TR_GATE_DEVICE_TOKEN",
+            extra={"fields": {"flags": secrets_on_command_line}},
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -97,15 +103,9 @@ def run(argv: list[str]) -> int:
         return 2
     setup_logging(config.log_level)
     on_command_line = [f"--{n.replace('_', '-')}" for n in SECRETS if flags.get(n) is not None]
-    if on_command_line:
-        logger.warning(
-            "secrets on the command line are visible to every account in `ps`: use "
-            "--pin-file/--device-token-file or TR_GATE_PIN/TR_GATE_DEVICE_TOKEN",
-            extra={"fields": {"flags": on_command_line}},
-        )
     # httpx logs every request at INFO: a line per scan and per sync tick drowns the verdicts
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, secrets_on_command_line=on_command_line))
 
 
 def main(argv: list[str] | None = None) -> int:
