@@ -199,6 +199,10 @@ async def run_step(
     }
 
 
+# The setup buys every seat as one buyer: lift the per-user hold and reserve limits for it.
+NO_BUYER_LIMITS = ["--max-holds-per-user", "0", "--reserve-rate-limit", "100000"]
+
+
 async def main_async(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     port = free_port()
@@ -208,13 +212,15 @@ async def main_async(args: argparse.Namespace) -> None:
     scaled: ScaledOutCentral | None = None
     server = None
     if args.scaled_out:  # one process per service: both cores at work
-        scaled = ScaledOutCentral(data_dir, database_url=db, args=["--log-level", "WARNING"])
+        scaled = ScaledOutCentral(
+            data_dir, database_url=db, args=["--log-level", "WARNING", *NO_BUYER_LIMITS]
+        )
         await asyncio.to_thread(scaled.start)
         url = scaled.url
         print(f"scaled out: 5 processes ({'PostgreSQL ' + db if db else 'SQLite'})")
     else:
         cmd = [sys.executable, "-m", "central", "serve", "--data-dir", str(data_dir),
-               "--port", str(port)] + (["--database-url", db] if db else [])  # fmt: skip
+               "--port", str(port), *NO_BUYER_LIMITS] + (["--database-url", db] if db else [])  # fmt: skip
         env = {**os.environ, "TR_LOG_LEVEL": "WARNING"}
         server_log = (data_dir / "server.log").open("wb")
         server = await asyncio.create_subprocess_exec(

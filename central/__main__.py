@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
@@ -45,7 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     cu = cmds.add_parser("create-user")
     cu.add_argument("--email", required=True)
-    cu.add_argument("--password", required=True)
+    password = cu.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password", help="visible in `ps` to every account: prefer --password-file"
+    )
+    password.add_argument(
+        "--password-file", metavar="FILE", help="read the password from this file"
+    )
     cu.add_argument("--phone")
     cu.add_argument("--credits", type=int, default=0)
     cu.add_argument("--flagged", action="store_true")
@@ -97,7 +104,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
             return await admin_ops.create_user(
                 backends,
                 email=args.email,
-                password=args.password,
+                password=_password(args),
                 phone=args.phone,
                 credits=args.credits,
                 flagged=args.flagged,
@@ -132,6 +139,20 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         if command == "grant-credits":
             return await admin_ops.grant_credits(backends, args.user_id, args.amount)
         raise ConfigError(f"unknown admin command {command!r}")
+
+
+def _password(args: argparse.Namespace) -> str:
+    """--password-file, else TR_ADMIN_PASSWORD, else --password (which `ps` shows everyone)."""
+    if args.password_file:
+        try:
+            with open(args.password_file) as fh:
+                return fh.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"--password-file: cannot read it ({exc.strerror})") from None
+    value = os.environ.get("TR_ADMIN_PASSWORD") or args.password
+    if not value:
+        raise ConfigError("create-user: give --password-file FILE or TR_ADMIN_PASSWORD")
+    return str(value)
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:

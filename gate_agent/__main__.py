@@ -13,7 +13,7 @@ from aiohttp import web
 
 from central.logs import setup_logging
 from gate_agent import decode_cmd
-from gate_agent.config import NAMES, ConfigError, GateConfig, load_config
+from gate_agent.config import NAMES, SECRET_FILES, SECRETS, ConfigError, GateConfig, load_config
 from gate_agent.notify import Watchdog, notify, watchdog_interval
 from hardware.decode import DecoderError
 from hardware.frames import CameraError
@@ -29,10 +29,20 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="TOML file with the settings below")
     for name in NAMES:
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
+    for name in SECRET_FILES:
+        secret = name.removesuffix("_file").replace("_", "-")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            metavar="FILE",
+            help=f"read --{secret} from this file (keeps it out of `ps`; or "
+            f"TR_GATE_{name.upper()}, or TR_GATE_{name.removesuffix('_file').upper()})",
+        )
     return parser
 
 
-async def serve(config: GateConfig) -> int:
+async def serve(config: GateConfig, *, secrets_on_command_line: list[str] | None = None) -> int:
     from gate_agent.agent import GateAgent
     from gate_agent.server import make_dashboard
 
@@ -55,6 +65,12 @@ async def serve(config: GateConfig) -> int:
     logger.info(
         "dashboard listening", extra={"fields": {"urls": [str(u) for u in runner.addresses]}}
     )
+    if secrets_on_command_line:
+        logger.warning(
+            "secrets on the command line are visible to every account in `ps`: use "
+            "--pin-file/--device-token-file or TR_GATE_PIN/TR_GATE_DEVICE_TOKEN",
+            extra={"fields": {"flags": secrets_on_command_line}},
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -79,16 +95,17 @@ def run(argv: list[str]) -> int:
         args = _run_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    flags = {name: getattr(args, name) for name in NAMES}
+    flags = {name: getattr(args, name) for name in (*NAMES, *SECRET_FILES)}
     try:
         config = load_config(flags, config_file=args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
+    on_command_line = [f"--{n.replace('_', '-')}" for n in SECRETS if flags.get(n) is not None]
     # httpx logs every request at INFO: a line per scan and per sync tick drowns the verdicts
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, secrets_on_command_line=on_command_line))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -150,6 +150,19 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 NAMES = tuple(f.name for f in fields(GateConfig))
 REQUIRED = ("device_token", "pin")
+# Secrets may come from a file (`--pin-file`, TR_GATE_PIN_FILE, `pin_file` in the config file),
+# e.g. a systemd credential: on the command line `ps` shows them to every account.
+SECRETS = ("device_token", "pin")
+SECRET_FILES = tuple(f"{name}_file" for name in SECRETS)
+
+
+def _read_secret(name: str, path: Any, origin: str) -> str:
+    try:
+        return Path(str(path)).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{name}_file ({origin}): cannot read {path!r} ({exc.strerror})"
+        ) from None
 
 
 def _flag(name: str) -> str:
@@ -174,6 +187,10 @@ def load_config(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
         for key, value in table.items():
+            if key in SECRET_FILES:
+                name = key.removesuffix("_file")
+                raw[name] = (_read_secret(name, value, f"{key} in {path}"), f"{key} in {path}")
+                continue
             if key not in _CONVERTERS:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
             raw[key] = (value, f"{key} in {path}")
@@ -181,8 +198,15 @@ def load_config(
         var = ENV_PREFIX + name.upper()
         if var in env:
             raw[name] = (env[var], var)
+        file_var = f"{var}_FILE"
+        if name in SECRETS and env.get(file_var):
+            raw[name] = (_read_secret(name, env[file_var], file_var), file_var)
     for name, value in (flags or {}).items():
         if value is not None:
+            if name in SECRET_FILES:
+                secret = name.removesuffix("_file")
+                raw[secret] = (_read_secret(secret, value, _flag(name)), _flag(name))
+                continue
             if name not in _CONVERTERS:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = (value, _flag(name))

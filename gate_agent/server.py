@@ -85,6 +85,8 @@ class LoginGuard:
             and self._trusted_until.get(address, 0.0) <= now
         ):
             return self._recent_fails[0] + self.global_window_s - now
+        if len(self._fails) > LOGIN_MAX_TRACKED:
+            self._forget_old(now)
         self._fails[address] = self._fails.get(address, 0) + 1
         return 0.0
 

@@ -19,6 +19,7 @@ import aiohttp
 import httpx
 import pytest
 
+from central.signing import KeyRing
 from tests.abuse.conftest import Central
 from tests.abuse.table import Ledger
 from tests.gate_agent.gate_proc import PIN, GateProc
@@ -220,9 +221,13 @@ async def test_forged_tampered_and_replayed_codes(
             assert r.status_code == 200, r.text
             return str(r.json()["data"]["result"])
 
+        # Central's own key (read from its data directory) signing a code 2 minutes old.
+        keys = KeyRing.load_or_create(central.data_dir)
+        stale = keys.sign(seat_id, 1, time.time() - 120)
         results = {
             "forged": await verify("TR1:" + "A" * 135),
             "tampered": await verify(tampered),
+            "expired": await verify(stale),
             "genuine": await verify(code),
             "replayed": await verify(code),
         }
@@ -230,9 +235,9 @@ async def test_forged_tampered_and_replayed_codes(
         admin_with_device = r.status_code
     ledger.attempt(
         "codes",
-        "forged / tampered / genuine / replayed code at a gate",
-        attempts=4,
-        expected="INVALID / INVALID / SUCCESS / DUPLICATE",
+        "forged / tampered / expired / genuine / replayed code at a gate",
+        attempts=5,
+        expected="INVALID / INVALID / EXPIRED / SUCCESS / DUPLICATE",
         outcome=" / ".join(results.values()),
     )
     ledger.attempt(

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from gate_agent.agent import GateAgent
 from gate_agent.config import load_config
-from gate_agent.server import COOKIE, LOGIN_MAX_FAILS, make_dashboard
+from gate_agent.server import COOKIE, LOGIN_MAX_FAILS, LoginGuard, make_dashboard
 from hardware.fake_sources import SyntheticSource
 from hardware.indicators import FakeIndicator
 from tests.gate_agent.central_proc import free_port
@@ -154,3 +154,18 @@ async def test_deeply_nested_json_is_a_400(agent: GateAgent, path: str) -> None:
             )
             assert answer.status == 400
             assert (await answer.json())["error_code"] == "VALIDATION_ERROR"
+
+
+def test_the_backstop_over_all_addresses_lets_only_known_staff_addresses_in() -> None:
+    guard = LoginGuard(max_fails=5, lock_s=120, global_max_fails=3, global_window_s=600)
+    now = 1000.0
+    assert guard.claim("10.0.0.9", now) == 0  # the staff's tablet logs in first
+    guard.succeeded("10.0.0.9", now)
+    for i, address in enumerate(("10.0.0.1", "10.0.0.2", "10.0.0.3")):
+        assert guard.claim(address, now + i) == 0
+        guard.failed(address, now + i)
+    # Three wrong PINs from three addresses: a fresh address must wait, the staff's may try.
+    assert guard.claim("10.0.0.4", now + 3) > 0
+    assert guard.claim("10.0.0.9", now + 3) == 0
+    # Once the window has passed, anyone may try again.
+    assert guard.claim("10.0.0.4", now + 601) == 0
