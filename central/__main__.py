@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from central.config import ENV_SETTINGS, ConfigError, Settings, load_settings
+from central.config import ENV_SETTINGS, SETTING_HELP, ConfigError, Settings, load_settings
 from central.errors import ApiError
 from central.logs import setup_logging
 
@@ -20,7 +20,9 @@ def _add_settings_flags(parser: argparse.ArgumentParser, *, only: tuple[str, ...
     for attr, flag, _kind in ENV_SETTINGS:
         if only and attr not in only:
             continue
-        parser.add_argument(flag, dest=attr, default=None, metavar=attr.upper())
+        parser.add_argument(
+            flag, dest=attr, default=None, metavar=attr.upper(), help=SETTING_HELP.get(attr)
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from central.orchestrator.routes import (
     dashboard,
     events,
     gate,
+    money,
     purchase,
     tickets,
     transfer,
@@ -40,6 +41,8 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
     for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
+        app.router.add_routes(module.routes)
+    for module in (money,):  # money in and out (issue 14)
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
 
