@@ -6,6 +6,8 @@ token is never stored, only its SHA-256, so a copy of this database cannot imper
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from central.db import Step, create_tables
@@ -39,6 +41,9 @@ events = sa.Table(
     sa.Column("category_rows", sa.JSON, nullable=False),
     sa.Column("total_seats", sa.Integer, nullable=False),
     sa.Column("created_at", Stamp, nullable=False),
+    # SCHEDULED | CANCELLING (the cancellation saga runs) | CANCELLED (migration step 2)
+    sa.Column("status", sa.String(16), nullable=False, server_default="SCHEDULED"),
+    sa.Column("cancel_reason", sa.String(500), nullable=True),
     sa.CheckConstraint("doors_open < doors_close", name="ck_events_doors"),
     sa.CheckConstraint("total_seats BETWEEN 1 AND 100000", name="ck_events_seats"),
 )
@@ -55,6 +60,20 @@ gates = sa.Table(
     sa.Column("updated_at", Stamp, nullable=False),
 )
 
+
+async def _add_event_status(conn: Any) -> None:
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("events")]
+    )
+    if "status" not in columns:
+        await conn.execute(
+            sa.text("ALTER TABLE events ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'SCHEDULED'")
+        )
+    if "cancel_reason" not in columns:
+        await conn.execute(sa.text("ALTER TABLE events ADD COLUMN cancel_reason VARCHAR(500)"))
+
+
 STEPS: list[Step] = [
     Step(1, "venues, events and gates", create_tables(metadata, "venues", "events", "gates")),
+    Step(2, "events: status and cancel reason", _add_event_status),
 ]

@@ -19,6 +19,7 @@ from central.orchestrator.routes import (
     gate,
     money,
     purchase,
+    refunds,
     tickets,
     transfer,
 )
@@ -42,7 +43,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
     for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
         app.router.add_routes(module.routes)
-    for module in (money,):  # money in and out (issue 14)
+    for module in (money, refunds):  # money in and out (issue 14)
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
 

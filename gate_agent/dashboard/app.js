@@ -22,12 +22,14 @@
     EXPIRED: "Code expired — ask them to refresh the ticket on the phone",
     NOT_YET_VALID: "Phone clock is wrong — ask them to set the time and refresh",
     TRANSFERRED: "Ticket was passed on — the new owner's code is needed",
+    CANCELLED: "Ticket cancelled — the event was cancelled or the ticket refunded",
     INVALID: "Not a valid ticket",
   };
   const SHORT = {
     SUCCESS: "Admitted", DUPLICATE: "Already used", UNPAID: "Not paid", NOT_FOUND: "Unknown",
     WRONG_HALL: "Wrong hall", WRONG_DATE: "Wrong time", EXPIRED: "Expired",
     NOT_YET_VALID: "Phone clock", TRANSFERRED: "Transferred", INVALID: "Invalid",
+    CANCELLED: "Cancelled",
   };
 
   function localTime(iso, seconds) {
