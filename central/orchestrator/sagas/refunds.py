@@ -199,7 +199,10 @@ class Refunds:
         )
         return list(rows)
 
-    async def refund_all(self, event_id: str) -> dict[str, int]:
+    async def heartbeat(self, saga_id: str) -> None:
+        await self.runner().heartbeat(saga_id)
+
+    async def refund_all(self, event_id: str, saga_id: str) -> dict[str, int]:
         """Refund every confirmed order of the event and sweep its seats until nothing is left."""
         refunded = freed = 0
         for _ in range(SWEEP_ROUNDS):
@@ -210,6 +213,8 @@ class Refunds:
                     continue
                 await self.refund_order(order)
                 refunded += 1
+                if refunded % 20 == 0:
+                    await self.heartbeat(saga_id)  # a long step keeps its lease
             await self.release_holds(event_id)
             for seat in await self.event_seats(event_id, TICKET_STATES):
                 orders = await self.backends.orders.call(
@@ -223,6 +228,7 @@ class Refunds:
                 left = await self.event_seats(event_id, ("HELD", *TICKET_STATES))
                 if not left:
                     return {"refunded": refunded, "seats_freed": freed}
+            await self.heartbeat(saga_id)
             await asyncio.sleep(0.2)
         raise StillBusy(f"event {event_id}: sales still in flight after {SWEEP_ROUNDS} passes")
 
@@ -251,14 +257,15 @@ def cancel_event_saga(refunds: Refunds) -> SagaDefinition:
 
     async def wait_caches(ctx: SagaContext) -> Any:
         # After this no orchestrator can still see the event SCHEDULED and start a sale.
-        left = ctx.data["cancelling_at"] + EVENT_CACHE_TTL + 0.5 - time.time()
-        if left > 0:
-            await asyncio.sleep(left)
-        return {"waited": max(left, 0.0)}
+        until = ctx.data["cancelling_at"] + EVENT_CACHE_TTL + 0.5
+        while (left := until - time.time()) > 0:
+            await refunds.heartbeat(ctx.saga_id)
+            await asyncio.sleep(min(left, 0.5))
+        return {"until": until}
 
     async def refund_all(ctx: SagaContext) -> Any:
         try:
-            return await refunds.refund_all(ctx.data["event_id"])
+            return await refunds.refund_all(ctx.data["event_id"], ctx.saga_id)
         except StillBusy as exc:
             raise _busy_to_retry(exc) from None
 
