@@ -78,6 +78,9 @@ async def test_cancel_event_refunds_every_order_once_and_gates_say_cancelled(
             assert await offline_verdict(c, gate, code) == "CANCELLED"
         status, body = await reserve(c, holder["token"], seats[4])
         assert status == 410 and body["error_code"] == "EVENT_CANCELLED"
+        status, body = await c.call("GET", f"/api/events/{event['event_id']}")
+        assert status == 200 and body["data"]["status"] == "CANCELLED"
+        assert body["data"]["cancel_reason"] == "the band cancelled"
 
         # asking again answers the same, and pays nobody twice
         status, again = await cancel(c, admin, event["event_id"])
