@@ -297,3 +297,20 @@ async def test_a_dispute_cannot_open_while_the_seat_is_being_passed_on(tmp_path:
         after = await c.row_counts()
         assert after["users.credit_ledger"] == before["users.credit_ledger"]
         assert (await transfer_record(c, tid))["status"] == "COMPLETED"
+
+
+async def test_refund_ends_a_waiting_transfer_of_the_seat(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path) as c:
+        s = await sold_seat(c, seats=2)
+        seller, buyer, seat_id = s["seller"], s["buyer"], s["seat_id"]
+        status, body = await initiate(c, seller, seat_id, buyer["email"], 40)
+        assert status == 201, body
+        tid = body["data"]["transfer_id"]
+        (order,) = await orders_of(c, seat_id=seat_id, status="CONFIRMED")
+        status, body = await refund(c, s["admin"], order["order_id"])
+        assert status == 200, body
+        assert (await transfer_record(c, tid))["status"] == "FAILED"
+        status, body = await confirm(c, buyer, tid, code_for(c, buyer["user_id"], tid))
+        assert status == 409 and body["error_code"] == "TRANSFER_INVALID_STATE", body
+        assert await balance(c, seller["user_id"]) == SELLER_START  # the price came back
+        assert (await owner(c, seat_id))[1] == "AVAILABLE"

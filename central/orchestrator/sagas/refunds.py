@@ -53,9 +53,11 @@ KIND_REFUND = "order_refund"
 NAMESPACE = uuid.UUID("6f1f4bd2-52c4-4a59-9a4e-2a8d3f0f5c11")
 SWEEP_ROUNDS = 50
 PAGE = 500
+TRANSFER_PAGE = 1000
 WAITING_TRANSFER = ("INITIATED", "PENDING_OTP")
 TICKET_STATES = ("SOLD", "CHECKED_IN")
 EVENT_CANCELLED = ApiError("EVENT_CANCELLED", "the event was cancelled")
+TICKET_REFUNDED = ApiError("SEAT_UNAVAILABLE", "the ticket was refunded")
 
 
 def cancel_saga_id(event_id: str) -> str:
@@ -101,31 +103,46 @@ class Refunds:
         await self.backends.events.call("POST", f"/events/{event_id}/status", json=body)
         self.events.forget(event_id)
 
-    async def end_transfers(self, seat_ids: set[str]) -> int:
+    async def waiting_transfers(self, seat_ids: set[str]) -> list[dict[str, Any]]:
+        """Waiting transfers of these seats: one platform-wide list per status while it fits in
+        a page, else one query per seat."""
+        found: list[dict[str, Any]] = []
+        for status in WAITING_TRANSFER:
+            rows = await self.backends.orders.call(
+                "GET", "/transfers", params={"status": status, "limit": str(TRANSFER_PAGE)}
+            )
+            if len(rows) >= TRANSFER_PAGE:
+                break  # more than a page: ask seat by seat below
+            found.extend(t for t in rows if t["seat_id"] in seat_ids)
+        else:
+            return found
+        found = []
+        for seat_id in sorted(seat_ids):
+            rows = await self.backends.orders.call(
+                "GET", "/transfers", params={"seat_id": seat_id, "limit": "20"}
+            )
+            found.extend(t for t in rows if t["status"] in WAITING_TRANSFER)
+        return found
+
+    async def end_transfers(self, seat_ids: set[str], why: ApiError = EVENT_CANCELLED) -> int:
         """Compensate every waiting transfer of these seats. A transfer being completed right now
         is left to finish (StillBusy): its seat then moves, and the refund follows the seat."""
         ended = 0
         busy = False
-        for status in WAITING_TRANSFER:
-            rows = await self.backends.orders.call(
-                "GET", "/transfers", params={"status": status, "limit": "1000"}
-            )
-            for transfer in rows:
-                if transfer["seat_id"] not in seat_ids:
-                    continue
-                try:
-                    await self.runner().compensate(transfer["transfer_id"], EVENT_CANCELLED)
-                    ended += 1
-                except SagaBusy:
-                    busy = True
-                except KeyError:
-                    # no saga (should not happen): end the record itself
-                    await self.backends.orders.call(
-                        "POST",
-                        f"/transfers/{transfer['transfer_id']}/transition",
-                        json={"to": "FAILED", "reason": "the event was cancelled"},
-                    )
-                    ended += 1
+        for transfer in await self.waiting_transfers(seat_ids):
+            try:
+                await self.runner().compensate(transfer["transfer_id"], why)
+                ended += 1
+            except SagaBusy:
+                busy = True
+            except KeyError:
+                # no saga (should not happen): end the record itself
+                await self.backends.orders.call(
+                    "POST",
+                    f"/transfers/{transfer['transfer_id']}/transition",
+                    json={"to": "FAILED", "reason": why.message},
+                )
+                ended += 1
         if busy:
             raise StillBusy("a transfer of this event is being completed")
         return ended
@@ -234,7 +251,7 @@ class Refunds:
 
 
 def _busy_to_retry(exc: StillBusy) -> ApiError:
-    return ApiError("SERVICE_UNAVAILABLE", f"{exc}; the cancellation goes on in the background")
+    return ApiError("SERVICE_UNAVAILABLE", f"{exc}; it is finished in the background")
 
 
 def cancel_event_saga(refunds: Refunds) -> SagaDefinition:
@@ -318,7 +335,7 @@ def order_refund_saga(refunds: Refunds) -> SagaDefinition:
 
     async def end_transfers(ctx: SagaContext) -> Any:
         try:
-            ended = await refunds.end_transfers({ctx.data["order"]["seat_id"]})
+            ended = await refunds.end_transfers({ctx.data["order"]["seat_id"]}, TICKET_REFUNDED)
         except StillBusy as exc:
             raise _busy_to_retry(exc) from None
         return {"ended": ended}
