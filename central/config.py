@@ -78,6 +78,12 @@ class Settings:
     body_timeout: float = 10.0
     # Who may read the orchestrator's /metrics: comma-separated networks (the API port is public).
     metrics_networks: str = "127.0.0.0/8,::1/128"
+    # money in: which payment provider takes card top-ups (demo: central's own checkout page)
+    payments: str = "demo"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # None: Stripe's own API
+    stripe_currency: str = "usd"
 
     # ----- derived values -----
     def metrics_network_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -166,6 +172,7 @@ class Settings:
         self.metrics_network_list()
         check_otp_delivery(self.otp_delivery)
         self.cors_origin = [check_origin(o) for o in self.cors_origin]
+        self._check_payments()
         for name, url in (
             ("--database-url", self.database_url),
             *((f"TR_{s.upper()}_DATABASE_URL", u) for s, u in self.service_database_urls.items()),
@@ -197,6 +204,28 @@ class Settings:
                 f"--log-level: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level!r})"
             )
         return self
+
+    def _check_payments(self) -> None:
+        if self.payments not in PAYMENT_PROVIDERS:
+            raise ConfigError(
+                f"--payments: must be one of {', '.join(PAYMENT_PROVIDERS)} (got {self.payments!r})"
+            )
+        if self.payments == "stripe":
+            if not self.stripe_secret_key:
+                raise ConfigError("--stripe-secret-key: required with --payments stripe")
+            if not self.stripe_webhook_secret:
+                raise ConfigError("--stripe-webhook-secret: required with --payments stripe")
+        if self.stripe_api_base and urlparse(self.stripe_api_base).scheme not in ("http", "https"):
+            raise ConfigError(
+                f"--stripe-api-base: must be an http(s):// URL (got {self.stripe_api_base!r})"
+            )
+        if not (len(self.stripe_currency) == 3 and self.stripe_currency.isalpha()):
+            raise ConfigError(
+                f"--stripe-currency: must be a three-letter ISO code (got {self.stripe_currency!r})"
+            )
+
+
+PAYMENT_PROVIDERS = ("demo", "stripe")
 
 
 def check_otp_delivery(spec: str) -> None:
@@ -308,7 +337,13 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("reserve_rate_limit", "--reserve-rate-limit", _INT),
     ("body_timeout", "--body-timeout", _FLOAT),
     ("metrics_networks", "--metrics-networks", str),
+    ("payments", "--payments", str),
+    ("stripe_secret_key", "--stripe-secret-key", str),
+    ("stripe_webhook_secret", "--stripe-webhook-secret", str),
+    ("stripe_api_base", "--stripe-api-base", str),
+    ("stripe_currency", "--stripe-currency", str),
 ]
+
 
 # Help text of the flags that need more than their name.
 FLAG_HELP: dict[str, str] = {
@@ -322,6 +357,15 @@ FLAG_HELP: dict[str, str] = {
     "REQUEST_TIMEOUT 408 (TR_BODY_TIMEOUT; default 10)",
     "metrics_networks": "comma-separated networks that may read the orchestrator's /metrics; "
     "others get 403 (TR_METRICS_NETWORKS; default 127.0.0.0/8,::1/128)",
+    "payments": "payment provider for card top-ups: demo (central's own checkout page, "
+    "the default) or stripe (TR_PAYMENTS)",
+    "stripe_secret_key": "Stripe secret API key, with --payments stripe (TR_STRIPE_SECRET_KEY)",
+    "stripe_webhook_secret": "Stripe webhook signing secret (whsec_...), with --payments stripe "
+    "(TR_STRIPE_WEBHOOK_SECRET)",
+    "stripe_api_base": "base URL of the Stripe API (default: Stripe's own; tests point it at a "
+    "local stand-in) (TR_STRIPE_API_BASE)",
+    "stripe_currency": "currency of Stripe Checkout; one credit costs one unit of it "
+    "(default usd) (TR_STRIPE_CURRENCY)",
 }
 
 

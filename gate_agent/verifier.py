@@ -32,6 +32,7 @@ MESSAGES = {
     "EXPIRED": "Code expired, refresh the ticket",
     "NOT_YET_VALID": "Code from the future, check the phone's clock",
     "TRANSFERRED": "Ticket was transferred",
+    "CANCELLED": "Ticket cancelled (event cancelled or ticket refunded)",
     "INVALID": "Not a valid ticket",
     "DISABLED": "Gate disabled by the organiser",
 }
@@ -129,6 +130,18 @@ def seat_view(seat: dict[str, Any] | None, seat_id: str | None) -> dict[str, Any
     return {"seat_id": seat.get("seat_id"), "row": seat.get("row"), "number": seat.get("number")}
 
 
+CANCELLED_EVENT_STATES = ("CANCELLING", "CANCELLED")
+
+
+def is_cancelled(claims: TicketClaims, seat: dict[str, Any], event: dict[str, Any] | None) -> bool:
+    """The event was cancelled (the manifest carries its status), or this code's owner epoch
+    is one whose ticket was refunded (or older than it)."""
+    if event is not None and event.get("status") in CANCELLED_EVENT_STATES:
+        return True
+    refunded = int(seat.get("refunded_epoch") or 0)
+    return refunded > 0 and claims.owner_epoch <= refunded
+
+
 def decide_offline(
     claims: TicketClaims,
     manifest: Manifest,
@@ -137,8 +150,8 @@ def decide_offline(
     *,
     hall_id: str | None = None,
 ) -> Decision:
-    """Central's order after the token checks: NOT_FOUND, TRANSFERRED, UNPAID, DUPLICATE,
-    WRONG_HALL, WRONG_DATE, SUCCESS — judged on what this gate knows."""
+    """Central's order after the token checks: NOT_FOUND, CANCELLED, TRANSFERRED, UNPAID,
+    DUPLICATE, WRONG_HALL, WRONG_DATE, SUCCESS — judged on what this gate knows."""
     seat = manifest.seats.get(claims.seat_id)
 
     def done(result: str, event: dict[str, Any] | None = None, extra: str = "") -> Decision:
@@ -147,6 +160,8 @@ def decide_offline(
 
     if seat is None:
         return done("NOT_FOUND")
+    if is_cancelled(claims, seat, manifest.events.get(str(seat.get("event_id")))):
+        return done("CANCELLED")
     # A newer epoch than the manifest's means the manifest is stale, not the token: the token is
     # central's signature over that epoch.
     if claims.owner_epoch < int(seat.get("owner_epoch") or 0):

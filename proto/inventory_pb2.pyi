@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Seat(_message.Message):
-    __slots__ = ("seat_id", "event_id", "row", "number", "category", "status", "owner_user_id", "owner_epoch", "hold_id", "held_by_user_id", "held_until_ms", "checked_in_at_ms", "checked_in_gate_id", "checked_in_scan_id", "updated_seq")
+    __slots__ = ("seat_id", "event_id", "row", "number", "category", "status", "owner_user_id", "owner_epoch", "hold_id", "held_by_user_id", "held_until_ms", "checked_in_at_ms", "checked_in_gate_id", "checked_in_scan_id", "updated_seq", "refunded_epoch")
     SEAT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROW_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class Seat(_message.Message):
     CHECKED_IN_GATE_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKED_IN_SCAN_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_EPOCH_FIELD_NUMBER: _ClassVar[int]
     seat_id: str
     event_id: str
     row: str
@@ -38,7 +39,8 @@ class Seat(_message.Message):
     checked_in_gate_id: str
     checked_in_scan_id: str
     updated_seq: int
-    def __init__(self, seat_id: _Optional[str] = ..., event_id: _Optional[str] = ..., row: _Optional[str] = ..., number: _Optional[int] = ..., category: _Optional[str] = ..., status: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., hold_id: _Optional[str] = ..., held_by_user_id: _Optional[str] = ..., held_until_ms: _Optional[int] = ..., checked_in_at_ms: _Optional[int] = ..., checked_in_gate_id: _Optional[str] = ..., checked_in_scan_id: _Optional[str] = ..., updated_seq: _Optional[int] = ...) -> None: ...
+    refunded_epoch: int
+    def __init__(self, seat_id: _Optional[str] = ..., event_id: _Optional[str] = ..., row: _Optional[str] = ..., number: _Optional[int] = ..., category: _Optional[str] = ..., status: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., hold_id: _Optional[str] = ..., held_by_user_id: _Optional[str] = ..., held_until_ms: _Optional[int] = ..., checked_in_at_ms: _Optional[int] = ..., checked_in_gate_id: _Optional[str] = ..., checked_in_scan_id: _Optional[str] = ..., updated_seq: _Optional[int] = ..., refunded_epoch: _Optional[int] = ...) -> None: ...
 
 class ReserveSeatRequest(_message.Message):
     __slots__ = ("seat_id", "user_id", "hold_id", "ttl_seconds", "max_active_holds")
@@ -89,6 +91,22 @@ class UpdateOwnerRequest(_message.Message):
     expected_owner_user_id: str
     new_owner_user_id: str
     def __init__(self, seat_id: _Optional[str] = ..., expected_owner_user_id: _Optional[str] = ..., new_owner_user_id: _Optional[str] = ...) -> None: ...
+
+class RefundSeatRequest(_message.Message):
+    __slots__ = ("seat_id", "owner_epoch")
+    SEAT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    seat_id: str
+    owner_epoch: int
+    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ...) -> None: ...
+
+class RefundSeatResponse(_message.Message):
+    __slots__ = ("refunded", "seat")
+    REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    SEAT_FIELD_NUMBER: _ClassVar[int]
+    refunded: bool
+    seat: Seat
+    def __init__(self, refunded: _Optional[bool] = ..., seat: _Optional[_Union[Seat, _Mapping]] = ...) -> None: ...
 
 class VerifyTicketRequest(_message.Message):
     __slots__ = ("seat_id",)

@@ -54,6 +54,11 @@ class InventoryStub:
                 request_serializer=proto_dot_inventory__pb2.UpdateOwnerRequest.SerializeToString,
                 response_deserializer=proto_dot_inventory__pb2.Seat.FromString,
                 _registered_method=True)
+        self.RefundSeat = channel.unary_unary(
+                '/ticketremaster.inventory.v1.Inventory/RefundSeat',
+                request_serializer=proto_dot_inventory__pb2.RefundSeatRequest.SerializeToString,
+                response_deserializer=proto_dot_inventory__pb2.RefundSeatResponse.FromString,
+                _registered_method=True)
         self.VerifyTicket = channel.unary_unary(
                 '/ticketremaster.inventory.v1.Inventory/VerifyTicket',
                 request_serializer=proto_dot_inventory__pb2.VerifyTicketRequest.SerializeToString,
@@ -125,6 +130,15 @@ class InventoryServicer:
     def UpdateOwner(self, request, context):
         """Compare-and-set owner: SOLD and owned by expected_owner -> new_owner, owner_epoch + 1.
         ABORTED when the owner is not expected_owner; FAILED_PRECONDITION when not SOLD.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundSeat(self, request, context):
+        """A refund: SOLD or CHECKED_IN at owner_epoch -> AVAILABLE with no owner, owner_epoch + 1,
+        refunded_epoch = owner_epoch. A repeat after it took effect answers refunded=false. ABORTED
+        when the owner epoch moved on; FAILED_PRECONDITION when the seat is not sold.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -206,6 +220,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.UpdateOwner,
                     request_deserializer=proto_dot_inventory__pb2.UpdateOwnerRequest.FromString,
                     response_serializer=proto_dot_inventory__pb2.Seat.SerializeToString,
+            ),
+            'RefundSeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundSeat,
+                    request_deserializer=proto_dot_inventory__pb2.RefundSeatRequest.FromString,
+                    response_serializer=proto_dot_inventory__pb2.RefundSeatResponse.SerializeToString,
             ),
             'VerifyTicket': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyTicket,
@@ -356,6 +375,33 @@ class Inventory:
             '/ticketremaster.inventory.v1.Inventory/UpdateOwner',
             proto_dot_inventory__pb2.UpdateOwnerRequest.SerializeToString,
             proto_dot_inventory__pb2.Seat.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundSeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ticketremaster.inventory.v1.Inventory/RefundSeat',
+            proto_dot_inventory__pb2.RefundSeatRequest.SerializeToString,
+            proto_dot_inventory__pb2.RefundSeatResponse.FromString,
             options,
             channel_credentials,
             insecure,

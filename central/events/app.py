@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import (
@@ -208,6 +208,18 @@ async def patch_gate(request: web.Request) -> web.Response:
     return ok(await request.app[store_key].set_gate_enabled(gate_id, body.enabled))
 
 
+class EventStatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["CANCELLING", "CANCELLED"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+
+
+async def post_status(request: web.Request) -> web.Response:
+    event_id = path_id(request, "event_id")
+    body = await parse_body(request, EventStatusBody)
+    return ok(await request.app[store_key].set_status(event_id, body.status, body.reason))
+
+
 def create_app(settings: Settings) -> web.Application:
     app = make_app("events", internal_token=settings.secret("internal_token"))
 
@@ -219,6 +231,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/events", list_events)
     app.router.add_get("/events/{event_id}", get_event)
     app.router.add_delete("/events/{event_id}", delete_event)
+    app.router.add_post("/events/{event_id}/status", post_status)
     app.router.add_post("/gates", post_gate)
     app.router.add_get("/gates", list_gates)
     app.router.add_post("/gates/authenticate", authenticate_gate)

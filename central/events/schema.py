@@ -41,6 +41,9 @@ events = sa.Table(
     sa.Column("category_rows", sa.JSON, nullable=False),
     sa.Column("total_seats", sa.Integer, nullable=False),
     sa.Column("created_at", Stamp, nullable=False),
+    # SCHEDULED | CANCELLING (the cancellation saga runs) | CANCELLED (migration step 2)
+    sa.Column("status", sa.String(16), nullable=False, server_default="SCHEDULED"),
+    sa.Column("cancel_reason", sa.String(500), nullable=True),
     sa.CheckConstraint("doors_open < doors_close", name="ck_events_doors"),
     sa.CheckConstraint("total_seats BETWEEN 1 AND 100000", name="ck_events_seats"),
 )
@@ -70,7 +73,20 @@ async def _add_gate_last_seen(conn: Any) -> None:
         await conn.execute(sa.text(f"ALTER TABLE gates ADD COLUMN last_seen_at {kind}"))
 
 
+async def _add_event_status(conn: Any) -> None:
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("events")]
+    )
+    if "status" not in columns:
+        await conn.execute(
+            sa.text("ALTER TABLE events ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'SCHEDULED'")
+        )
+    if "cancel_reason" not in columns:
+        await conn.execute(sa.text("ALTER TABLE events ADD COLUMN cancel_reason VARCHAR(500)"))
+
+
 STEPS: list[Step] = [
     Step(1, "venues, events and gates", create_tables(metadata, "venues", "events", "gates")),
     Step(2, "gate last seen", _add_gate_last_seen),
+    Step(3, "events: status and cancel reason", _add_event_status),
 ]

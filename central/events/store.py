@@ -63,6 +63,13 @@ class Page:
         }
 
 
+# target status -> the statuses it may be reached from
+EVENT_STATUS_SOURCES: dict[str, tuple[str, ...]] = {
+    "CANCELLING": ("SCHEDULED",),
+    "CANCELLED": ("SCHEDULED", "CANCELLING"),
+}
+
+
 def event_view(row: sa.RowMapping) -> dict[str, Any]:
     return {
         "event_id": row["event_id"],
@@ -80,6 +87,8 @@ def event_view(row: sa.RowMapping) -> dict[str, Any]:
         "category_rows": dict(row["category_rows"] or {}),
         "total_seats": int(row["total_seats"]),
         "created_at": iso(row["created_at"]),
+        "status": row["status"],
+        "cancel_reason": row["cancel_reason"],
     }
 
 
@@ -213,6 +222,31 @@ class EventStore:
             total = int(await conn.scalar(count) or 0)
             rows = (await conn.execute(query)).mappings().all()
         return Page([event_view(r) for r in rows], page, per_page, total)
+
+    async def set_status(self, event_id: str, to: str, reason: str | None) -> dict[str, Any]:
+        """SCHEDULED -> CANCELLING -> CANCELLED, one conditional UPDATE; a repeat of a move
+        already made answers the event unchanged; a step back is EVENT_INVALID_STATE."""
+        sources = EVENT_STATUS_SOURCES[to]
+        values: dict[str, Any] = {"status": to}
+        if reason is not None:
+            values["cancel_reason"] = reason
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                events.update()
+                .where(events.c.event_id == event_id, events.c.status.in_(sources))
+                .values(**values)
+            )
+            row = await _event_row(conn, event_id)
+        if row is None:
+            raise ApiError("EVENT_NOT_FOUND", "no such event", {"event_id": event_id})
+        if row["status"] != to:
+            raise ApiError(
+                "EVENT_INVALID_STATE",
+                f"event is {row['status']}, cannot become {to}",
+                {"status": row["status"], "event_id": event_id},
+            )
+        log.info("event %s -> %s", event_id, to)
+        return event_view(row)
 
     # ----- gates -----
 

@@ -23,6 +23,7 @@ def seat_message(seat: SeatRecord) -> pb.Seat:
         checked_in_gate_id=seat.checked_in_gate_id or "",
         checked_in_scan_id=seat.checked_in_scan_id or "",
         updated_seq=seat.updated_seq,
+        refunded_epoch=seat.refunded_epoch,
     )
 
 

@@ -40,6 +40,9 @@ seats = sa.Table(
     sa.Column("checked_in_gate_id", sa.String(36)),
     sa.Column("checked_in_scan_id", sa.String(36)),
     sa.Column("updated_seq", sa.BigInteger, nullable=False),
+    # The owner epoch whose ticket was last refunded (0: never). Codes of that epoch or older
+    # answer CANCELLED, not TRANSFERRED (migration step 3 adds it to older databases).
+    sa.Column("refunded_epoch", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("event_id", "row", "number", name="uq_seats_event_row_number"),
@@ -83,9 +86,20 @@ async def _create_sequence(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {SEQ_NAME}"))
 
 
+async def _add_refunded_epoch(conn: AsyncConnection) -> None:
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("seats")]
+    )
+    if "refunded_epoch" not in columns:
+        await conn.execute(
+            sa.text("ALTER TABLE seats ADD COLUMN refunded_epoch INTEGER NOT NULL DEFAULT 0")
+        )
+
+
 MIGRATIONS: list[Step] = [
     Step(1, "inventory: seats and entry_logs", create_tables(metadata, "seats", "entry_logs")),
     Step(2, "inventory: manifest cursor sequence", _create_sequence),
+    Step(3, "inventory: refunded epoch", _add_refunded_epoch),
 ]
 
 

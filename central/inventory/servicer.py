@@ -84,6 +84,15 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         seat = await self.store.mark_checked_in(seat_id, request.owner_epoch, gate_id, scan_id, at)
         return seat_message(seat)
 
+    async def RefundSeat(
+        self, request: pb.RefundSeatRequest, context: Ctx
+    ) -> pb.RefundSeatResponse:
+        seat_id = v.uuid_field(request.seat_id, "seat_id")
+        if request.owner_epoch <= 0:
+            raise invalid("owner_epoch", "must be positive (a seat never sold has no ticket)")
+        refunded, seat = await self.store.refund(seat_id, request.owner_epoch)
+        return pb.RefundSeatResponse(refunded=refunded, seat=seat_message(seat))
+
     async def CreateSeats(
         self, request: pb.CreateSeatsRequest, context: Ctx
     ) -> pb.CreateSeatsResponse:

@@ -65,6 +65,7 @@ class SeatRecord:
     updated_seq: int
     created_at_ms: int
     updated_at_ms: int
+    refunded_epoch: int = 0
 
     @classmethod
     def from_row(cls, row: Any) -> SeatRecord:
@@ -418,6 +419,41 @@ class InventoryStore:
             )
         raise InventoryError(
             Kind.FAILED_PRECONDITION, "SEAT_NOT_SOLD", f"seat is {seat.status}", seat
+        )
+
+    async def refund(self, seat_id: str, owner_epoch: int) -> tuple[bool, SeatRecord]:
+        """SOLD or CHECKED_IN at `owner_epoch` -> AVAILABLE with no owner, owner_epoch + 1, and
+        refunded_epoch = owner_epoch (its codes now answer CANCELLED). (refunded, seat); a repeat
+        after it took effect answers (False, seat). ABORTED when the owner epoch moved on."""
+        won = await self._update_one(
+            seat_id,
+            [seats.c.status.in_(("SOLD", "CHECKED_IN")), seats.c.owner_epoch == owner_epoch],
+            {
+                **_CLEAR_HOLD,
+                "status": "AVAILABLE",
+                "owner_user_id": None,
+                "owner_epoch": seats.c.owner_epoch + 1,
+                "refunded_epoch": owner_epoch,
+                "checked_in_at_ms": None,
+                "checked_in_gate_id": None,
+                "checked_in_scan_id": None,
+            },
+        )
+        if won is not None:
+            log.info("seat %s refunded (epoch %s)", seat_id, owner_epoch)
+            return True, won
+        seat = await self.require_seat(seat_id)
+        if seat.refunded_epoch == owner_epoch and seat.owner_epoch == owner_epoch + 1:
+            return False, seat  # our earlier try took effect
+        if seat.status not in ("SOLD", "CHECKED_IN"):
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION, "SEAT_NOT_SOLD", f"seat is {seat.status}", seat
+            )
+        raise InventoryError(
+            Kind.ABORTED,
+            "STALE_EPOCH",
+            f"refund of epoch {owner_epoch}, seat epoch {seat.owner_epoch}",
+            seat,
         )
 
     # ----- admin -----

@@ -20,9 +20,11 @@ from central.orchestrator.routes import (
     events,
     gate,
     mine,
+    money,
     pages,
     purchase,
     qr_image,
+    refunds,
     tickets,
     transfer,
 )
@@ -54,6 +56,8 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard, pages):
         app.router.add_routes(module.routes)
     for module in (mine, admin_views, qr_image):
+        app.router.add_routes(module.routes)
+    for module in (money, refunds):  # money in and out (issue 14)
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
     cors.install(app, settings.cors_origin)

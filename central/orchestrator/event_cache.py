@@ -8,9 +8,15 @@ from typing import Any
 
 from central.clients.http import ServiceClient
 
+# Seconds an event may be served from a cache: a cancellation waits this long after marking the
+# event CANCELLING before its last sweep, so no replica can still start a sale from a stale copy.
+EVENT_CACHE_TTL = 5.0
+
 
 class EventCache:
-    def __init__(self, events: ServiceClient, ttl: float = 5.0, max_items: int = 10_000) -> None:
+    def __init__(
+        self, events: ServiceClient, ttl: float = EVENT_CACHE_TTL, max_items: int = 10_000
+    ) -> None:
         self.events = events
         self.ttl = ttl
         self.max_items = max_items
@@ -26,3 +32,7 @@ class EventCache:
             self._items.clear()
         self._items[event_id] = (now + self.ttl, event)
         return event
+
+    def forget(self, event_id: str) -> None:
+        """Drop one event (its status just changed here)."""
+        self._items.pop(event_id, None)

@@ -22,7 +22,9 @@ from central.orchestrator.gate_scans import GateScanStore
 from central.orchestrator.idempotency import IdempotencyStore
 from central.orchestrator.rate_limits import STEPS as RATE_LIMIT_STEPS
 from central.orchestrator.rate_limits import RateLimits
+from central.orchestrator.sagas.disputes import dispute_close_saga, dispute_open_saga
 from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
+from central.orchestrator.sagas.refunds import Refunds, cancel_event_saga, order_refund_saga
 from central.orchestrator.sagas.transfer import reverse_saga, transfer_saga
 from central.orchestrator.shedding import InFlightLimit
 from central.orchestrator.verification import Verifier
@@ -63,15 +65,23 @@ class Runtime:
         if settings.amqp_url:
             holds = HoldQueue(settings.amqp_url, settings.hold_ttl, prefix=settings.amqp_prefix)
             await holds.start()
+        # The refund sagas end waiting transfers through the runner they themselves run in.
+        runners: list[SagaRunner] = []
+        refunds = Refunds(backends, events, lambda: runners[0])
         runner = SagaRunner(
             engine,
             [
                 purchase_saga(backends, holds, max_holds_per_user=settings.max_holds_per_user),
                 transfer_saga(backends),
                 reverse_saga(backends),
+                cancel_event_saga(refunds),
+                order_refund_saga(refunds),
+                dispute_open_saga(backends),
+                dispute_close_saga(backends),
             ],
             lease_seconds=settings.saga_lease,
         )
+        runners.append(runner)
         runtime = cls(
             settings=settings,
             backends=backends,

@@ -4,8 +4,9 @@ The token is judged locally first (signature, age, future tolerance): a forged, 
 not-yet-valid token costs no network call. A well-formed one starts three lookups at once — the
 seat (inventory VerifyTicket), a CONFIRMED order for the seat (orders) and the event (the event
 cache) — each under its own deadline, and the verdict follows api-contract.md's precedence by
-awaiting them in that order, so an early verdict (NOT_FOUND, TRANSFERRED) does not wait for a slow
-service it does not need. The admission itself is one conditional MarkCheckedIn: of many
+awaiting them in that order, so an early verdict (NOT_FOUND, a refunded ticket's CANCELLED) does not
+wait for a slow service it does not need (the event's status comes before TRANSFERRED: an event's
+cancellation is CANCELLED). The admission itself is one conditional MarkCheckedIn: of many
 concurrent scans exactly one wins, the others are DUPLICATE.
 
 Every scan is written to the entry log in the background, retried a few times: a failing entry log
@@ -41,6 +42,7 @@ RESULTS = (
     "EXPIRED",
     "NOT_YET_VALID",
     "NOT_FOUND",
+    "CANCELLED",
     "TRANSFERRED",
     "UNPAID",
     "DUPLICATE",
@@ -58,8 +60,10 @@ MESSAGES = {
     "EXPIRED": "QR code expired: refresh the ticket",
     "NOT_YET_VALID": "QR code is from the future: check the phone's clock",
     "TRANSFERRED": "ticket was transferred: the new owner's QR code is needed",
+    "CANCELLED": "ticket cancelled: the event was cancelled or the ticket refunded",
     "INVALID": "not a valid ticket",
 }
+CANCELLED_EVENT = ("CANCELLING", "CANCELLED")
 LOG_ATTEMPTS = 3
 SEAT_EVENT_CACHE_MAX = 200_000
 
@@ -200,6 +204,14 @@ class Verifier:
             if seat is None:
                 return ScanResult("NOT_FOUND", MESSAGES["NOT_FOUND"]), who
             outcome = ScanResult("", "", seat=seat_view(seat), event_id=seat.event_id)
+            if seat.refunded_epoch and claims.owner_epoch <= seat.refunded_epoch:
+                return self._set(outcome, "CANCELLED", "ticket cancelled: it was refunded"), who
+            # The event's status decides before TRANSFERRED (CANCELLED comes first); the lookup
+            # is cached and already running, so this rarely waits.
+            early_event = await event_t
+            if early_event is not None and early_event.get("status") in CANCELLED_EVENT:
+                outcome.event = event_view(early_event)
+                return self._set(outcome, "CANCELLED", "the event was cancelled"), who
             if claims.owner_epoch != seat.owner_epoch:
                 return self._set(outcome, "TRANSFERRED"), who
             if seat.status not in ("SOLD", "CHECKED_IN") or not await paid_t:

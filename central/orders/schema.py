@@ -6,10 +6,12 @@ integer credits (BigInteger); times are timezone-aware UTC.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from central.db import Step, create_tables
-from central.orders.states import ACTIVE_TRANSFER_STATES, OrderStatus, TransferStatus
+from central.orders.states import SEAT_BLOCKING_STATES, OrderStatus, TransferStatus
 
 metadata = sa.MetaData()
 
@@ -63,12 +65,13 @@ transfers = sa.Table(
     sa.CheckConstraint("credits_amount >= 0", name="ck_transfers_credits"),
 )
 
-_active = sa.text(_one_of("status", [s.value for s in ACTIVE_TRANSFER_STATES]))
+_active = sa.text(_one_of("status", [s.value for s in SEAT_BLOCKING_STATES]))
 
 # At most one live transfer per seat, enforced by the database so two concurrent initiations cannot
-# both win; finished transfers (COMPLETED, FAILED, ...) leave the seat free for the next one.
+# both win; finished transfers (COMPLETED, FAILED, ...) leave the seat free for the next one. A
+# DISPUTED transfer counts as live: its seat cannot be passed on until the dispute is decided.
 ONE_ACTIVE_TRANSFER_INDEX = "uq_transfers_one_active_per_seat"
-sa.Index(
+one_active_transfer = sa.Index(
     ONE_ACTIVE_TRANSFER_INDEX,
     transfers.c.seat_id,
     unique=True,
@@ -76,6 +79,14 @@ sa.Index(
     postgresql_where=_active,
 )
 
+
+async def _disputes_block_the_seat(conn: Any) -> None:
+    """Recreate the one-live-transfer index so that it covers DISPUTED too."""
+    await conn.execute(sa.text(f"DROP INDEX IF EXISTS {ONE_ACTIVE_TRANSFER_INDEX}"))
+    await conn.run_sync(lambda sync: one_active_transfer.create(sync))
+
+
 STEPS: list[Step] = [
     Step(1, "orders and transfers", create_tables(metadata, "orders", "transfers")),
+    Step(2, "orders: a disputed transfer blocks its seat", _disputes_block_the_seat),
 ]

@@ -52,6 +52,12 @@ ACTIVE_TRANSFER_STATES: tuple[TransferStatus, ...] = (
     TransferStatus.INITIATED,
     TransferStatus.PENDING_OTP,
 )
+# ...and a seat under dispute cannot be passed on (nor disputed while it is being passed on):
+# the same index covers DISPUTED (orders migration step 2).
+SEAT_BLOCKING_STATES: tuple[TransferStatus, ...] = (
+    *ACTIVE_TRANSFER_STATES,
+    TransferStatus.DISPUTED,
+)
 
 
 def order_sources(to: OrderStatus, *, compensation: bool = False) -> list[OrderStatus]:

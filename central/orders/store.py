@@ -14,7 +14,7 @@ from central.db import autocommit
 from central.errors import ApiError
 from central.orders.schema import orders, transfers
 from central.orders.states import (
-    ACTIVE_TRANSFER_STATES,
+    SEAT_BLOCKING_STATES,
     OrderStatus,
     TransferStatus,
     order_sources,
@@ -211,12 +211,21 @@ class OrderStore:
             if row is not None:
                 _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
                 return Created(transfer_view(row), False)
-            active = await conn.scalar(
-                sa.select(transfers.c.transfer_id).where(
-                    transfers.c.seat_id == fields["seat_id"],
-                    transfers.c.status.in_([s.value for s in ACTIVE_TRANSFER_STATES]),
+            live = (
+                await conn.execute(
+                    sa.select(transfers.c.transfer_id, transfers.c.status).where(
+                        transfers.c.seat_id == fields["seat_id"],
+                        transfers.c.status.in_([s.value for s in SEAT_BLOCKING_STATES]),
+                    )
                 )
+            ).first()
+        if live is not None and live.status == TransferStatus.DISPUTED.value:
+            raise ApiError(
+                "SEAT_DISPUTED",
+                "this seat is under dispute and cannot be transferred until it is decided",
+                {"seat_id": fields["seat_id"], "transfer_id": live.transfer_id},
             )
+        active = live.transfer_id if live is not None else None
         if active is None:  # the live transfer finished meanwhile; the caller may simply retry
             raise ApiError(
                 "TRANSFER_IN_PROGRESS",
@@ -336,15 +345,24 @@ async def _transition(
     retried saga step); anything else is <NOUN>_INVALID_STATE, and nothing is written."""
     to = values["status"]
     where = table.c[key] == entity_id
-    async with engine.begin() as conn:
-        row = None
-        if sources:
-            stmt = table.update().where(where, table.c.status.in_(sources)).values(**values)
-            row = (await conn.execute(stmt.returning(*table.c))).mappings().first()
-        if row is not None:
-            log.info("%s %s -> %s", noun, entity_id, to)
-            return row
-        row = (await conn.execute(sa.select(table).where(where))).mappings().first()
+    try:
+        async with engine.begin() as conn:
+            row = None
+            if sources:
+                stmt = table.update().where(where, table.c.status.in_(sources)).values(**values)
+                row = (await conn.execute(stmt.returning(*table.c))).mappings().first()
+            if row is not None:
+                log.info("%s %s -> %s", noun, entity_id, to)
+                return row
+            row = (await conn.execute(sa.select(table).where(where))).mappings().first()
+    except sa.exc.IntegrityError:
+        # Only the one-live-transfer index can refuse a status change: a dispute while another
+        # transfer of the seat is under way.
+        raise ApiError(
+            "TRANSFER_IN_PROGRESS",
+            "another transfer of this seat is in progress; try again when it has ended",
+            {key: entity_id},
+        ) from None
     upper = noun.upper()
     if row is None:
         raise ApiError(f"{upper}_NOT_FOUND", f"no such {noun}", {key: entity_id})

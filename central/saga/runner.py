@@ -238,6 +238,20 @@ class SagaRunner:
             # Another runner took the saga over (our lease lapsed): stop driving it.
             raise SagaBusy(ctx.saga_id)
 
+    async def heartbeat(self, saga_id: str) -> None:
+        """Extend our lease from inside a long step (a cancellation refunding thousands of
+        orders), so recovery does not take the saga over while it is still being driven.
+        SagaBusy when the lease is no longer ours."""
+        now = self.clock()
+        async with self._db.connect() as conn:
+            changed = await conn.execute(
+                sagas.update()
+                .where(sagas.c.saga_id == saga_id, sagas.c.lease_owner == self.owner)
+                .values(lease_until=now + self.lease_seconds, updated_at=now)
+            )
+        if changed.rowcount != 1:
+            raise SagaBusy(saga_id)
+
     async def _record_step(self, ctx: SagaContext, step: str, status: str, result: Any) -> None:
         ctx.steps[step] = {"status": status, "result": result}
         if status == "DONE":

@@ -16,14 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central.config import Settings
 from central.errors import ApiError
 from central.users import models as m
+from central.users import money
 from central.users.clock import Clock, iso, utcnow
 from central.users.delivery import OtpDelivery, make_delivery
+from central.users.holds import HoldStore
 from central.users.ledger import Ledger
 from central.users.otp import OtpStore
 from central.users.passwords import Passwords
+from central.users.payments import PaymentProvider, make_provider
 from central.users.schema import STEPS
 from central.users.store import User, UserStore, session_key
 from central.users.tokens import TokenIssuer
+from central.users.topups import TopupStore
 from central.web import (
     attach_database,
     created,
@@ -49,6 +53,7 @@ class Services:
 
 services_key = web.AppKey("users_services", Services)
 delivery_key = web.AppKey("users_otp_delivery", OtpDelivery)
+provider_key = web.AppKey("users_payment_provider", PaymentProvider)
 
 
 def _svc(request: web.Request) -> Services:
@@ -281,6 +286,7 @@ async def transfer(request: web.Request) -> web.Response:
         amount=body.amount,
         key=body.idempotency_key,
         reference_id=body.reference_id,
+        release_hold=body.release_hold,
     )
     return ok({"from_balance": from_balance, "to_balance": to_balance, "replayed": replayed})
 
@@ -347,6 +353,12 @@ def create_app(
     jwt_secret = settings.secret("jwt_secret")
 
     def open_stores(engine: AsyncEngine) -> None:
+        ledger = Ledger(engine, clock)
+        app[money.money_key] = money.Money(
+            topups=TopupStore(engine, ledger, clock),
+            holds=HoldStore(engine, clock),
+            provider=app[provider_key],
+        )
         app[services_key] = Services(
             users=UserStore(engine, clock),
             ledger=Ledger(engine, clock),
@@ -370,7 +382,13 @@ def create_app(
         yield
         await app[delivery_key].close()
 
+    async def provider_lifetime(app: web.Application) -> AsyncIterator[None]:
+        app[provider_key] = make_provider(settings)
+        yield
+        await app[provider_key].close()
+
     app.cleanup_ctx.append(delivery_lifetime)
+    app.cleanup_ctx.append(provider_lifetime)
     attach_database(app, settings.database_url_for("users"), STEPS, open_stores)
     r = app.router
     r.add_post("/users", create_user)
@@ -393,4 +411,5 @@ def create_app(
     r.add_post("/otp/verify", verify_otp)
     r.add_post("/otp/resend", resend_otp)
     r.add_get("/otp/status", otp_status)
+    money.add_routes(app)
     return app

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from central.db import autocommit
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
+from central.users.holds import release_in
 from central.users.schema import credit_ledger, users
 
 log = logging.getLogger(__name__)
@@ -156,21 +157,29 @@ class Ledger:
         reference_id: str | None,
     ) -> Entry:
         """Inside the caller's transaction: move the balance (conditionally) and append the entry."""
+        # A debit may spend only what no hold (a disputed sale's proceeds) keeps back.
+        spendable = users.c.credit_balance - users.c.held_credits
+        room = spendable + amount >= 0 if amount < 0 else users.c.credit_balance + amount >= 0
         changed = await conn.execute(
             users.update()
-            .where(users.c.user_id == user_id, users.c.credit_balance + amount >= 0)
+            .where(users.c.user_id == user_id, room)
             .values(credit_balance=users.c.credit_balance + amount)
         )
         if changed.rowcount != 1:
-            current = await conn.scalar(
-                sa.select(users.c.credit_balance).where(users.c.user_id == user_id)
-            )
+            current = (
+                await conn.execute(
+                    sa.select(users.c.credit_balance, users.c.held_credits).where(
+                        users.c.user_id == user_id
+                    )
+                )
+            ).first()
             if current is None:
                 raise ApiError("USER_NOT_FOUND", "no such user", {"user_id": user_id})
+            details = {"current_balance": int(current.credit_balance), "required": -amount}
+            if current.held_credits:
+                details["held_credits"] = int(current.held_credits)
             raise ApiError(
-                "INSUFFICIENT_CREDITS",
-                "not enough credits",
-                {"current_balance": int(current), "required": -amount, "user_id": user_id},
+                "INSUFFICIENT_CREDITS", "not enough credits", {**details, "user_id": user_id}
             )
         balance_after = await conn.scalar(
             sa.select(users.c.credit_balance).where(users.c.user_id == user_id)
@@ -203,6 +212,27 @@ class Ledger:
             # Another call with this key committed first: undo our balance change with the rest.
             raise _Replay() from None
         return dataclasses.replace(entry, created_at=iso(now))
+
+    async def apply_in(
+        self,
+        conn: AsyncConnection,
+        *,
+        user_id: str,
+        amount: int,
+        kind: str,
+        key: str,
+        reference_id: str | None,
+    ) -> Entry:
+        """One entry inside the caller's transaction (which decided already that it is the
+        first): a taken key is a conflict here, and the caller's transaction rolls back."""
+        try:
+            return await self._apply(
+                conn, user_id=user_id, amount=amount, kind=kind, key=key, reference_id=reference_id
+            )
+        except _Replay:
+            raise ApiError(
+                "IDEMPOTENCY_CONFLICT", "ledger key already used", {"idempotency_key": key}
+            ) from None
 
     async def post(
         self, *, user_id: str, amount: int, kind: str, key: str, reference_id: str | None = None
@@ -243,9 +273,12 @@ class Ledger:
         amount: int,
         key: str,
         reference_id: str | None = None,
+        release_hold: str | None = None,
     ) -> tuple[int, int, bool]:
         """Debit and credit in ONE transaction, as entries `key:debit` and `key:credit`.
-        Returns (from_balance, to_balance, replayed) as they were right after the transfer."""
+        Returns (from_balance, to_balance, replayed) as they were right after the transfer.
+        `release_hold` names a hold reference ended in the same transaction (a disputed sale's
+        proceeds going back): the money is either still held or gone back, never spendable."""
         if amount <= 0:
             raise ApiError("VALIDATION_ERROR", "amount: must be > 0", {"field": "amount"})
         if from_user_id == to_user_id:
@@ -274,6 +307,8 @@ class Ledger:
             legs.sort(key=lambda leg: leg[0])
             try:
                 async with self.engine.begin() as conn:
+                    if release_hold is not None:
+                        await release_in(conn, release_hold, self.clock())
                     results = {}
                     for user_id, amt, kind, leg_key in legs:
                         results[kind] = await self._apply(

@@ -108,6 +108,8 @@ class Transfer(Body):
     amount: int = Field(gt=0, le=MAX_CREDITS)
     idempotency_key: IdempotencyKey
     reference_id: Reference | None = None
+    # A credit hold (by its reference) ended in the same transaction: a disputed sale reversed.
+    release_hold: Reference | None = None
 
 
 class OtpTarget(Body):

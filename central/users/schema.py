@@ -6,6 +6,8 @@ whether a debit is allowed (see ledger.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,7 +16,15 @@ from central.db import Step, create_tables
 metadata = sa.MetaData()
 
 ROLES = ("customer", "staff", "admin")
-LEDGER_KINDS = ("GRANT", "PURCHASE", "REFUND", "TRANSFER_OUT", "TRANSFER_IN", "REVERSAL")
+LEDGER_KINDS = (
+    "GRANT",
+    "PURCHASE",
+    "REFUND",
+    "TRANSFER_OUT",
+    "TRANSFER_IN",
+    "REVERSAL",
+    "TOPUP",
+)
 OTP_PURPOSES = ("registration", "purchase", "transfer")
 
 users = sa.Table(
@@ -28,6 +38,8 @@ users = sa.Table(
     sa.Column("is_flagged", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("is_verified", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("credit_balance", sa.BigInteger, nullable=False, server_default="0"),
+    # Added by migration step 2 (a column of the table, so queries can use it).
+    sa.Column("held_credits", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("role IN ('customer', 'staff', 'admin')", name="ck_users_role"),
     # The last line of defence: even a buggy statement cannot make a balance negative.
@@ -124,6 +136,64 @@ async def _create_step1(conn: AsyncConnection) -> None:
     await create_tables(_step1_only, "login_failures")(conn)
 
 
+# ----- money in, and money held (migration step 2) -----
+
+topups = sa.Table(
+    "topups",
+    metadata,
+    sa.Column("topup_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id"), nullable=False),
+    # What we credit when the provider says "paid": ours, never the amount in the provider's event.
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # The provider's own id (a Stripe Checkout Session id); the demo provider's is its own.
+    sa.Column("provider_ref", sa.String(255), nullable=True),
+    sa.Column("checkout_url", sa.Text, nullable=True),
+    # The demo checkout page proves it was handed the URL with this secret (only its hash kept).
+    sa.Column("secret_sha256", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("amount > 0", name="ck_topups_amount_positive"),
+    sa.CheckConstraint("status IN ('PENDING', 'PAID', 'FAILED')", name="ck_topups_status"),
+    sa.Index("ix_topups_user", "user_id"),
+)
+
+credit_holds = sa.Table(
+    "credit_holds",
+    metadata,
+    sa.Column("hold_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    # What the hold is for (a disputed transfer's id).
+    sa.Column("reference_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # ACTIVE | RELEASED
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("amount > 0", name="ck_holds_amount_positive"),
+    # One live hold per reference: a repeated "open" cannot hold the money twice.
+    sa.Index(
+        "ux_credit_holds_active",
+        "reference_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'ACTIVE'"),
+        postgresql_where=sa.text("status = 'ACTIVE'"),
+    ),
+)
+
+
+async def _add_held_credits(conn: Any) -> None:
+    """`users.held_credits`: the sum of the user's ACTIVE holds, kept in the same transaction as
+    the hold rows; a debit must leave credit_balance - held_credits >= 0 (see ledger.py)."""
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("users")]
+    )
+    if "held_credits" not in columns:
+        await conn.execute(
+            sa.text("ALTER TABLE users ADD COLUMN held_credits BIGINT NOT NULL DEFAULT 0")
+        )
+
+
 STEPS = [
     Step(
         1,
@@ -131,4 +201,6 @@ STEPS = [
         _create_step1,
     ),
     Step(2, "users: login attempts counted before the password check", _replace_login_failures),
+    Step(3, "users: held credits", _add_held_credits),
+    Step(4, "users: top-ups and credit holds", create_tables(metadata, "topups", "credit_holds")),
 ]

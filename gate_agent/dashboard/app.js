@@ -22,6 +22,7 @@
     EXPIRED: "Code expired — ask them to refresh the ticket on the phone",
     NOT_YET_VALID: "Phone clock is wrong — ask them to set the time and refresh",
     TRANSFERRED: "Ticket was passed on — the new owner's code is needed",
+    CANCELLED: "Ticket cancelled — the event was cancelled or the ticket refunded",
     INVALID: "Not a valid ticket",
     DISABLED: "Gate disabled by the organiser — send to another gate",
   };
@@ -30,6 +31,7 @@
     WRONG_HALL: "Wrong hall", WRONG_DATE: "Wrong time", EXPIRED: "Expired",
     NOT_YET_VALID: "Phone clock", TRANSFERRED: "Transferred", INVALID: "Invalid",
     DISABLED: "Gate disabled",
+    CANCELLED: "Cancelled",
   };
 
   function localTime(iso, seconds) {

@@ -1,13 +1,14 @@
 """Races, on SQLite and on PostgreSQL: several transfers of one seat initiated at once (exactly one
-wins, the rest TRANSFER_IN_PROGRESS); an admin's reverse racing the completion of a second transfer
-of the same seat (the compare-and-set on the owner lets exactly one through; credits conserved);
-both parties confirming at the same moment (completed once)."""
+wins, the rest TRANSFER_IN_PROGRESS); a dispute racing the initiation of a second transfer of the
+same seat (the orders database lets exactly one through; credits conserved); both parties confirming
+at the same moment (completed once)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from cluster import Cluster, running_cluster
 from conftest import drop_prefix_databases, fresh_postgres_prefix, needs_postgres
@@ -77,72 +78,64 @@ async def test_rival_initiations_on_postgres(tmp_path: Path) -> None:
     await postgres(tmp_path, rival_initiations)
 
 
-async def reverse_races_second_transfer(c: Cluster) -> None:
-    """A sells to B (T1); B sells on to C (T2, B confirmed); A disputes T1. Then the admin's
-    reverse of T1 and C's confirmation of T2 go at once, for several seats."""
-    outcomes = set()
-    for _ in range(4):
-        s = await sold_seat(c)
-        a, b, seat_id, admin = s["seller"], s["buyer"], s["seat_id"], s["admin"]
-        cc = await c.make_user(credits=BUYER_START)
-        t1 = await complete_transfer(c, s)
-        status, body = await initiate(c, b, seat_id, cc["email"], SECOND)
-        assert status == 201, body
-        t2 = body["data"]["transfer_id"]
-        status, _ = await confirm(c, b, t2, code_for(c, b["user_id"], t2))
-        assert status == 200
-        status, _ = await c.call(
+async def dispute_or_pass_on(c: Cluster) -> str:
+    """One round of the race below; answers which side won."""
+    s = await sold_seat(c)
+    a, b, seat_id = s["seller"], s["buyer"], s["seat_id"]
+    cc = await c.make_user(credits=BUYER_START)
+    t1 = await complete_transfer(c, s)
+    go = asyncio.Event()
+
+    async def dispute() -> tuple[int, Any]:
+        await go.wait()
+        return await c.call(
             "POST",
             "/api/transfer/dispute",
             token=a["token"],
             json_body={"transfer_id": t1, "reason": "not paid"},
         )
-        assert status == 200
-        (rev_status, rev), (conf_status, conf) = await asyncio.gather(
-            c.call(
-                "POST",
-                "/api/transfer/reverse",
-                token=admin["token"],
-                json_body={"transfer_id": t1},
-            ),
-            confirm(c, cc, t2, code_for(c, cc["user_id"], t2)),
-        )
-        seat_owner, seat_status, _ = await owner(c, seat_id)
-        assert seat_status == "SOLD"
-        r1, r2 = await transfer_record(c, t1), await transfer_record(c, t2)
-        total = sum(await balances(c, a, b, cc))
-        assert total == (SELLER_START - PRICE) + 2 * BUYER_START  # conserved
-        if rev_status == 200:
-            # The reverse won: the seat is A's, T2 failed and C kept the credits.
-            assert (conf_status, conf["error_code"]) == (409, "SEAT_UNAVAILABLE"), conf
-            assert (r1["status"], r2["status"], seat_owner) == ("REVERSED", "FAILED", a["user_id"])
-            assert await balances(c, a, b, cc) == [SELLER_START - PRICE, BUYER_START, BUYER_START]
-            outcomes.add("reverse")
-        else:
-            # The second transfer won: the seat is C's, the reverse was refused.
-            assert (rev_status, rev["error_code"]) == (409, "SEAT_UNAVAILABLE"), rev
-            assert conf_status == 200 and conf["data"]["status"] == "COMPLETED", conf
-            assert (r1["status"], r2["status"], seat_owner) == (
-                "DISPUTED",
-                "COMPLETED",
-                cc["user_id"],
-            )
-            assert await balances(c, a, b, cc) == [
-                SELLER_START - PRICE + AMOUNT,
-                BUYER_START - AMOUNT + SECOND,
-                BUYER_START - SECOND,
-            ]
-            outcomes.add("transfer")
+
+    async def pass_on() -> tuple[int, Any]:
+        await go.wait()
+        return await initiate(c, b, seat_id, cc["email"], SECOND)
+
+    tasks = [asyncio.create_task(dispute()), asyncio.create_task(pass_on())]
+    await asyncio.sleep(0)
+    go.set()
+    (dis_status, dis), (ini_status, ini) = await asyncio.gather(*tasks)
+    held = await c.backends.users.call("GET", f"/credits/{a['user_id']}/held")
+    r1 = await transfer_record(c, t1)
+    if dis_status == 200:
+        assert (ini_status, ini["error_code"]) == (409, "SEAT_DISPUTED"), ini
+        assert r1["status"] == "DISPUTED" and held["held_credits"] == AMOUNT
+        winner = "dispute"
+    else:
+        assert (dis_status, dis["error_code"]) == (409, "TRANSFER_IN_PROGRESS"), dis
+        assert ini_status == 201, ini
+        assert r1["status"] == "COMPLETED" and held["held_credits"] == 0
+        winner = "transfer"
+    assert (await owner(c, seat_id))[:2] == (b["user_id"], "SOLD")
+    total = sum(await balances(c, a, b, cc))
+    assert total == (SELLER_START - PRICE) + 2 * BUYER_START  # conserved
+    return winner
+
+
+async def dispute_races_second_transfer(c: Cluster) -> None:
+    """A sells to B (T1); then A's dispute of T1 and B's passing the seat on to C (T2) go at
+    once, for several seats. A seat under dispute cannot be passed on, and a transfer cannot be
+    disputed while its seat is being passed on: exactly one of the two wins every time (the
+    orders database's one-live-transfer index decides), and the loser changes nothing."""
+    outcomes = {await dispute_or_pass_on(c) for _ in range(4)}
     assert outcomes  # each round ended in exactly one of the two consistent states
 
 
-async def test_reverse_racing_a_second_transfer_on_sqlite(tmp_path: Path) -> None:
-    await on_both_databases(tmp_path, None, reverse_races_second_transfer)
+async def test_dispute_racing_a_second_transfer_on_sqlite(tmp_path: Path) -> None:
+    await on_both_databases(tmp_path, None, dispute_races_second_transfer)
 
 
 @needs_postgres
-async def test_reverse_racing_a_second_transfer_on_postgres(tmp_path: Path) -> None:
-    await postgres(tmp_path, reverse_races_second_transfer)
+async def test_dispute_racing_a_second_transfer_on_postgres(tmp_path: Path) -> None:
+    await postgres(tmp_path, dispute_races_second_transfer)
 
 
 async def both_confirm_at_once(c: Cluster) -> None:

@@ -249,12 +249,20 @@ async def test_reverse_when_the_seller_spent_the_credits_gives_the_seat_back(
 ) -> None:
     async with running_cluster(tmp_path) as c:
         s = await sold_seat(c, seats=12)
-        tid = await disputed(c, s)
+        tid = await complete_transfer(c, s)
         seller = s["seller"]
-        # The seller spends everything on other seats (PRICE each).
+        # The seller spends everything on other seats (PRICE each) before the dispute opens
+        # (once it is open, the disputed amount is held: tests/orchestrator/test_money_out.py).
         spend = (SELLER_START - PRICE + AMOUNT) // PRICE
         for i in range(spend):
             await buy(c, s["event"]["seat_ids"][1 + i], seller)
+        status, _ = await c.call(
+            "POST",
+            "/api/transfer/dispute",
+            token=s["buyer"]["token"],
+            json_body={"transfer_id": tid, "reason": "wrong seat"},
+        )
+        assert status == 200
         left = [SELLER_START - PRICE + AMOUNT - spend * PRICE, BUYER_START - AMOUNT]
         assert left[0] < AMOUNT
         status, body = await reverse(c, s, tid)

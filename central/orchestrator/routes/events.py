@@ -29,6 +29,9 @@ def public_event(event: dict[str, Any], counts: dict[str, int] | None) -> dict[s
         "total_seats": event.get("total_seats"),
         "available_seats": (counts or {}).get("AVAILABLE", 0),
         "pricing": event.get("pricing", {}),
+        # SCHEDULED, CANCELLING or CANCELLED (an admin's cancellation refunds every ticket)
+        "status": event.get("status", "SCHEDULED"),
+        "cancel_reason": event.get("cancel_reason"),
     }
 
 

@@ -225,6 +225,7 @@ async def manifest(request: web.Request) -> web.Response:
                 "event_id": s.event_id,
                 "status": s.status,
                 "owner_epoch": s.owner_epoch,
+                "refunded_epoch": s.refunded_epoch,
                 "hall_id": gate["hall_id"],
                 "row": s.row,
                 "number": s.number,
@@ -247,6 +248,7 @@ async def manifest(request: web.Request) -> web.Response:
                     "event_date": e["event_date"],
                     "doors_open": e.get("doors_open"),
                     "doors_close": e.get("doors_close"),
+                    "status": e.get("status", "SCHEDULED"),
                 }
                 for e in events
             ],

@@ -40,6 +40,8 @@ async def reserve(request: web.Request) -> web.Response:
         if seat.status == "HELD" and seat.held_until_ms > time.time() * 1000:
             raise ApiError("SEAT_UNAVAILABLE", "the seat is held by another buyer")
         event = await runtime.events.get(seat.event_id)
+        if event.get("status", "SCHEDULED") != "SCHEDULED":
+            raise ApiError("EVENT_CANCELLED", "the event is cancelled")
         if datetime.fromisoformat(event["doors_close"]) <= datetime.now(UTC):
             raise ApiError("EVENT_ENDED", "the event is over")
         price = event["pricing"].get(seat.category)

@@ -18,6 +18,7 @@ from central.orchestrator.idempotency import Answer
 from central.orchestrator.keys import backends_key
 from central.orchestrator.runtime import Runtime
 from central.orchestrator.saga_requests import fail_waiting, runtime_of, settled, with_idempotency
+from central.orchestrator.sagas.disputes import KIND_OPEN as KIND_DISPUTE
 from central.orchestrator.sagas.transfer import (
     KIND,
     KIND_REVERSE,
@@ -75,6 +76,8 @@ async def initiate(request: web.Request) -> web.Response:
         live = await backends.orders.call(
             "GET", "/transfers", params={"seat_id": seat_id, "limit": "20"}
         )
+        if any(t["status"] == "DISPUTED" for t in live):
+            raise ApiError("SEAT_DISPUTED", "this seat is under dispute; it cannot be passed on")
         if any(t["status"] in ACTIVE_TRANSFER for t in live):
             raise ApiError("TRANSFER_IN_PROGRESS", "this seat already has a transfer in progress")
         # No check of the buyer's balance here: its answer would tell the seller whether the
@@ -212,12 +215,20 @@ async def dispute(request: web.Request) -> web.Response:
         _party(transfer, principal)
         if transfer["status"] != "COMPLETED":
             raise _invalid_state(transfer, "dispute it (only a COMPLETED transfer)")
-        updated = await runtime.backends.orders.call(
-            "POST",
-            f"/transfers/{transfer_id}/transition",
-            json={"to": "DISPUTED", "reason": body.reason},
+        # A saga: the seller's proceeds are held first, and released again if the transfer
+        # cannot become DISPUTED (sagas/disputes.py).
+        done = await runtime.runner.start(
+            KIND_DISPUTE,
+            {
+                "transfer_id": transfer_id,
+                "seller_user_id": transfer["seller_user_id"],
+                "credits_amount": int(transfer["credits_amount"]),
+                "reason": body.reason,
+                "opened_by": principal.user_id,
+            },
+            reference_id=f"dispute:{transfer_id}",
         )
-        return 200, {"success": True, "data": updated}
+        return 200, {"success": True, "data": done.data["result"]}
 
     return await with_idempotency(request, principal, run)
 

@@ -34,6 +34,7 @@ import grpc
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
+from central.orchestrator.sagas.disputes import hold_reference
 from central.saga import Abort, Pause, SagaContext, SagaDefinition, Step
 from proto import inventory_pb2 as pb
 
@@ -298,6 +299,9 @@ def reverse_saga(backends: Backends) -> SagaDefinition:
                 "amount": d["credits_amount"],
                 "idempotency_key": reverse_credits_key(d["transfer_id"]),
                 "reference_id": d["transfer_id"],
+                # The dispute's hold ends in the same ledger transaction: the money goes back
+                # from held, never through spendable.
+                "release_hold": hold_reference(d["transfer_id"]),
             },
         )
         return {"returned": d["credits_amount"]}

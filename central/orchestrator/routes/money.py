@@ -1,0 +1,152 @@
+"""Money in (api-contract "Money in"): card top-ups, the Stripe webhook, and the demo provider's
+own checkout page. The users service holds the provider and the ledger; these routes authenticate,
+check who may see what and pass the provider's raw confirmation on untouched."""
+
+from __future__ import annotations
+
+import uuid
+from importlib import resources
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from central.errors import ApiError
+from central.orchestrator.auth import authenticate
+from central.orchestrator.keys import backends_key, settings_key
+from central.web import created, ok, parse_body, parse_uuid
+
+routes = web.RouteTableDef()
+
+MAX_TOPUP = 1_000_000
+# Stripe's events are a few KiB; the users service takes bodies up to 256 KiB.
+MAX_WEBHOOK_BYTES = 200 * 1024
+# The demo page runs only its own files: no inline script, nothing from another host.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+PAGE_FILES = {"checkout.js": "text/javascript", "checkout.css": "text/css"}
+
+
+class TopupBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    amount: int = Field(gt=0, le=MAX_TOPUP)
+
+
+class DemoBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    topup_id: uuid.UUID
+    secret: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def site_url(request: web.Request) -> str:
+    """This site's public base URL, as the client reached it (checkout pages link back to it)."""
+    return f"{request.scheme}://{request.host}"
+
+
+def _topup_view(topup: dict[str, object]) -> dict[str, object]:
+    keys = ("topup_id", "amount", "provider", "status", "checkout_url", "created_at", "paid_at")
+    return {k: topup.get(k) for k in keys}
+
+
+@routes.post("/api/credits/topup")
+async def create_topup(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    principal = await authenticate(request, backends)
+    body = await parse_body(request, TopupBody)
+    topup = await backends.users.call(
+        "POST",
+        "/topups",
+        json={"user_id": principal.user_id, "amount": body.amount, "site_url": site_url(request)},
+        timeout=30,  # a real provider's API may take a few seconds
+    )
+    return created(_topup_view(topup))
+
+
+@routes.get("/api/credits/topups/{topup_id}")
+async def get_topup(request: web.Request) -> web.Response:
+    backends = request.app[backends_key]
+    principal = await authenticate(request, backends)
+    topup_id = parse_uuid(request.match_info["topup_id"], "topup_id")
+    topup = await backends.users.call("GET", f"/topups/{topup_id}")
+    if topup["user_id"] != principal.user_id and principal.role != "admin":
+        raise ApiError("TOPUP_NOT_FOUND", "no such top-up")  # others' top-ups do not exist
+    return ok(_topup_view(topup))
+
+
+@routes.post("/api/webhooks/stripe")
+async def stripe_webhook(request: web.Request) -> web.Response:
+    """Stripe's confirmation: the signature is checked over the exact bytes received, so they are
+    passed on as they came (as text: Stripe sends UTF-8 JSON)."""
+    if request.app[settings_key].payments != "stripe":
+        raise ApiError("PAYMENTS_UNAVAILABLE", "Stripe is not the configured payment provider")
+    raw = await request.read()
+    if len(raw) > MAX_WEBHOOK_BYTES:
+        raise ApiError("WEBHOOK_INVALID", "the event is too large")
+    try:
+        payload = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError("WEBHOOK_INVALID", "the event is not UTF-8 text") from None
+    result = await request.app[backends_key].users.call(
+        "POST",
+        "/payments/stripe/webhook",
+        json={"payload": payload, "signature": request.headers.get("Stripe-Signature")},
+    )
+    return ok({"received": True, "handled": bool(result.get("handled"))})
+
+
+def _demo_only(request: web.Request) -> None:
+    if request.app[settings_key].payments != "demo":
+        raise web.HTTPNotFound()
+
+
+@routes.get("/pay/demo/{topup_id}")
+async def demo_page(request: web.Request) -> web.StreamResponse:
+    _demo_only(request)
+    parse_uuid(request.match_info["topup_id"], "topup_id")
+    html = resources.files("central.orchestrator.demo_checkout").joinpath("index.html")
+    return _static(html.read_bytes(), "text/html")
+
+
+@routes.get("/pay/demo/static/{name}")
+async def demo_asset(request: web.Request) -> web.StreamResponse:
+    _demo_only(request)
+    name = request.match_info["name"]
+    if name not in PAGE_FILES:
+        raise web.HTTPNotFound()
+    data = resources.files("central.orchestrator.demo_checkout").joinpath(name).read_bytes()
+    return _static(data, PAGE_FILES[name])
+
+
+def _static(data: bytes, content_type: str) -> web.Response:
+    response = web.Response(body=data, content_type=content_type, charset="utf-8")
+    response.headers.update(
+        {
+            "Content-Security-Policy": PAGE_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+    )
+    return response
+
+
+async def _demo_call(request: web.Request, path: str) -> web.Response:
+    _demo_only(request)
+    body = await parse_body(request, DemoBody)
+    data = await request.app[backends_key].users.call(
+        "POST", path, json={"topup_id": str(body.topup_id), "secret": body.secret}
+    )
+    keys = ("topup_id", "amount", "status", "credit_balance")
+    return ok({k: data[k] for k in keys if k in data})
+
+
+@routes.post("/api/payments/demo/quote")
+async def demo_quote(request: web.Request) -> web.Response:
+    return await _demo_call(request, "/payments/demo/quote")
+
+
+@routes.post("/api/payments/demo/complete")
+async def demo_complete(request: web.Request) -> web.Response:
+    return await _demo_call(request, "/payments/demo/complete")
