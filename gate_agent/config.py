@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hardware.decode import DECODERS
+from hardware.scanners import ScannerError, open_scanner
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class GateConfig:
     central: str = "http://127.0.0.1:8000"
     device_token: str = ""
     camera: str = "v4l2:0"
+    # barcode scanners beside (or, with camera "none", instead of) the camera: comma-separated
+    # tty:/dev/ttyACM0[@BAUD], hid:/dev/input/eventN, stdin
+    scanner: str = ""
     camera_width: int = 640
     camera_height: int = 480
     decoder: str = "zxing"
@@ -111,6 +115,16 @@ def _nonempty(value: Any) -> str:
     return text
 
 
+def _scanner(value: Any) -> str:
+    text = str(value).strip()
+    for spec in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            open_scanner(spec)
+        except ScannerError as exc:
+            raise ValueError(str(exc)) from None
+    return text
+
+
 def _ca_file(value: Any) -> Path | None:
     if value in (None, ""):
         return None
@@ -131,6 +145,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "central": _url,
     "device_token": _nonempty,
     "camera": _nonempty,
+    "scanner": _scanner,
     "camera_width": _pixels,
     "camera_height": _pixels,
     "decoder": _decoder,

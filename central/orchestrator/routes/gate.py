@@ -232,6 +232,7 @@ async def manifest(request: web.Request) -> web.Response:
     return ok(
         {
             "gate_id": gate["gate_id"],
+            "gate_name": gate.get("name"),
             "hall_id": gate["hall_id"],
             "cursor": cursor,
             "more": more,
