@@ -1,0 +1,95 @@
+"""Scanner inputs below the gate: lines from a pty (the serial scanner), key events to text (the
+keyboard-wedge scanner, decoded without python-evdev) and the spec strings."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from central.signing import KeyRing
+from gate_agent.config import ConfigError, load_config
+from hardware.scanners import (
+    HidScanner,
+    KeyboardWedge,
+    LineSplitter,
+    ScannerError,
+    TtyScanner,
+    keystrokes,
+    open_scanner,
+)
+
+
+def _token() -> str:
+    ring = KeyRing({1: Ed25519PrivateKey.generate()})
+    return ring.sign("00000000-0000-4000-8000-000000000001", 3, time.time())
+
+
+def test_lines_split_on_cr_lf_and_junk_is_dropped() -> None:
+    lines = LineSplitter()
+    lines.feed(b"AB")
+    assert lines.pop() is None  # no end of line yet
+    lines.feed(b"C\r\n\r\nDEF\nbad\x07bell\n" + b"x" * 5000 + b"\nok\r")
+    assert [lines.pop() for _ in range(4)] == ["ABC", "DEF", "ok", None]
+
+
+def test_tty_scanner_reads_codes_from_a_pty_in_raw_mode() -> None:
+    master, slave = os.openpty()
+    reader = TtyScanner(os.ttyname(slave))
+    try:
+        reader.open()
+        code = _token()
+        os.write(master, code[:50].encode())
+        assert reader.read_code(0.05) is None  # half a code is not a code
+        os.write(master, code[50:].encode() + b"\r" + b"SECOND\n")
+        assert reader.read_code(2) == code
+        assert reader.read_code(2) == "SECOND"
+        os.close(master)
+        master = -1
+        with pytest.raises(ScannerError):  # the scanner went away: reopen, never a crash
+            for _ in range(10):
+                reader.read_code(0.2)
+    finally:
+        reader.close()
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+
+
+def test_keyboard_wedge_types_a_real_ticket_code() -> None:
+    code = _token()
+    keys = KeyboardWedge()
+    for key, value in keystrokes(code) + keystrokes("second"):
+        keys.feed(key, value)
+    assert keys.pop() == code
+    assert keys.pop() == "second"
+    assert keys.pop() is None
+
+
+def test_keyboard_wedge_caps_lock_and_repeats() -> None:
+    keys = KeyboardWedge()
+    keys.feed(58, 1)  # caps lock on: letters upper, digits unchanged
+    for key, value in [(30, 1), (30, 2), (30, 0), (2, 1), (2, 0), (28, 1)]:
+        keys.feed(key, value)
+    assert keys.pop() == "A1"  # the auto-repeat (value 2) typed nothing
+
+
+def test_scanner_specs() -> None:
+    assert isinstance(open_scanner("tty:/dev/ttyACM0"), TtyScanner)
+    assert open_scanner("tty:/dev/ttyUSB0@9600").name == "tty:/dev/ttyUSB0@9600"
+    assert isinstance(open_scanner("hid:/dev/input/event3"), HidScanner)
+    assert open_scanner("stdin").name == "stdin"
+    for bad in ("tty:", "tty:/dev/x@123", "hid:", "stdin:x", "usb:1"):
+        with pytest.raises(ScannerError):
+            open_scanner(bad)
+    with pytest.raises(ConfigError, match="scanner .*baud"):
+        load_config({"device_token": "t", "pin": "1234", "scanner": "tty:/dev/x@7"}, environ={})
+
+
+def test_hid_scanner_without_its_device_is_a_clear_retryable_error(tmp_path: Path) -> None:
+    reader = HidScanner(str(tmp_path / "event99"))
+    with pytest.raises(ScannerError, match="hid:"):
+        reader.open()
