@@ -23,6 +23,7 @@ from hardware.decode import Decoder, make_decoder
 from hardware.frames import FrameSource
 from hardware.indicators import Indicator, make_indicator
 from hardware.scanners import CodeReader, open_scanner
+from hardware.second_pass import HardFrameDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ def build_source(config: GateConfig) -> FrameSource:
     if kind in _SIZED:
         opts = {"width": config.camera_width, "height": config.camera_height}
     return open_source(config.camera, **opts)
+
+
+def build_decoder(config: GateConfig) -> Decoder:
+    fast = make_decoder(config.decoder)
+    if config.second_pass_ms <= 0:
+        return fast
+    return HardFrameDecoder(fast, budget_ms=config.second_pass_ms)
 
 
 def build_scanners(config: GateConfig) -> list[CodeReader]:
@@ -56,7 +64,7 @@ class GateAgent:
         self.clock = CentralClock(wall)
         # build everything that validates config first, so a bad value fails before any thread
         self.source = source if source is not None else build_source(config)
-        self.decoder = decoder if decoder is not None else make_decoder(config.decoder)
+        self.decoder = decoder if decoder is not None else build_decoder(config)
         self.indicator = indicator if indicator is not None else make_indicator(config.indicator)
         self.scanners = build_scanners(config)
         # restarts the capture, decode and scanner threads when one dies, and counts it

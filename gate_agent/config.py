@@ -37,6 +37,9 @@ class GateConfig:
     camera_width: int = 640
     camera_height: int = 480
     decoder: str = "zxing"
+    # time the hard-frame second pass may spend on a frame that looks like it holds a code the
+    # fast pass could not read (glare, moiré, a phone in dark mode …); 0 turns it off
+    second_pass_ms: float = 40.0
     indicator: str = "console"
     data_dir: Path = field(default_factory=lambda: Path("gate-data"))
     dashboard_host: str = "0.0.0.0"
@@ -75,6 +78,13 @@ def _port(value: Any) -> int:
     number = int(value)
     if not 0 <= number <= 65535:
         raise ValueError("must be a port number 0..65535")
+    return number
+
+
+def _budget_ms(value: Any) -> float:
+    number = float(value)
+    if not 0 <= number <= 1000 or number != number:
+        raise ValueError("must be a number of milliseconds 0..1000 (0: off)")
     return number
 
 
@@ -149,6 +159,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "camera_width": _pixels,
     "camera_height": _pixels,
     "decoder": _decoder,
+    "second_pass_ms": _budget_ms,
     "indicator": _nonempty,
     "data_dir": lambda v: Path(_nonempty(v)),
     "dashboard_host": _nonempty,

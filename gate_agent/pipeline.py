@@ -5,6 +5,7 @@ fresh ones to the decider."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from central.faults import fault_point
 from gate_agent.supervisor import Supervisor
 from hardware.decode import Decoder
 from hardware.frames import CameraError, FrameSource
+from hardware.second_pass import PassStats
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +144,11 @@ class Pipeline:
         return now - self.capture_beat < stall_s and now - self.decode_beat < stall_s
 
     def stats(self) -> dict[str, Any]:
+        second_pass = getattr(self.decoder, "stats", None)
         return {
+            "second_pass": (
+                dataclasses.asdict(second_pass) if isinstance(second_pass, PassStats) else None
+            ),
             "camera": self.source.name,
             "camera_ok": self.camera_ok,
             "camera_error": self.camera_error,
