@@ -118,7 +118,10 @@ class Decider:
                 verdict.claims.seat_id if verdict.claims else None,
             )
             decision = Decision(verdict.result, MESSAGES[verdict.result], seat)
-            return record(decision, "offline", local=True, pending=True)
+            # judged on the gate (no need to ask central about a bad signature or an old code),
+            # but the gate is online: staff must not read it as a lost connection
+            mode = "online" if self.connectivity.online else "offline"
+            return record(decision, mode, local=True, pending=True)
 
         if self.client is not None and (self.connectivity.online or verdict is None):
             try:

@@ -247,7 +247,8 @@ async def api_manual(request: web.Request) -> web.Response:
     record = await asyncio.to_thread(
         agent.decider.handle, code, agent.clock.wall(), time.monotonic(), "manual"
     )
-    return _ok({**record.public(), "source": "manual"})
+    # the counters come with the verdict, so the page shows both at once
+    return _ok({**record.public(), "source": "manual", "status": await status_view(agent)})
 
 
 async def api_preview(request: web.Request) -> web.StreamResponse:

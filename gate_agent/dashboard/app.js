@@ -6,8 +6,11 @@
   const $ = (id) => document.getElementById(id);
   const MAX_ROWS = 100;
   const CHART_MINUTES = 30;
+  // the verdict is for the person at the gate now; left up, it would greet the next one
+  const VERDICT_SHOW_MS = 6000;
   const seen = new Map(); // scan_id -> scan, newest list for the chart
   let lastVerdictAt = "";
+  let verdictTimer = null;
 
   // ----- words for the staff: colour is never the only signal -----
   const KINDS = {
@@ -69,6 +72,17 @@
   }
 
   // ----- last verdict -----
+  function clearVerdict() {
+    verdictTimer = null;
+    const box = $("verdict");
+    box.dataset.kind = "idle";
+    delete box.dataset.result;
+    $("verdict-icon").textContent = "…";
+    $("verdict-word").textContent = "Waiting for a scan";
+    $("verdict-reason").textContent = "Hold a ticket up to the camera.";
+    $("verdict-meta").textContent = "";
+  }
+
   function showVerdict(scan) {
     if (scan.at < lastVerdictAt) return; // an older scan arriving late never hides a newer one
     lastVerdictAt = scan.at;
@@ -82,6 +96,8 @@
     const bits = [localTime(scan.at, true), scan.mode === "offline" ? "decided offline" : "online"];
     if (scan.result !== "SUCCESS" && seatText(scan.seat)) bits.unshift(seatText(scan.seat));
     $("verdict-meta").textContent = bits.join(" · ");
+    if (verdictTimer !== null) clearTimeout(verdictTimer);
+    verdictTimer = setTimeout(clearVerdict, VERDICT_SHOW_MS);
   }
 
   // ----- scan list -----
@@ -135,8 +151,9 @@
     $("banner-sync").textContent = st.last_sync_at
       ? "Last sync " + localTime(st.last_sync_at, true) : "Never synced";
     $("banner-backlog").textContent = "Upload backlog: " + (st.backlog ?? 0);
-    $("banner-gate").textContent = [st.hall_id, st.gate_id ? "gate " + String(st.gate_id).slice(0, 8) : ""]
-      .filter(Boolean).join(" · ");
+    // the name the operator gave the gate at central; its id only until the first sync
+    const gate = st.gate_name || (st.gate_id ? "gate " + String(st.gate_id).slice(0, 8) : "");
+    $("banner-gate").textContent = [gate, st.hall_id].filter(Boolean).join(" · ");
     const counts = st.counts || {};
     const byResult = counts.by_result || {};
     $("count-admitted").textContent = counts.admitted ?? 0;
@@ -202,7 +219,6 @@
     const body = await response.json();
     const scans = body.data || [];
     scans.slice().reverse().forEach((s) => addScan(s, false));
-    if (scans.length && !lastVerdictAt) showVerdict(scans[0]);
     drawChart();
   }
 
@@ -224,8 +240,11 @@
     };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
-      if (msg.type === "scan") addScan(msg.data, true);
-      else if (msg.type === "status") showStatus(msg.data);
+      if (msg.type === "scan") {
+        // one message, one paint: the counters never lag the row they count
+        addScan(msg.data, true);
+        if (msg.status) showStatus(msg.status);
+      } else if (msg.type === "status") showStatus(msg.data);
     };
     ws.onclose = () => {
       document.body.dataset.ws = "closed";
@@ -276,6 +295,7 @@
       }
       input.value = "";
       addScan(body.data, true);
+      if (body.data.status) showStatus(body.data.status);
     } catch (e) {
       if (e.message !== "logged out") $("manual-error").textContent = "Cannot reach the gate";
     }

@@ -308,6 +308,12 @@ class Upload:
             outcome = ScanResult(item.result, f"rejected offline by the gate: {item.result}")
             if local.claims is not None:
                 outcome.seat = {"seat_id": local.claims.seat_id}
+                # the seat's event, so the event's dashboard counts the rejection too
+                place = await verifier.place(local.claims.seat_id)
+                if place is not None:
+                    outcome.seat, outcome.event_id, outcome.event = place
+                    if outcome.event is not None:
+                        outcome.hall_expected = outcome.event["hall_id"]
             verifier.log_scan(outcome, who, at)
             return self._answer(item, "REJECTED", outcome)
         outcome, _ = await verifier.verify(
