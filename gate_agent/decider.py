@@ -29,10 +29,12 @@ from gate_agent.verifier import (
     seat_view,
 )
 from hardware.indicators import Indicator
+from proto.short_code import normalize_short_code
 
 logger = logging.getLogger(__name__)
 
 ScanListener = Callable[[ScanRecord], None]
+SHORT_CODE_OFFLINE = "Short codes need central, which is not reachable: scan the QR code"
 
 
 class Decider:
@@ -91,6 +93,9 @@ class Decider:
     def _decide(self, text: str, captured_wall: float, captured_mono: float) -> ScanRecord:
         scan_id = str(uuid.uuid4())
         at = self.clock.to_central(captured_wall)
+        short = normalize_short_code(text)
+        if short is not None:
+            text = short
         keys = self.manifest.keys
         verdict = local_check(text, keys, at, clock_known=self.clock.known) if keys else None
 
@@ -111,6 +116,26 @@ class Decider:
                 # every scan); what central decided itself it already has
                 pending=pending,
             )
+
+        if short is not None:
+            # only central knows which QR a short code stands for: ask it even when the link
+            # looked down (a person typed this, a second's wait is fine); without central the
+            # staff need the QR itself
+            if self.client is not None:
+                try:
+                    data = self.client.verify(text, scan_id, _iso(at))
+                except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
+                    self.connectivity.record(False)
+                    logger.warning(
+                        "central verify of a short code failed",
+                        extra={"fields": {"scan_id": scan_id, "error": str(exc)[:200]}},
+                    )
+                else:
+                    self.connectivity.record(True)
+                    decision = _from_central(data, self.manifest.gate_id)
+                    return record(decision, "online", local=False, pending=False)
+            decision = Decision("INVALID", SHORT_CODE_OFFLINE)
+            return record(decision, "offline", local=True, pending=True)
 
         if verdict is not None and verdict.result in LOCAL_REJECTIONS:
             seat = seat_view(

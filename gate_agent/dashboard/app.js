@@ -66,6 +66,9 @@
         const hall = msg.match(/for (\S+)\s*$/) || msg.match(/\(([^)]+)\)\s*$/);
         return hall ? "Wrong hall — go to " + hall[1] : "Wrong hall — check the ticket's hall";
       }
+      case "INVALID":
+        // a typed short code the gate cannot check: tell staff what to do instead
+        return /short code/i.test(msg) ? msg : REASONS.INVALID;
       default:
         return REASONS[scan.result] || msg || scan.result;
     }

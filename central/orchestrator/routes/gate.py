@@ -35,6 +35,7 @@ from central.orchestrator.verification import (
 )
 from central.web import ok, parse_body, parse_query
 from proto import inventory_pb2 as pb
+from proto.short_code import normalize_short_code
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -133,12 +134,17 @@ async def _gate_verify(request: web.Request) -> web.Response:
                 gate_id=gate["gate_id"],
             )
 
+        payload = body.qr_payload
+        short = normalize_short_code(payload)
+        if short is not None:
+            # typed in by staff from under the QR: stands for that QR while it is valid
+            payload = await runtime.short_codes.resolve(short, received) or short
         try:
-            outcome, who = await runtime.verifier.verify(
-                body.qr_payload, scanner(), scanned_at=received
-            )
+            outcome, who = await runtime.verifier.verify(payload, scanner(), scanned_at=received)
         except Replayed as replay:
             return ok({**replay.answer, "server_time": server_time()})
+        if payload == short:
+            outcome.message = "Unknown or expired short code: ask for the QR code"
     finally:
         if not auth.done():
             auth.cancel()
