@@ -154,6 +154,10 @@
     $("banner-sync").textContent = st.last_sync_at
       ? "Last sync " + localTime(st.last_sync_at, true) : "Never synced";
     $("banner-backlog").textContent = "Upload backlog: " + (st.backlog ?? 0);
+    // a thread the watchdog had to restart: worth a look by whoever maintains the gate
+    const restarts = st.restarts || 0;
+    $("banner-restarts").hidden = restarts === 0;
+    $("banner-restarts").textContent = "Thread restarts: " + restarts;
     // the name the operator gave the gate at central; its id only until the first sync
     const gate = st.gate_name || (st.gate_id ? "gate " + String(st.gate_id).slice(0, 8) : "");
     $("banner-gate").textContent = [gate, st.hall_id].filter(Boolean).join(" · ");

@@ -93,3 +93,12 @@ def test_hid_scanner_without_its_device_is_a_clear_retryable_error(tmp_path: Pat
     reader = HidScanner(str(tmp_path / "event99"))
     with pytest.raises(ScannerError, match="hid:"):
         reader.open()
+
+
+def test_run_help_documents_camera_and_scanner_specs() -> None:
+    from gate_agent.__main__ import _run_parser
+
+    text = _run_parser().format_help()
+    for spec in ("v4l2:0", "picamera2", "dir:PATH", "none", "tty:/dev/ttyACM0", "hid:", "stdin"):
+        assert spec in text, spec
+    assert "--scanner" in text and "--second-pass-ms" in text
