@@ -17,6 +17,7 @@ from hardware.scanners import (
     KeyboardWedge,
     LineSplitter,
     ScannerError,
+    StdinScanner,
     TtyScanner,
     keystrokes,
     open_scanner,
@@ -102,3 +103,22 @@ def test_run_help_documents_camera_and_scanner_specs() -> None:
     for spec in ("v4l2:0", "picamera2", "dir:PATH", "none", "tty:/dev/ttyACM0", "hid:", "stdin"):
         assert spec in text, spec
     assert "--scanner" in text and "--second-pass-ms" in text
+
+
+def test_stdin_scanner_reads_lines_until_end_of_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+
+    class Stdin:
+        def fileno(self) -> int:
+            return read_end
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+    reader = StdinScanner()
+    reader.open()
+    os.write(write_end, b"FIRST\nSECOND\n")
+    os.close(write_end)
+    assert reader.read_code(2) == "FIRST"
+    assert reader.read_code(2) == "SECOND"
+    assert reader.read_code(2) is None and reader.finished  # end of input: no error, no spin
+    reader.close()
+    os.close(read_end)
