@@ -4,8 +4,11 @@ keyboard-wedge scanner, decoded without python-evdev) and the spec strings."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -122,3 +125,60 @@ def test_stdin_scanner_reads_lines_until_end_of_file(monkeypatch: pytest.MonkeyP
     assert reader.read_code(2) is None and reader.finished  # end of input: no error, no spin
     reader.close()
     os.close(read_end)
+
+
+class FakeEvdev:
+    """python-evdev's surface the HID reader uses (InputDevice: fd, grab, read, ungrab, close),
+    faked at the library boundary: key events queued by the test, a pipe to wake select()."""
+
+    class InputDevice:
+        instances: list[FakeEvdev.InputDevice] = []
+
+        def __init__(self, path: str) -> None:
+            if not path.endswith("event7"):
+                raise FileNotFoundError(2, "No such file or directory")
+            self.name = "Fake Barcode Scanner"
+            self.fd, self._wake = os.pipe()
+            self.grabbed = False
+            self.queued: list[Any] = []
+            FakeEvdev.InputDevice.instances.append(self)
+
+        def type(self, text: str) -> None:
+            for code, value in keystrokes(text):
+                self.queued.append(SimpleNamespace(type=1, code=code, value=value))
+                self.queued.append(SimpleNamespace(type=0, code=0, value=0))  # EV_SYN
+            os.write(self._wake, b"x")
+
+        def read(self) -> list[Any]:
+            os.read(self.fd, 4096)
+            events, self.queued = self.queued, []
+            return events
+
+        def grab(self) -> None:
+            self.grabbed = True
+
+        def ungrab(self) -> None:
+            self.grabbed = False
+
+        def close(self) -> None:
+            os.close(self.fd)
+            os.close(self._wake)
+
+
+def test_hid_scanner_reads_and_grabs_a_keyboard_wedge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "evdev", FakeEvdev)
+    FakeEvdev.InputDevice.instances.clear()
+    reader = open_scanner("hid:/dev/input/event7")
+    reader.open()
+    (device,) = FakeEvdev.InputDevice.instances
+    assert device.grabbed  # its keystrokes go to the gate only
+    assert reader.read_code(0.05) is None
+    code = _token()
+    device.type(code)
+    device.type("again")
+    assert reader.read_code(2) == code
+    assert reader.read_code(2) == "again"
+    reader.close()
+    assert not device.grabbed
+    with pytest.raises(ScannerError, match="event8"):
+        open_scanner("hid:/dev/input/event8").open()

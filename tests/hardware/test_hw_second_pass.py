@@ -88,3 +88,22 @@ def test_code_like_frames_cannot_take_more_than_their_share() -> None:
     clock.now += 1.0  # a second later the credit has refilled
     hard.decode(frame)
     assert hard.stats.candidates == ran + 1
+
+
+def test_a_code_in_the_previous_frame_opens_the_whole_frame_to_the_second_pass() -> None:
+    from hardware.hard_frames import ticket_codes
+    from hardware.qr_render import render_qr_frame
+    from hardware.second_pass import code_region
+
+    code = ticket_codes(1)[0]
+    plain = render_qr_frame(code, 640, 480, module_px=4)
+    # a faded code, 10 grey levels between its modules: too faint to count as a code region
+    # on its own, and the fast pass cannot binarize it
+    faded = np.where(plain < 128, 118, 128).astype(np.uint8)
+    assert code_region(faded) is None
+    hard = HardFrameDecoder(ZxingDecoder(), budget_ms=1000, max_share=None)
+    assert hard.decode(faded) == []  # nothing hinted: no second pass
+    assert hard.stats.candidates == 0
+    assert [c.text for c in hard.decode(plain)] == [code]  # the fast pass reads this one
+    assert [c.text for c in hard.decode(faded)] == [code]  # so the next frame gets the full pass
+    assert hard.stats.second_hits == 1
