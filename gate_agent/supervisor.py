@@ -117,9 +117,15 @@ class Supervisor:
             for worker in list(self.workers.values()):
                 if worker.thread is None or worker.thread.is_alive() or self._stop.is_set():
                     continue
-                if worker.stopped is not None and worker.stopped():
-                    continue
-                self._restart(worker)
+                try:
+                    if worker.stopped is not None and worker.stopped():
+                        continue
+                    self._restart(worker)
+                except Exception:  # the watchdog itself must outlive anything it watches
+                    logger.exception(
+                        "watchdog could not restart a worker",
+                        extra={"fields": {"worker": worker.name}},
+                    )
 
     def _restart(self, worker: Worker) -> None:
         now = time.monotonic()
