@@ -15,6 +15,9 @@ import signal
 log = logging.getLogger(__name__)
 
 _armed: dict[str, str] = {}
+# how many more hits an armed point fires for (absent: every hit); a test that kills a worker
+# thread once needs the restarted thread to run clean
+_remaining: dict[str, int] = {}
 
 
 class FaultInjected(Exception):
@@ -28,23 +31,35 @@ def _load_env() -> None:
             _armed[name] = action or "crash"
 
 
-def arm(name: str, action: str = "error") -> None:
+def arm(name: str, action: str = "error", *, times: int | None = None) -> None:
     if action not in ("error", "crash"):
         raise ValueError(f"fault action must be error or crash, not {action!r}")
     _armed[name] = action
+    if times is None:
+        _remaining.pop(name, None)
+    else:
+        _remaining[name] = times
 
 
 def disarm(name: str | None = None) -> None:
     if name is None:
         _armed.clear()
+        _remaining.clear()
     else:
         _armed.pop(name, None)
+        _remaining.pop(name, None)
 
 
 def fault_point(name: str) -> None:
     action = _armed.get(name)
     if action is None:
         return
+    left = _remaining.get(name)
+    if left is not None:
+        if left <= 1:
+            disarm(name)
+        else:
+            _remaining[name] = left - 1
     if action == "crash":
         log.warning("fault point %s: crashing", name)
         for handler in logging.getLogger().handlers:

@@ -15,12 +15,16 @@ from gate_agent.decider import Decider
 from gate_agent.outbox import Outbox
 from gate_agent.pipeline import Pipeline
 from gate_agent.revocation import Revocation
+from gate_agent.scanner_input import ScannerInput
+from gate_agent.supervisor import Supervisor
 from gate_agent.sync import Connectivity, SyncWorker
 from gate_agent.verifier import Manifest
 from hardware.camera import open_source
 from hardware.decode import Decoder, make_decoder
 from hardware.frames import FrameSource
 from hardware.indicators import Indicator, make_indicator
+from hardware.scanners import CodeReader, open_scanner
+from hardware.second_pass import HardFrameDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,17 @@ def build_source(config: GateConfig) -> FrameSource:
     if kind in _SIZED:
         opts = {"width": config.camera_width, "height": config.camera_height}
     return open_source(config.camera, **opts)
+
+
+def build_decoder(config: GateConfig) -> Decoder:
+    fast = make_decoder(config.decoder)
+    if config.second_pass_ms <= 0:
+        return fast
+    return HardFrameDecoder(fast, budget_ms=config.second_pass_ms)
+
+
+def build_scanners(config: GateConfig) -> list[CodeReader]:
+    return [open_scanner(spec) for spec in config.scanner.split(",") if spec.strip()]
 
 
 class GateAgent:
@@ -50,8 +65,12 @@ class GateAgent:
         self.clock = CentralClock(wall)
         # build everything that validates config first, so a bad value fails before any thread
         self.source = source if source is not None else build_source(config)
-        self.decoder = decoder if decoder is not None else make_decoder(config.decoder)
+        self.decoder = decoder if decoder is not None else build_decoder(config)
         self.indicator = indicator if indicator is not None else make_indicator(config.indicator)
+        self.scanners = build_scanners(config)
+        # restarts the capture, decode and scanner threads when one dies, and counts it
+        self.supervisor = Supervisor()
+        self.scanner_inputs: list[ScannerInput] = []
         self.outbox = Outbox(config.data_dir / "gate.sqlite3")
         self.manifest = Manifest()
         self.connectivity = Connectivity()
@@ -109,9 +128,14 @@ class GateAgent:
             self.decider.handle,
             dedup_s=cfg.dedup_s,
             wall=self.clock.wall,
+            supervisor=self.supervisor,
         )
         self.sync.start()
         self.pipeline.start()
+        for reader in self.scanners:
+            scanner = ScannerInput(reader, self.decider.handle, wall=self.clock.wall)
+            self.scanner_inputs.append(scanner)
+            self.supervisor.add(reader.name, scanner.run, stopped=scanner.is_stopped)
         self._parts_started = True
         logger.info(
             "gate agent started",
@@ -120,7 +144,10 @@ class GateAgent:
 
     def stop(self) -> None:
         if self._parts_started:
+            for scanner in self.scanner_inputs:
+                scanner.stop()
             self.pipeline.stop()
+            self.supervisor.stop()
             self.sync.stop()
             self.client.close()
             self.sync_client.close()
@@ -136,13 +163,15 @@ class GateAgent:
         revocation = getattr(self, "revocation", None)
         return revocation is not None and revocation.disabled
 
-    def status(self) -> dict[str, Any]:
-        counts = self.outbox.counts()
+    def status(self, counts: dict[str, Any] | None = None) -> dict[str, Any]:
+        """counts: the outbox's, when the caller (the event loop) already awaited them."""
+        counts = self.outbox.counts() if counts is None else counts
         revocation = getattr(self, "revocation", None)
         revoked = revocation.status() if revocation is not None else {"disabled": False}
         online = self.connectivity.online
         return {
             "gate_id": self.manifest.gate_id,
+            "gate_name": self.manifest.gate_name,
             "hall_id": self.manifest.hall_id,
             # one word for the banner: a revoked gate is "disabled", whatever the network does
             "state": "disabled" if revoked["disabled"] else "online" if online else "offline",
@@ -157,5 +186,8 @@ class GateAgent:
             "clock_measured": self.clock.known,
             "manifest": {"seats": len(self.manifest.seats), "keys": len(self.manifest.keys)},
             "pipeline": self.pipeline.stats() if self._parts_started else None,
+            "scanners": [s.stats() for s in self.scanner_inputs],
+            "workers": self.supervisor.stats(),
+            "restarts": sum(self.supervisor.restarts().values()),
             "last_error": self.sync.last_error if self._parts_started else None,
         }

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hardware.decode import DECODERS
+from hardware.scanners import ScannerError, open_scanner
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,15 @@ class GateConfig:
     central: str = "http://127.0.0.1:8000"
     device_token: str = ""
     camera: str = "v4l2:0"
+    # barcode scanners beside (or, with camera "none", instead of) the camera: comma-separated
+    # tty:/dev/ttyACM0[@BAUD], hid:/dev/input/eventN, stdin
+    scanner: str = ""
     camera_width: int = 640
     camera_height: int = 480
     decoder: str = "zxing"
+    # time the hard-frame second pass may spend on a frame that looks like it holds a code the
+    # fast pass could not read (glare, moiré, a phone in dark mode …); 0 turns it off
+    second_pass_ms: float = 40.0
     indicator: str = "console"
     data_dir: Path = field(default_factory=lambda: Path("gate-data"))
     dashboard_host: str = "0.0.0.0"
@@ -74,6 +81,13 @@ def _port(value: Any) -> int:
     return number
 
 
+def _budget_ms(value: Any) -> float:
+    number = float(value)
+    if not 0 <= number <= 1000 or number != number:
+        raise ValueError("must be a number of milliseconds 0..1000 (0: off)")
+    return number
+
+
 def _pixels(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("must be a positive integer")
@@ -111,6 +125,16 @@ def _nonempty(value: Any) -> str:
     return text
 
 
+def _scanner(value: Any) -> str:
+    text = str(value).strip()
+    for spec in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            open_scanner(spec)
+        except ScannerError as exc:
+            raise ValueError(str(exc)) from None
+    return text
+
+
 def _ca_file(value: Any) -> Path | None:
     if value in (None, ""):
         return None
@@ -131,9 +155,11 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "central": _url,
     "device_token": _nonempty,
     "camera": _nonempty,
+    "scanner": _scanner,
     "camera_width": _pixels,
     "camera_height": _pixels,
     "decoder": _decoder,
+    "second_pass_ms": _budget_ms,
     "indicator": _nonempty,
     "data_dir": lambda v: Path(_nonempty(v)),
     "dashboard_host": _nonempty,

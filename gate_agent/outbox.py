@@ -3,10 +3,13 @@ manifest and staff sessions, in one SQLite file (WAL, synchronous=FULL).
 
 One thread owns the connection (SQLite objects must not cross threads, and a single writer
 never waits on a lock); callers hand it work and wait for the commit. record_scan() returns only
-once the row is on disk, so the relay may pulse after it and a power cut never loses an entry."""
+once the row is on disk, so the relay may pulse after it and a power cut never loses an entry.
+Threads call the plain methods (they block until the owner thread answers); the event loop awaits
+the *_async ones, which hand back the owner thread's future without tying up another thread."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -144,12 +147,18 @@ class Outbox:
                     conn.execute("ROLLBACK")
                 fut.set_exception(exc)
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         if self._thread is None or not self._thread.is_alive():
             raise RuntimeError("outbox is not running")
         fut: Future[T] = Future()
         self._jobs.put((fn, args, fut))
-        return fut.result()
+        return fut
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return self._submit(fn, *args).result()
+
+    async def _await(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self._submit(fn, *args))
 
     def close(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -170,6 +179,9 @@ class Outbox:
     def recent(self, limit: int = 50) -> list[ScanRecord]:
         return self._call(_select, "ORDER BY at DESC LIMIT ?", (limit,))
 
+    async def recent_async(self, limit: int = 50) -> list[ScanRecord]:
+        return await self._await(_select, "ORDER BY at DESC LIMIT ?", (limit,))
+
     def mark_uploaded(self, outcomes: list[tuple[str, str, str | None]]) -> None:
         """(scan_id, outcome, central's result) for items central acknowledged."""
         self._call(_mark_uploaded, outcomes, time.time())
@@ -179,6 +191,9 @@ class Outbox:
 
     def counts(self) -> dict[str, Any]:
         return self._call(_counts)
+
+    async def counts_async(self) -> dict[str, Any]:
+        return await self._await(_counts)
 
     # ----- meta, manifest, sessions -----
 
@@ -198,22 +213,30 @@ class Outbox:
         )
 
     def add_session(self, token_hash: str, expires_at: float) -> None:
-        self._call(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO sessions VALUES(?, ?)", (token_hash, expires_at)
-            )
-        )
+        self._call(_add_session, token_hash, expires_at)
+
+    async def add_session_async(self, token_hash: str, expires_at: float) -> None:
+        await self._await(_add_session, token_hash, expires_at)
 
     def remove_session(self, token_hash: str) -> None:
         self._call(lambda c: c.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,)))
 
     def session_valid(self, token_hash: str, now: float) -> bool:
-        row = self._call(
-            lambda c: c.execute(
-                "SELECT expires_at FROM sessions WHERE token_hash = ?", (token_hash,)
-            ).fetchone()
-        )
-        return row is not None and row[0] > now
+        return self._call(_session_valid, token_hash, now)
+
+    async def session_valid_async(self, token_hash: str, now: float) -> bool:
+        return await self._await(_session_valid, token_hash, now)
+
+
+def _add_session(conn: sqlite3.Connection, token_hash: str, expires_at: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO sessions VALUES(?, ?)", (token_hash, expires_at))
+
+
+def _session_valid(conn: sqlite3.Connection, token_hash: str, now: float) -> bool:
+    row = conn.execute(
+        "SELECT expires_at FROM sessions WHERE token_hash = ?", (token_hash,)
+    ).fetchone()
+    return row is not None and bool(row[0] > now)
 
 
 def _private(path: Path) -> None:

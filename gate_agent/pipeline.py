@@ -5,6 +5,7 @@ fresh ones to the decider."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -14,8 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from central.faults import fault_point
+from gate_agent.supervisor import Supervisor
 from hardware.decode import Decoder
 from hardware.frames import CameraError, FrameSource
+from hardware.second_pass import PassStats
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +99,12 @@ class Pipeline:
         dedup_s: float = 2.0,
         camera_retry_s: float = 2.0,
         wall: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.wall = wall
+        # the agent hands in its supervisor (shared with the scanner inputs); alone, we own one
+        self._own_supervisor = supervisor is None
+        self.supervisor = supervisor if supervisor is not None else Supervisor()
         self.source, self.decoder, self.handler = source, decoder, handler
         self.slot = FrameSlot()
         self.dedup = Deduper(dedup_s)
@@ -111,21 +119,24 @@ class Pipeline:
         self.capture_beat = time.monotonic()
         self.decode_beat = time.monotonic()
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self._capture, name="capture", daemon=True),
-            threading.Thread(target=self._decode, name="decode", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        stopped = self._stop.is_set
+        if "capture" not in self.supervisor.workers:
+            self.supervisor.add("capture", self._capture, stopped=stopped)
+            self.supervisor.add("decode", self._decode, stopped=stopped)
+        self.supervisor.start()
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        if self._own_supervisor:
+            self.supervisor.stop()
+        else:
+            for name in ("capture", "decode"):
+                thread = self.supervisor.workers[name].thread
+                if thread is not None:
+                    thread.join(timeout=5)
         self.source.close()
 
     def healthy(self, stall_s: float) -> bool:
@@ -133,7 +144,11 @@ class Pipeline:
         return now - self.capture_beat < stall_s and now - self.decode_beat < stall_s
 
     def stats(self) -> dict[str, Any]:
+        second_pass = getattr(self.decoder, "stats", None)
         return {
+            "second_pass": (
+                dataclasses.asdict(second_pass) if isinstance(second_pass, PassStats) else None
+            ),
             "camera": self.source.name,
             "camera_ok": self.camera_ok,
             "camera_error": self.camera_error,
@@ -143,6 +158,11 @@ class Pipeline:
             "frames_decoded": self.decoded_frames,
             "codes_seen": self.codes_seen,
             "verdicts": self.verdicts,
+            "restarts": {
+                name: self.supervisor.workers[name].restarts
+                for name in ("capture", "decode")
+                if name in self.supervisor.workers
+            },
         }
 
     # ----- threads -----
@@ -171,11 +191,18 @@ class Pipeline:
                 self.source.close()
                 self.camera_ok, self.camera_error = False, str(exc)
                 continue
+            except Exception as exc:
+                # a driver error of a kind we never saw: the device may be half-read, so the
+                # restarted thread opens it afresh
+                self.source.close()
+                self.camera_ok, self.camera_error = False, f"{type(exc).__name__}: {exc}"
+                raise
             if frame is None:
                 if self.source.finished:
                     self._stop.wait(0.5)
                 continue
             self.slot.put(frame, self.wall(), time.monotonic())
+            fault_point("gate.capture")  # tests kill this thread here; the supervisor restarts it
 
     def _decode(self) -> None:
         while not self._stop.is_set():
@@ -183,6 +210,7 @@ class Pipeline:
             item = self.slot.take(timeout=0.25)
             if item is None:
                 continue
+            fault_point("gate.decode")  # tests kill this thread here; the supervisor restarts it
             try:
                 codes = self.decoder.decode(item.frame)
             except Exception:

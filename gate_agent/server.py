@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from gate_agent.agent import GateAgent
+from gate_agent.metrics import attach_metrics
 from gate_agent.outbox import ScanRecord, _iso
 from gate_agent.preview import PreviewEncoder
 
@@ -141,15 +142,15 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _logged_in(request: web.Request) -> bool:
+async def _logged_in(request: web.Request) -> bool:
     token = request.cookies.get(COOKIE)
     if not token:
         return False
-    return request.app[AGENT].outbox.session_valid(_hash(token), time.time())
+    return await request.app[AGENT].outbox.session_valid_async(_hash(token), time.time())
 
 
-def status_view(agent: GateAgent) -> dict[str, Any]:
-    status = agent.status()
+async def status_view(agent: GateAgent) -> dict[str, Any]:
+    status = agent.status(await agent.outbox.counts_async())
     for key in ("last_sync_at", "disabled_since"):
         if status.get(key) is not None:
             status[key] = _iso(status[key])
@@ -161,7 +162,7 @@ def _page(name: str) -> web.FileResponse:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    if not await asyncio.to_thread(_logged_in, request):
+    if not await _logged_in(request):
         return _page("login.html")
     return _page("index.html")
 
@@ -215,7 +216,7 @@ async def login(request: web.Request) -> web.Response:
         return _error(401, "UNAUTHORIZED", f"wrong PIN; {left} tries left", tries_left=left)
     guard.succeeded(peer, now)
     token = secrets.token_urlsafe(32)
-    await asyncio.to_thread(agent.outbox.add_session, _hash(token), time.time() + SESSION_TTL_S)
+    await agent.outbox.add_session_async(_hash(token), time.time() + SESSION_TTL_S)
     resp = _ok({"logged_in": True})
     resp.set_cookie(
         COOKIE,
@@ -258,7 +259,7 @@ _OPEN = ("/", "/api/login", "/api/logout")
 async def require_session(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path in _OPEN or not request.path.startswith(("/api/", "/ws")):
         return await handler(request)
-    if not await asyncio.to_thread(_logged_in, request):
+    if not await _logged_in(request):
         return _error(401, "UNAUTHORIZED", "log in with the gate PIN first")
     return await handler(request)
 
@@ -303,7 +304,7 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 async def api_status(request: web.Request) -> web.Response:
-    return _ok(await asyncio.to_thread(status_view, request.app[AGENT]))
+    return _ok(await status_view(request.app[AGENT]))
 
 
 async def api_scans(request: web.Request) -> web.Response:
@@ -314,7 +315,7 @@ async def api_scans(request: web.Request) -> web.Response:
         limit = 0
     if not 1 <= limit <= 500:
         return _error(400, "VALIDATION_ERROR", "limit: must be an integer 1..500")
-    scans = await asyncio.to_thread(request.app[AGENT].outbox.recent, limit)
+    scans = await request.app[AGENT].outbox.recent_async(limit)
     return _ok([s.public() for s in scans])
 
 
@@ -345,7 +346,8 @@ async def api_manual(request: web.Request) -> web.Response:
     record = await asyncio.to_thread(
         agent.decider.handle, code, agent.clock.wall(), time.monotonic(), "manual"
     )
-    return _ok({**record.public(), "source": "manual"})
+    # the counters come with the verdict, so the page shows both at once
+    return _ok({**record.public(), "source": "manual", "status": await status_view(agent)})
 
 
 async def api_preview(request: web.Request) -> web.StreamResponse:
@@ -397,7 +399,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     try:
-        status = await asyncio.to_thread(status_view, request.app[AGENT])
+        status = await status_view(request.app[AGENT])
         await ws.send_json({"type": "status", "data": status})
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
@@ -423,13 +425,17 @@ async def _streams(app: web.Application) -> Any:
     loop = asyncio.get_running_loop()
     agent = app[AGENT]
 
+    async def push_scan(record: ScanRecord) -> None:
+        # the counters travel with the scan, so the page updates both in one paint
+        status = await status_view(agent) if app[SOCKETS] else None
+        await _broadcast(app, {"type": "scan", "data": record.public(), "status": status})
+
     def on_scan(record: ScanRecord) -> None:
-        message = {"type": "scan", "data": record.public()}
-        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_broadcast(app, message)))
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(push_scan(record)))
 
     async def push_status() -> None:
         if app[SOCKETS]:
-            status = await asyncio.to_thread(status_view, agent)
+            status = await status_view(agent)
             await _broadcast(app, {"type": "status", "data": status})
 
     async def status_loop() -> None:
@@ -500,6 +506,7 @@ def make_dashboard(
     app.router.add_get("/api/preview.mjpg", api_preview)
     app.router.add_get("/ws", ws_handler)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
+    attach_metrics(app, agent)
     app.on_shutdown.append(_on_shutdown)
     app.cleanup_ctx.append(_streams)
     return app

@@ -73,6 +73,7 @@ class Manifest:
     key_rows: dict[int, str] = field(default_factory=dict)
     cursor: str | None = None
     gate_id: str | None = None
+    gate_name: str | None = None
     hall_id: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -94,6 +95,9 @@ class Manifest:
                 self.cursor = str(data["cursor"])
             self.gate_id = str(gate.get("gate_id") or data.get("gate_id") or self.gate_id or "")
             self.gate_id = self.gate_id or None
+            name = gate.get("name") or data.get("gate_name")
+            if name:
+                self.gate_name = str(name)
             hall = gate.get("hall_id") or data.get("hall_id")
             if hall:
                 self.hall_id = str(hall)
@@ -104,6 +108,7 @@ class Manifest:
             return {
                 "cursor": self.cursor,
                 "gate_id": self.gate_id,
+                "gate_name": self.gate_name,
                 "hall_id": self.hall_id,
                 "seats": list(self.seats.values()),
                 "events": list(self.events.values()),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "FileSource",
     "Frame",
     "FrameSource",
+    "NoCamera",
     "Picamera2Source",
     "SyntheticSource",
     "V4l2Source",
@@ -26,7 +28,29 @@ __all__ = [
     "open_source",
 ]
 
-SPEC_HELP = "expected v4l2:INDEX_OR_PATH, picamera2, file:PATH, dir:PATH or synthetic[:TEXT]"
+SPEC_HELP = "expected v4l2:INDEX_OR_PATH, picamera2, file:PATH, dir:PATH, synthetic[:TEXT] or none"
+
+
+class NoCamera(FrameSource):
+    """A gate without a camera (codes come from a barcode scanner only): never a frame."""
+
+    name = "none"
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        time.sleep(0.1)  # like a camera, read() waits about a frame period
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def _none(arg: str, opts: dict[str, Any]) -> FrameSource:
+    if arg:
+        raise CameraError(f"camera spec 'none' takes no argument, got 'none:{arg}'")
+    return NoCamera()
 
 
 def _v4l2(arg: str, opts: dict[str, Any]) -> FrameSource:
@@ -72,6 +96,7 @@ _KINDS: dict[str, tuple[Callable[[str, dict[str, Any]], FrameSource], set[str]]]
         _dir,
         _SIZE | {"hold_frames", "skip_existing", "scan_interval_s", "settle_s"},
     ),
+    "none": (_none, _SIZE),
     "synthetic": (_synthetic, _SIZE | {"payload", "text", "module_px", "position", "error"}),
 }
 

@@ -27,6 +27,8 @@ from central.orchestrator.sagas.purchase import HOLD_EXPIRED, purchase_saga
 from central.orchestrator.sagas.refunds import Refunds, cancel_event_saga, order_refund_saga
 from central.orchestrator.sagas.transfer import reverse_saga, transfer_saga
 from central.orchestrator.shedding import InFlightLimit
+from central.orchestrator.short_codes import STEPS as SHORT_CODE_STEPS
+from central.orchestrator.short_codes import ShortCodeStore
 from central.orchestrator.verification import Verifier
 from central.saga import SagaBusy, SagaRunner
 from central.saga.schema import STEPS
@@ -49,12 +51,13 @@ class Runtime:
     gate_scans: GateScanStore
     verify_limit: InFlightLimit
     rate_limits: RateLimits
+    short_codes: ShortCodeStore
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
-        await migrate(engine, [*STEPS, *GATE_SCAN_STEPS, *RATE_LIMIT_STEPS])
+        await migrate(engine, [*STEPS, *GATE_SCAN_STEPS, *RATE_LIMIT_STEPS, *SHORT_CODE_STEPS])
         keyring = (
             KeyRing.from_dir(settings.signing_keys_dir)
             if settings.signing_keys_dir is not None
@@ -101,6 +104,7 @@ class Runtime:
             verify_limit=InFlightLimit(settings.verify_concurrency),
             gate_scans=GateScanStore(engine),
             rate_limits=RateLimits(engine),
+            short_codes=ShortCodeStore(engine),
         )
         runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
         if holds is not None:

@@ -343,6 +343,18 @@ class Verifier:
                 return None
             raise unavailable(err, "events") from None
 
+    async def place(self, seat_id: str) -> tuple[dict[str, Any], str, dict[str, Any] | None] | None:
+        """(seat view, event id, event view) of a seat, for recording a scan that was already
+        decided (a gate's upload); None when inventory cannot say — the record is still kept."""
+        try:
+            seat = await self._seat(seat_id)
+        except ApiError:
+            return None
+        if seat is None:
+            return None
+        event = await self._event_quiet(seat.event_id)
+        return seat_view(seat), seat.event_id, event_view(event) if event is not None else None
+
     async def _event_quiet(self, event_id: str) -> dict[str, Any] | None:
         """Event data only to decorate an answer already decided: a failure leaves it out."""
         try:

@@ -6,8 +6,11 @@
   const $ = (id) => document.getElementById(id);
   const MAX_ROWS = 100;
   const CHART_MINUTES = 30;
+  // the verdict is for the person at the gate now; left up, it would greet the next one
+  const VERDICT_SHOW_MS = 6000;
   const seen = new Map(); // scan_id -> scan, newest list for the chart
   let lastVerdictAt = "";
+  let verdictTimer = null;
 
   // ----- words for the staff: colour is never the only signal -----
   const KINDS = {
@@ -67,12 +70,26 @@
         const hall = msg.match(/for (\S+)\s*$/) || msg.match(/\(([^)]+)\)\s*$/);
         return hall ? "Wrong hall — go to " + hall[1] : "Wrong hall — check the ticket's hall";
       }
+      case "INVALID":
+        // a typed short code the gate cannot check: tell staff what to do instead
+        return /short code/i.test(msg) ? msg : REASONS.INVALID;
       default:
         return REASONS[scan.result] || msg || scan.result;
     }
   }
 
   // ----- last verdict -----
+  function clearVerdict() {
+    verdictTimer = null;
+    const box = $("verdict");
+    box.dataset.kind = "idle";
+    delete box.dataset.result;
+    $("verdict-icon").textContent = "…";
+    $("verdict-word").textContent = "Waiting for a scan";
+    $("verdict-reason").textContent = "Hold a ticket up to the camera.";
+    $("verdict-meta").textContent = "";
+  }
+
   function showVerdict(scan) {
     if (scan.at < lastVerdictAt) return; // an older scan arriving late never hides a newer one
     lastVerdictAt = scan.at;
@@ -86,6 +103,8 @@
     const bits = [localTime(scan.at, true), scan.mode === "offline" ? "decided offline" : "online"];
     if (scan.result !== "SUCCESS" && seatText(scan.seat)) bits.unshift(seatText(scan.seat));
     $("verdict-meta").textContent = bits.join(" · ");
+    if (verdictTimer !== null) clearTimeout(verdictTimer);
+    verdictTimer = setTimeout(clearVerdict, VERDICT_SHOW_MS);
   }
 
   // ----- scan list -----
@@ -143,8 +162,13 @@
     $("banner-sync").textContent = st.last_sync_at
       ? "Last sync " + localTime(st.last_sync_at, true) : "Never synced";
     $("banner-backlog").textContent = "Upload backlog: " + (st.backlog ?? 0);
-    $("banner-gate").textContent = [st.hall_id, st.gate_id ? "gate " + String(st.gate_id).slice(0, 8) : ""]
-      .filter(Boolean).join(" · ");
+    // a thread the watchdog had to restart: worth a look by whoever maintains the gate
+    const restarts = st.restarts || 0;
+    $("banner-restarts").hidden = restarts === 0;
+    $("banner-restarts").textContent = "Thread restarts: " + restarts;
+    // the name the operator gave the gate at central; its id only until the first sync
+    const gate = st.gate_name || (st.gate_id ? "gate " + String(st.gate_id).slice(0, 8) : "");
+    $("banner-gate").textContent = [gate, st.hall_id].filter(Boolean).join(" · ");
     const counts = st.counts || {};
     const byResult = counts.by_result || {};
     $("count-admitted").textContent = counts.admitted ?? 0;
@@ -210,7 +234,6 @@
     const body = await response.json();
     const scans = body.data || [];
     scans.slice().reverse().forEach((s) => addScan(s, false));
-    if (scans.length && !lastVerdictAt) showVerdict(scans[0]);
     drawChart();
   }
 
@@ -232,8 +255,11 @@
     };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
-      if (msg.type === "scan") addScan(msg.data, true);
-      else if (msg.type === "status") showStatus(msg.data);
+      if (msg.type === "scan") {
+        // one message, one paint: the counters never lag the row they count
+        addScan(msg.data, true);
+        if (msg.status) showStatus(msg.status);
+      } else if (msg.type === "status") showStatus(msg.data);
     };
     ws.onclose = () => {
       document.body.dataset.ws = "closed";
@@ -284,6 +310,7 @@
       }
       input.value = "";
       addScan(body.data, true);
+      if (body.data.status) showStatus(body.data.status);
     } catch (e) {
       if (e.message !== "logged out") $("manual-error").textContent = "Cannot reach the gate";
     }

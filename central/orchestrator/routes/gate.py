@@ -35,6 +35,7 @@ from central.orchestrator.verification import (
 )
 from central.web import ok, parse_body, parse_query
 from proto import inventory_pb2 as pb
+from proto.short_code import normalize_short_code
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -136,12 +137,17 @@ async def _gate_verify(request: web.Request) -> web.Response:
                 gate_id=gate["gate_id"],
             )
 
+        payload = body.qr_payload
+        short = normalize_short_code(payload)
+        if short is not None:
+            # typed in by staff from under the QR: stands for that QR while it is valid
+            payload = await runtime.short_codes.resolve(short, received) or short
         try:
-            outcome, who = await runtime.verifier.verify(
-                body.qr_payload, scanner(), scanned_at=received
-            )
+            outcome, who = await runtime.verifier.verify(payload, scanner(), scanned_at=received)
         except Replayed as replay:
             return ok({**replay.answer, "server_time": server_time()})
+        if payload == short:
+            outcome.message = "Unknown or expired short code: ask for the QR code"
     finally:
         if not auth.done():
             auth.cancel()
@@ -236,6 +242,7 @@ async def manifest(request: web.Request) -> web.Response:
     return ok(
         {
             "gate_id": gate["gate_id"],
+            "gate_name": gate.get("name"),
             "hall_id": gate["hall_id"],
             "cursor": cursor,
             "more": more,
@@ -312,6 +319,12 @@ class Upload:
             outcome = ScanResult(item.result, f"rejected offline by the gate: {item.result}")
             if local.claims is not None:
                 outcome.seat = {"seat_id": local.claims.seat_id}
+                # the seat's event, so the event's dashboard counts the rejection too
+                place = await verifier.place(local.claims.seat_id)
+                if place is not None:
+                    outcome.seat, outcome.event_id, outcome.event = place
+                    if outcome.event is not None:
+                        outcome.hall_expected = outcome.event["hall_id"]
             verifier.log_scan(outcome, who, at)
             return self._answer(item, "REJECTED", outcome)
         outcome, _ = await verifier.verify(

@@ -106,10 +106,16 @@ async def ticket_qr(request: web.Request) -> web.Response:
     keyring = _runtime(request).keyring
     payload = keyring.sign(seat.seat_id, seat.owner_epoch, now)
     issued = int(now)
+    runtime = _runtime(request)
+    # shown under the QR for staff to type in; valid exactly as long as this QR
+    short_code = await runtime.short_codes.issue(
+        payload, issued + TTL_SECONDS + runtime.verifier.skew
+    )
     return ok(
         {
             "seat_id": seat.seat_id,
             "qr_payload": payload,
+            "short_code": short_code,
             "generated_at": iso_ms(issued * 1000),
             "expires_at": iso_ms((issued + TTL_SECONDS) * 1000),
             "ttl_seconds": TTL_SECONDS,
