@@ -32,6 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(service=None)
     serve.add_argument("--seed-sample", action="store_true", help="seed a small sample event")
 
+    demo = sub.add_parser(
+        "demo",
+        help="central, a gate and a scripted crowd in a temporary directory, for a first look",
+        description="Starts central (embedded, temporary data) and one gate agent, runs a script "
+        "of registrations, purchases, a transfer and scans, then prints the addresses of the "
+        "attendee app, the organiser console and the gate dashboard. Ctrl-C stops everything.",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="central's public port (default 8000)")
+    demo.add_argument(
+        "--once",
+        action="store_true",
+        help="run the script, print one JSON object {scans, urls} and exit "
+        "(0 when every scan got its expected verdict)",
+    )
+
     admin = sub.add_parser("admin", help="operator commands (print one JSON object)")
     _add_settings_flags(admin, only=("data_dir", "database_url", "log_level", "otp_delivery"))
     cmds = admin.add_subparsers(dest="admin_command", required=True)
@@ -133,6 +148,10 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from central.demo import run_demo
+
+        return run_demo(args.port, args.once)
     try:
         settings = _settings_from(args)
     except ConfigError as exc:

@@ -112,7 +112,7 @@ class DocumentRun:
         program = step.program
         if program.startswith("bench/"):
             out.append("--quick")
-        if program == "central serve" and "--port" not in out:
+        if program in ("central serve", "central demo") and "--port" not in out:
             out += ["--port", str(self.port(DEFAULT_PORTS["serve"]))]
         if program == "central serve" and _after(out, "--service") == "inventory":
             if "--health-port" not in out:
@@ -133,14 +133,7 @@ class DocumentRun:
         return f"http://127.0.0.1:{_after(argv, '--port')}/health"
 
     def env(self) -> dict[str, str]:
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TR_", "VIRTUAL_ENV", "PYTEST", "COV_"))
-        }
-        # the clone's code, not the checkout the interpreter's editable install points at
-        base["PYTHONPATH"] = str(self.clone)
-        return {**base, **self.exports}
+        return {**clone_env(self.clone), **self.exports}
 
     # -- running ------------------------------------------------------------------------------
 
@@ -280,6 +273,30 @@ class DocumentRun:
             check=True,
             timeout=120,
         )
+
+
+def fresh_clone(root: Path, target: Path) -> Path:
+    """A clone of the working tree: the committed files plus uncommitted changes to them (files
+    git does not know are left out, as from a real clone)."""
+    subprocess.run(["git", "clone", "-q", str(root), str(target)], check=True, timeout=120)
+    diff = subprocess.run(
+        ["git", "diff", "HEAD", "--binary"], cwd=root, capture_output=True, check=True
+    ).stdout
+    if diff:
+        subprocess.run(["git", "apply", "-"], cwd=target, input=diff, check=True)
+    return target
+
+
+def clone_env(clone: Path) -> dict[str, str]:
+    """This environment without the test's own settings, running the clone's code."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TR_", "VIRTUAL_ENV", "PYTEST", "COV_"))
+    }
+    # the clone's code, not the checkout the interpreter's editable install points at
+    env["PYTHONPATH"] = str(clone)
+    return env
 
 
 def _after(argv: list[str], flag: str) -> str | None:

@@ -8,7 +8,6 @@ command with its exit status and fails on a non-zero exit or a traceback."""
 from __future__ import annotations
 
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,20 +20,10 @@ from tests.docs.documented import (
     logical_lines,
     optional_variants,
 )
-from tests.docs.runner import DocumentRun, Outcome
+from tests.docs.runner import DocumentRun, Outcome, fresh_clone
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = {doc.name: doc for doc in documents(ROOT)}
-
-
-def fresh_clone(target: Path) -> Path:
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True, timeout=120)
-    diff = subprocess.run(
-        ["git", "diff", "HEAD", "--binary"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    if diff:
-        subprocess.run(["git", "apply", "-"], cwd=target, input=diff, check=True)
-    return target
 
 
 def report(name: str, outcomes: list[Outcome]) -> str:
@@ -57,7 +46,7 @@ def report(name: str, outcomes: list[Outcome]) -> str:
 def test_documented_commands_run_from_a_fresh_clone(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clone = fresh_clone(tmp_path / "clone")
+    clone = fresh_clone(ROOT, tmp_path / "clone")
     work = tmp_path / "work"
     work.mkdir()
     run = DocumentRun(clone, work)
