@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from central.local_processes import free_port
@@ -79,3 +80,34 @@ def test_readme_first_command_is_the_demo_and_every_scan_gets_its_verdict(tmp_pa
     assert not left_running
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_demo_runs_until_ctrl_c_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """Without --once the demo prints where to look and waits; Ctrl-C at the terminal (SIGINT to
+    the whole foreground group) ends it and everything it started."""
+    port = free_port()
+    out_path = tmp_path / "out.txt"
+    with out_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "central", "demo", "--port", str(port)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 240
+        while "Ctrl-C stops it" not in out_path.read_text():
+            assert proc.poll() is None, out_path.read_text()[-4000:]
+            assert time.monotonic() < deadline, out_path.read_text()[-4000:]
+            time.sleep(0.2)
+        text = out_path.read_text()
+        assert f"http://127.0.0.1:{port}/admin/" in text and "PIN 2468" in text
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, out_path.read_text()[-4000:]
+        left_running = group_alive(proc.pid)
+    finally:
+        if group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not left_running
+    assert "Traceback" not in out_path.read_text()
