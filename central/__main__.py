@@ -17,10 +17,14 @@ from central.logs import setup_logging
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *, only: tuple[str, ...] = ()) -> None:
+    from central.settings_help import flag_help
+
     for attr, flag, _kind in ENV_SETTINGS:
         if only and attr not in only:
             continue
-        parser.add_argument(flag, dest=attr, default=None, metavar=attr.upper())
+        parser.add_argument(
+            flag, dest=attr, default=None, metavar=attr.upper(), help=flag_help(attr)
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,32 +55,43 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(admin, only=("data_dir", "database_url", "log_level", "otp_delivery"))
     cmds = admin.add_subparsers(dest="admin_command", required=True)
 
-    cu = cmds.add_parser("create-user")
-    cu.add_argument("--email", required=True)
-    cu.add_argument("--password", required=True)
-    cu.add_argument("--phone")
-    cu.add_argument("--credits", type=int, default=0)
-    cu.add_argument("--flagged", action="store_true")
-    cu.add_argument("--role", choices=("customer", "staff", "admin"), default="customer")
+    cu = cmds.add_parser("create-user", help="a verified account → {user_id, …}")
+    cu.add_argument("--email", required=True, help="login e-mail (unique)")
+    cu.add_argument("--password", required=True, help="password (8 to 128 characters)")
+    cu.add_argument("--phone", help="phone number in E.164 form, e.g. +6591234567 (optional)")
+    cu.add_argument("--credits", type=int, default=0, help="starting credits (default: 0)")
+    cu.add_argument("--flagged", action="store_true", help="every purchase needs a one-time code")
+    cu.add_argument(
+        "--role",
+        choices=("customer", "staff", "admin"),
+        default="customer",
+        help="customer, staff (verifies at the door) or admin (default: customer)",
+    )
 
-    ce = cmds.add_parser("create-event")
-    ce.add_argument("--name", required=True)
-    ce.add_argument("--hall", required=True)
-    ce.add_argument("--rows", type=int, required=True)
-    ce.add_argument("--seats-per-row", type=int, required=True)
-    ce.add_argument("--price", type=int, required=True)
-    ce.add_argument("--date", help="ISO date-time (default: one hour from now)")
-    ce.add_argument("--doors-open")
-    ce.add_argument("--doors-close")
-    ce.add_argument("--venue", default="Main Venue")
+    ce = cmds.add_parser("create-event", help="an event with its seats → {event_id, seat_ids}")
+    ce.add_argument("--name", required=True, help="the event's name")
+    ce.add_argument("--hall", required=True, help="hall code, e.g. HALL-A (its gates scan it)")
+    ce.add_argument("--rows", type=int, required=True, help="rows of seats (A, B, …)")
+    ce.add_argument("--seats-per-row", type=int, required=True, help="seats in each row")
+    ce.add_argument("--price", type=int, required=True, help="price of a seat in credits")
+    ce.add_argument("--date", help="ISO date-time of the start (default: one hour from now)")
+    ce.add_argument(
+        "--doors-open", help="ISO date-time the gates start admitting (default: 6 h before)"
+    )
+    ce.add_argument(
+        "--doors-close", help="ISO date-time the gates stop admitting (default: 6 h after)"
+    )
+    ce.add_argument("--venue", default="Main Venue", help="venue name (default: Main Venue)")
 
-    ag = cmds.add_parser("add-gate")
-    ag.add_argument("--hall", required=True)
-    ag.add_argument("--name", required=True)
+    ag = cmds.add_parser(
+        "add-gate", help="register a gate → {gate_id, device_token (shown once), hall_id}"
+    )
+    ag.add_argument("--hall", required=True, help="hall code the gate admits to")
+    ag.add_argument("--name", required=True, help="the gate's name, e.g. 'North 1'")
 
-    gc = cmds.add_parser("grant-credits")
-    gc.add_argument("--user-id", required=True)
-    gc.add_argument("--amount", type=int, required=True)
+    gc = cmds.add_parser("grant-credits", help="add credits → {user_id, credit_balance}")
+    gc.add_argument("--user-id", required=True, help="the account's user_id")
+    gc.add_argument("--amount", type=int, required=True, help="credits to add (> 0)")
     return parser
 
 

@@ -25,10 +25,21 @@ USAGE = "usage: python -m gate_agent {run,decode} [options]  (see run --help, de
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gate_agent run", description="Run the gate.")
+    from gate_agent.settings_help import CAMERA_SPECS, flag_help
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gate_agent run",
+        description="Run the gate: camera, decoder, verdicts (online, else offline from the "
+        "synced manifest), indicators and the staff dashboard. Settings come from flags, then "
+        "TR_GATE_* variables, then the TOML file, then the defaults.",
+        epilog=CAMERA_SPECS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML file with the settings below")
     for name in NAMES:
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, default=None, help=flag_help(name)
+        )
     return parser
 
 
