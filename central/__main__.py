@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0 when every scan got its expected verdict)",
     )
 
+    openapi = sub.add_parser(
+        "openapi", help="print the public API's OpenAPI 3.1 document (generated from the code)"
+    )
+    openapi.add_argument(
+        "--markdown", action="store_true", help="print it as docs/api-reference.md instead"
+    )
+
     admin = sub.add_parser("admin", help="operator commands (print one JSON object)")
     _add_settings_flags(admin, only=("data_dir", "database_url", "log_level", "otp_delivery"))
     cmds = admin.add_subparsers(dest="admin_command", required=True)
@@ -163,6 +170,12 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "openapi":
+        from central.orchestrator.openapi import build_openapi, to_markdown
+
+        spec = build_openapi()
+        print(to_markdown(spec) if args.markdown else json.dumps(spec, indent=2), end="")
+        return 0
     if args.command == "demo":
         from central.demo import run_demo
 

@@ -11,6 +11,7 @@ from central.config import Settings
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
+from central.orchestrator.openapi import openapi_json
 from central.orchestrator.routes import (
     accounts,
     admin,
@@ -41,6 +42,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
     for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
         app.router.add_routes(module.routes)
+    app.router.add_get("/api/openapi.json", openapi_json)
     app.on_response_prepare.append(add_server_time)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
