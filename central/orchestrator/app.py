@@ -11,7 +11,7 @@ from central.config import Settings
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
-from central.orchestrator.openapi import openapi_json
+from central.orchestrator.openapi import api_docs, openapi_json
 from central.orchestrator.routes import (
     accounts,
     admin,
@@ -43,6 +43,8 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
         app.router.add_routes(module.routes)
     app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/docs", api_docs)
+    app.router.add_get("/api/docs/{name}", api_docs)
     app.on_response_prepare.append(add_server_time)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -4,15 +4,17 @@ with (`parse_body(request, Model)` / `parse_query(request, Model)` in its source
 parameters, whether it authenticates, and the envelope every answer uses. Nothing here is written
 by hand per route, so a new route or a changed model shows up by itself.
 
-Served at GET /api/openapi.json; `python -m central openapi [--markdown]` prints it (docs/api-reference.md
+Served at GET /api/openapi.json and rendered at GET /api/docs (plain files in apidocs/); `python -m central openapi [--markdown]` prints it (docs/api-reference.md
 is that Markdown, and a test fails when the file is stale)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -209,3 +211,30 @@ async def openapi_json(request: web.Request) -> web.Response:
     if "spec" not in _cached:
         _cached["spec"] = build_openapi()
     return web.json_response(_cached["spec"])
+
+
+DOCS_DIR = Path(__file__).parent / "apidocs"
+DOCS_FILES = {
+    "index.html": "text/html",
+    "apidocs.js": "text/javascript",
+    "apidocs.css": "text/css",
+}
+# the page's own files only: no inline script, nothing from another host
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+async def api_docs(request: web.Request) -> web.Response:
+    """GET /api/docs (the page) and /api/docs/{name} (its script and style sheet)."""
+    name = request.match_info.get("name", "index.html")
+    if name not in DOCS_FILES:
+        raise web.HTTPNotFound()
+    body = await asyncio.to_thread((DOCS_DIR / name).read_bytes)
+    return web.Response(
+        body=body,
+        content_type=DOCS_FILES[name],
+        charset="utf-8",
+        headers={"Content-Security-Policy": DOCS_CSP, "X-Content-Type-Options": "nosniff"},
+    )
