@@ -3,6 +3,7 @@
     .venv/bin/python bench/flash_sale.py                                   # embedded default
     .venv/bin/python bench/flash_sale.py --postgres postgresql+asyncpg://postgres@127.0.0.1/flash \
         --amqp amqp://guest:guest@127.0.0.1:5672/                          # PostgreSQL + RabbitMQ
+    .venv/bin/python bench/flash_sale.py --quick     # seconds: every step with 8 buyers, 4 seats
 
 Setup (not timed): an admin, an event with S seats, B buyers registered and verified through the
 public API (codes from the file OTP backend) and granted credits. Then every buyer races: it picks a
@@ -26,8 +27,8 @@ from typing import Any
 
 import aiohttp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from central_process import CentralProcess, ScaledOutCentral, run_admin  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the checkout
+from central.local_processes import CentralProcess, ScaledOutCentral, run_admin  # noqa: E402
 
 PASSWORD = "bench password"
 
@@ -170,7 +171,14 @@ async def main() -> None:
     parser.add_argument(
         "--scaled-out", action="store_true", help="one process per service (uses both cores)"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="seconds, not minutes: 8 buyers, 4 seats, hold TTL 2 s (checks that every step runs)",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.buyers, args.seats, args.concurrency, args.hold_ttl = 8, 4, 8, 2
 
     tmp = Path(tempfile.mkdtemp(prefix="flash-"))
     otp_file = tmp / "otp.jsonl"
@@ -247,6 +255,11 @@ async def main() -> None:
         print(f"HELD after TTL+5 s: {still_held}")
     finally:
         central.stop()
+        if prefix:  # the run's own databases: nothing left behind on the server
+            from central.db import drop_postgres_database
+
+            for service in ("inventory", "users", "orders", "events", "orchestrator"):
+                await drop_postgres_database(f"{prefix}_{service}")
 
 
 if __name__ == "__main__":

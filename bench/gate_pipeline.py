@@ -4,6 +4,7 @@ offline (manifest only). Prints one JSON object; figures go to docs/benchmarks.m
 
     .venv/bin/python bench/gate_pipeline.py [--trials 40] [--seconds 3] [--skip-online]
     .venv/bin/python bench/gate_pipeline.py --preview-only [--seconds 5]
+    .venv/bin/python bench/gate_pipeline.py --quick   # seconds: every part, 3 trials, 640x480
 
 The preview run (issue 7 item 3) measures decoded frames/s of one running gate, unpaced camera with
 a code in view, without a dashboard MJPEG client, with one attached, and without again; the ratio
@@ -30,12 +31,13 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
+from central.local_processes import CentralProcess, free_port, make_venue  # noqa: E402
 from central.signing import KeyRing  # noqa: E402
 from gate_agent.agent import GateAgent  # noqa: E402
 from gate_agent.config import load_config  # noqa: E402
 from gate_agent.outbox import Outbox, ScanRecord, _iso  # noqa: E402
 from gate_agent.pipeline import Pipeline  # noqa: E402
-from hardware.decode import make_decoder  # noqa: E402
+from hardware.decode import make_decoder, usable_decoders  # noqa: E402
 from hardware.fake_sources import SyntheticSource  # noqa: E402
 from hardware.frames import blank_frame  # noqa: E402
 from hardware.indicators import FakeIndicator  # noqa: E402
@@ -171,10 +173,7 @@ def offline_latency(tmp: Path, trials: int) -> dict[str, Any]:
 
 
 def online_latency(tmp: Path, trials: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.gate_agent.central_proc import Central, make_venue
-
-    central = Central(tmp / "central")
+    central = CentralProcess(tmp / "central", args=["--log-level", "WARNING"])
     central.start()
     out: dict[str, Any] = {}
     try:
@@ -251,7 +250,7 @@ async def _preview_phases(agent: GateAgent, seconds: float) -> dict[str, Any]:
 
     runner = web.AppRunner(make_dashboard(agent))
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     base = f"http://127.0.0.1:{port}"
 
@@ -304,14 +303,6 @@ async def _preview_phases(agent: GateAgent, seconds: float) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def preview_run(tmp: Path, seconds: float) -> dict[str, Any]:
     ring = KeyRing({1: Ed25519PrivateKey.generate()})
     code = ring.sign(str(uuid.uuid4()), 0, time.time())
@@ -342,17 +333,31 @@ def preview_run(tmp: Path, seconds: float) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--skip-online", action="store_true")
-    parser.add_argument("--preview-only", action="store_true")
+    parser.add_argument("--trials", type=int, default=40, help="scans per configuration (40)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per frame-rate sample (3)")
+    parser.add_argument("--skip-online", action="store_true", help="no central, offline only")
+    parser.add_argument("--preview-only", action="store_true", help="only the preview run")
+    parser.add_argument(
+        "--quick", action="store_true", help="seconds: 3 trials, 0.3 s samples, 640x480 only"
+    )
     args = parser.parse_args()
+    global SIZES, DECODERS
+    if args.quick:
+        SIZES = SIZES[:1]
+        args.trials, args.seconds = 3, 0.3
+    DECODERS, skipped = usable_decoders(DECODERS)
+    for name, reason in skipped.items():
+        print(f"skipped decoder {name}: {reason}", file=sys.stderr)
+    if not DECODERS:
+        print("no decoder loads on this machine; nothing to measure", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.ERROR)
     if args.preview_only:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps({"preview": preview_run(Path(tmp), args.seconds)}, indent=2))
+            preview = preview_run(Path(tmp), args.seconds)
+            print(json.dumps({"preview": preview, "skipped_decoders": skipped}, indent=2))
         return 0
-    result: dict[str, Any] = {"empty_frames_per_s": {}}
+    result: dict[str, Any] = {"skipped_decoders": skipped, "empty_frames_per_s": {}}
     for decoder in DECODERS:
         for size in SIZES:
             key = f"{decoder} {size[0]}x{size[1]}"

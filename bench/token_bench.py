@@ -1,6 +1,7 @@
 """Ticket token throughput: sign/s, verify/s and µs per verify (base45 + Ed25519 + time rules).
 
 Run: .venv/bin/python bench/token_bench.py [iterations]   (default 10000)
+     .venv/bin/python bench/token_bench.py --quick          (200 iterations: a check that it runs)
 """
 
 from __future__ import annotations
@@ -50,5 +51,13 @@ def main(iterations: int) -> None:
     print(f"forged: {iterations / reject_s:10.0f} /s  {reject_s / iterations * 1e6:7.1f} µs each")
 
 
+def parse_iterations(argv: list[str]) -> int:
+    if argv == ["--quick"]:
+        return 200
+    if len(argv) > 1 or (argv and not argv[0].isdigit()):
+        raise SystemExit("usage: token_bench.py [ITERATIONS | --quick]")
+    return int(argv[0]) if argv else 10_000
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
+    main(parse_iterations(sys.argv[1:]))

@@ -10,6 +10,7 @@ Prints, per rate: sent/s, verifications/s completed, p50/p99/max latency, result
 
 Run: .venv/bin/python bench/verify_load.py [--database-url postgresql+asyncpg://postgres@127.0.0.1/vb]
      [--gates 20] [--seats 600] [--rates 100,200,400,600,800,1000,1200] [--duration 5]
+     [--quick]   (seconds: 2 gates, 20 seats, rates 20,40 for 1 s each)
 The load generator shares the machine (and its cores) with the server.
 """
 
@@ -20,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,19 +35,11 @@ sys.path.insert(0, str(ROOT))  # run from anywhere in the checkout
 
 import aiohttp  # noqa: E402
 
+from central.local_processes import ScaledOutCentral, free_port  # noqa: E402
 from central.signing import KeyRing  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tests"))
-from central_process import ScaledOutCentral  # noqa: E402
 
 PASSWORD = "bench-password-1"
 INVALID_SHARE = 0.2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -291,7 +283,13 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",")],
         default=[100, 200, 400, 600, 800, 1000, 1200],
     )
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument(
+        "--quick", action="store_true", help="seconds, not minutes: checks that every step runs"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.gates, args.seats, args.rates, args.duration = 2, 20, [20, 40], 1.0
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -12,22 +12,24 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from central.config import ENV_SETTINGS, FLAG_HELP, ConfigError, Settings, load_settings
+from central.config import ENV_SETTINGS, ConfigError, Settings, load_settings
 from central.errors import ApiError
 from central.logs import setup_logging
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *, only: tuple[str, ...] = ()) -> None:
+    from central.settings_help import flag_help
+
     for attr, flag, kind in ENV_SETTINGS:
         if only and attr not in only:
             continue
         if kind is list:  # repeatable
             parser.add_argument(
-                flag, dest=attr, default=None, action="append", help=FLAG_HELP.get(attr)
+                flag, dest=attr, default=None, action="append", help=flag_help(attr)
             )
             continue
         parser.add_argument(
-            flag, dest=attr, default=None, metavar=attr.upper(), help=FLAG_HELP.get(attr)
+            flag, dest=attr, default=None, metavar=attr.upper(), help=flag_help(attr)
         )
 
 
@@ -40,42 +42,77 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(service=None)
     serve.add_argument("--seed-sample", action="store_true", help="seed a small sample event")
 
+    demo = sub.add_parser(
+        "demo",
+        help="central, a gate and a scripted crowd in a temporary directory, for a first look",
+        description="Starts central (embedded, temporary data) and one gate agent, runs a script "
+        "of registrations, purchases, a transfer and scans, then prints the addresses of the "
+        "attendee app, the organiser console and the gate dashboard. Ctrl-C stops everything.",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="central's public port (default 8000)")
+    demo.add_argument(
+        "--once",
+        action="store_true",
+        help="run the script, print one JSON object {scans, urls} and exit "
+        "(0 when every scan got its expected verdict)",
+    )
+
+    openapi = sub.add_parser(
+        "openapi", help="print the public API's OpenAPI 3.1 document (generated from the code)"
+    )
+    openapi.add_argument(
+        "--markdown", action="store_true", help="print it as docs/api-reference.md instead"
+    )
+
     admin = sub.add_parser("admin", help="operator commands (print one JSON object)")
     _add_settings_flags(admin, only=("data_dir", "database_url", "log_level", "otp_delivery"))
     cmds = admin.add_subparsers(dest="admin_command", required=True)
 
-    cu = cmds.add_parser("create-user")
-    cu.add_argument("--email", required=True)
+    cu = cmds.add_parser("create-user", help="a verified account → {user_id, …}")
+    cu.add_argument("--email", required=True, help="login e-mail (unique)")
     password = cu.add_mutually_exclusive_group()
     password.add_argument(
-        "--password", help="visible in `ps` to every account: prefer --password-file"
+        "--password",
+        help="password, 8 to 128 characters (visible in `ps` to every account: prefer "
+        "--password-file)",
     )
     password.add_argument(
         "--password-file", metavar="FILE", help="read the password from this file"
     )
-    cu.add_argument("--phone")
-    cu.add_argument("--credits", type=int, default=0)
-    cu.add_argument("--flagged", action="store_true")
-    cu.add_argument("--role", choices=("customer", "staff", "admin"), default="customer")
+    cu.add_argument("--phone", help="phone number in E.164 form, e.g. +6591234567 (optional)")
+    cu.add_argument("--credits", type=int, default=0, help="starting credits (default: 0)")
+    cu.add_argument("--flagged", action="store_true", help="every purchase needs a one-time code")
+    cu.add_argument(
+        "--role",
+        choices=("customer", "staff", "admin"),
+        default="customer",
+        help="customer, staff (verifies at the door) or admin (default: customer)",
+    )
 
-    ce = cmds.add_parser("create-event")
-    ce.add_argument("--name", required=True)
-    ce.add_argument("--hall", required=True)
-    ce.add_argument("--rows", type=int, required=True)
-    ce.add_argument("--seats-per-row", type=int, required=True)
-    ce.add_argument("--price", type=int, required=True)
-    ce.add_argument("--date", help="ISO date-time (default: one hour from now)")
-    ce.add_argument("--doors-open")
-    ce.add_argument("--doors-close")
-    ce.add_argument("--venue", default="Main Venue")
+    ce = cmds.add_parser("create-event", help="an event with its seats → {event_id, seat_ids}")
+    ce.add_argument("--name", required=True, help="the event's name")
+    ce.add_argument("--hall", required=True, help="hall code, e.g. HALL-A (its gates scan it)")
+    ce.add_argument("--rows", type=int, required=True, help="rows of seats (A, B, …)")
+    ce.add_argument("--seats-per-row", type=int, required=True, help="seats in each row")
+    ce.add_argument("--price", type=int, required=True, help="price of a seat in credits")
+    ce.add_argument("--date", help="ISO date-time of the start (default: one hour from now)")
+    ce.add_argument(
+        "--doors-open", help="ISO date-time the gates start admitting (default: 6 h before)"
+    )
+    ce.add_argument(
+        "--doors-close", help="ISO date-time the gates stop admitting (default: 6 h after)"
+    )
+    ce.add_argument("--venue", default="Main Venue", help="venue name (default: Main Venue)")
 
-    ag = cmds.add_parser("add-gate")
-    ag.add_argument("--hall", required=True)
-    ag.add_argument("--name", required=True)
+    ag = cmds.add_parser(
+        "add-gate", help="register a gate → {gate_id, device_token (shown once), hall_id}"
+    )
+    ag.add_argument("--hall", required=True, help="hall code the gate admits to")
+    ag.add_argument("--name", required=True, help="the gate's name, e.g. 'North 1'")
 
-    gc = cmds.add_parser("grant-credits")
-    gc.add_argument("--user-id", required=True)
-    gc.add_argument("--amount", type=int, required=True)
+    gc = cmds.add_parser("grant-credits", help="add credits → {user_id, credit_balance}")
+    gc.add_argument("--user-id", required=True, help="the account's user_id")
+    gc.add_argument("--amount", type=int, required=True, help="credits to add (> 0)")
     return parser
 
 
@@ -161,6 +198,16 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "openapi":
+        from central.orchestrator.openapi import build_openapi, to_markdown
+
+        spec = build_openapi()
+        print(to_markdown(spec) if args.markdown else json.dumps(spec, indent=2), end="")
+        return 0
+    if args.command == "demo":
+        from central.demo import run_demo
+
+        return run_demo(args.port, args.once)
     try:
         settings = _settings_from(args)
     except ConfigError as exc:

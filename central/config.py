@@ -345,30 +345,6 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
 ]
 
 
-# Help text of the flags that need more than their name.
-FLAG_HELP: dict[str, str] = {
-    "cors_origin": "allow cross-origin browser calls from this origin, e.g. "
-    "https://tickets.example.com (repeatable; TR_CORS_ORIGIN comma-separated; default: none)",
-    "max_holds_per_user": "seats one user may hold unpaid at once; a reserve past it answers "
-    "HOLD_LIMIT_REACHED 409 (TR_MAX_HOLDS_PER_USER; default 4; 0: no limit)",
-    "reserve_rate_limit": "POST /api/reserve calls per user a minute, over every orchestrator "
-    "replica; past it RATE_LIMITED 429 (TR_RESERVE_RATE_LIMIT; default 30)",
-    "body_timeout": "seconds a request body may take to arrive before the answer is "
-    "REQUEST_TIMEOUT 408 (TR_BODY_TIMEOUT; default 10)",
-    "metrics_networks": "comma-separated networks that may read the orchestrator's /metrics; "
-    "others get 403 (TR_METRICS_NETWORKS; default 127.0.0.0/8,::1/128)",
-    "payments": "payment provider for card top-ups: demo (central's own checkout page, "
-    "the default) or stripe (TR_PAYMENTS)",
-    "stripe_secret_key": "Stripe secret API key, with --payments stripe (TR_STRIPE_SECRET_KEY)",
-    "stripe_webhook_secret": "Stripe webhook signing secret (whsec_...), with --payments stripe "
-    "(TR_STRIPE_WEBHOOK_SECRET)",
-    "stripe_api_base": "base URL of the Stripe API (default: Stripe's own; tests point it at a "
-    "local stand-in) (TR_STRIPE_API_BASE)",
-    "stripe_currency": "currency of Stripe Checkout; one credit costs one unit of it "
-    "(default usd) (TR_STRIPE_CURRENCY)",
-}
-
-
 def _list(raw: str | list[str]) -> list[str]:
     parts = raw if isinstance(raw, list) else [raw]
     return [item.strip() for part in parts for item in part.split(",") if item.strip()]

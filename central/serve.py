@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import ssl
+import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,6 +160,10 @@ async def serve(settings: Settings) -> None:
                 "serving",
                 extra={"fields": {"url": f"{scheme}://{settings.host}:{port}", "port": port}},
             )
+            if sys.stdout.isatty():  # a person at a terminal, not a service manager or a test
+                from central.banner import banner
+
+                print(banner(settings, f"{scheme}://{settings.host}:{port}"), flush=True)
         else:
             port = await start_atomic(
                 stack,

@@ -74,17 +74,30 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "body"
 
 
+def _message(error: Any) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown field"  # refused by name rather than silently ignored
+    return str(error.get("msg", "invalid"))
+
+
 def validation_error(exc: ValidationError) -> ApiError:
-    """Turn pydantic's report into one 400 naming the first bad field."""
-    first = exc.errors()[0]
+    """Turn pydantic's report into one 400 naming every bad field at once: the message lists
+    them, details.fields maps each to its problem (details.field is the first of them)."""
+    errors = exc.errors()
+    first = errors[0]
     field = _field_name(tuple(first.get("loc", ())))
     kind = first.get("type", "")
     if kind == "json_invalid":
         return ApiError("VALIDATION_ERROR", "body is not valid JSON")
     if kind in ("model_type", "model_attributes_type", "dict_type") and field == "body":
         return ApiError("VALIDATION_ERROR", "body must be a JSON object")
+    fields: dict[str, str] = {}
+    for error in errors:
+        # a union (e.g. `str | None`) reports one error per branch: keep the first per field
+        fields.setdefault(_field_name(tuple(error.get("loc", ()))), _message(error))
     code = "INVALID_UUID" if kind.startswith("uuid") else "VALIDATION_ERROR"
-    return ApiError(code, f"{field}: {first.get('msg', 'invalid')}", {"field": field})
+    message = "; ".join(f"{name}: {problem}" for name, problem in fields.items())
+    return ApiError(code, message, {"field": field, "fields": fields})
 
 
 async def read_body(request: web.Request) -> bytes:

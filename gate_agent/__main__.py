@@ -24,58 +24,21 @@ logger = logging.getLogger("gate_agent")
 USAGE = "usage: python -m gate_agent {run,decode} [options]  (see run --help, decode --help)"
 
 
-HELP = {
-    "central": "central's URL (default http://127.0.0.1:8000)",
-    "device_token": "the gate's device token from `central admin add-gate` (required)",
-    "camera": "camera spec, see below (default v4l2:0)",
-    "scanner": "barcode scanner spec(s), comma-separated, see below (default: none)",
-    "camera_width": "frame width asked of the camera (default 640)",
-    "camera_height": "frame height asked of the camera (default 480)",
-    "decoder": "fast QR decoder: zxing (default) or pyzbar",
-    "second_pass_ms": "time the hard-frame second pass may take on a frame (default 40; 0: off)",
-    "indicator": "light/buzzer/relay: console (default), fake or gpio[:green=17,red=27,…]",
-    "data_dir": "folder for the outbox and manifest (default gate-data)",
-    "dashboard_host": "address the staff page listens on (default 0.0.0.0)",
-    "dashboard_port": "port of the staff page (default 8080)",
-    "pin": "staff PIN for the page, 4-12 digits (required)",
-    "ca_file": "CA certificate to pin for an https:// central",
-    "verify_timeout_s": "decide offline when central is slower than this (default 0.8)",
-    "sync_interval_s": "manifest pull interval (default 5)",
-    "upload_interval_s": "upload retry interval (default 1)",
-    "backoff_max_s": "longest retry backoff (default 4)",
-    "dedup_s": "a code must leave the camera's view this long to be judged again (default 2)",
-    "stall_s": "no progress this long = stalled, systemd watchdog pings stop (default 5)",
-    "log_level": "DEBUG, INFO (default), WARNING or ERROR",
-}
-
-SPECS = """camera (--camera):
-  v4l2:0 | v4l2:/dev/video2   a USB/V4L2 camera (index or device)
-  picamera2                   a Raspberry Pi camera (python3-picamera2)
-  file:PATH                   a video or still image, repeated like a live camera
-  dir:PATH                    a folder: each new image is held in view for a moment
-  synthetic[:TEXT]            a rendered test code
-  none                        no camera: codes come from --scanner only
-scanner (--scanner, any number, comma-separated):
-  tty:/dev/ttyACM0[@BAUD]     a serial/USB-CDC scanner; one code per line (CR or LF)
-  hid:/dev/input/eventN       a keyboard-wedge scanner read from its input device and grabbed
-                              (needs python-evdev: pip install evdev; US key layout)
-  stdin                       codes typed or piped into the agent, one per line
-Scanner codes take the camera's verdict path (same checks, outbox, light and relay); a second
-scan of an admitted ticket is refused as DUPLICATE. Every setting may also come from the TOML
-file (--config) or a TR_GATE_<NAME> variable."""
-
-
 def _run_parser() -> argparse.ArgumentParser:
+    from gate_agent.settings_help import CAMERA_SPECS, flag_help
+
     parser = argparse.ArgumentParser(
         prog="python -m gate_agent run",
-        description="Run the gate: camera and scanners -> verdicts -> light, relay, staff page.",
-        epilog=SPECS,
+        description="Run the gate: camera, decoder, verdicts (online, else offline from the "
+        "synced manifest), indicators and the staff dashboard. Settings come from flags, then "
+        "TR_GATE_* variables, then the TOML file, then the defaults.",
+        epilog=CAMERA_SPECS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="TOML file with the settings below")
     for name in NAMES:
         parser.add_argument(
-            "--" + name.replace("_", "-"), dest=name, default=None, help=HELP.get(name)
+            "--" + name.replace("_", "-"), dest=name, default=None, help=flag_help(name)
         )
     for name in SECRET_FILES:
         secret = name.removesuffix("_file").replace("_", "-")

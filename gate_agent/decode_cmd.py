@@ -23,8 +23,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m gate_agent decode",
         description="Decode QR codes in image files; prints one JSON line per image.",
     )
-    parser.add_argument("--decoder", choices=DECODERS, default="zxing")
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument(
+        "--decoder", choices=DECODERS, default="zxing", help="QR decoder (default: zxing)"
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to decode")
     return parser
 
 

@@ -135,3 +135,18 @@ def make_decoder(name: str = "zxing", **opts: Any) -> Decoder:
             raise DecoderError(f"decoder pyzbar takes no options, got {', '.join(sorted(opts))}")
         return PyzbarDecoder()
     raise DecoderError(f"unknown decoder {name!r}; expected one of {', '.join(DECODERS)}")
+
+
+def usable_decoders(names: tuple[str, ...] = DECODERS) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The decoders that load on this machine, and why each other one does not (pyzbar without
+    the system's libzbar0): benches measure the first and report the second."""
+    usable: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            make_decoder(name)
+        except DecoderError as exc:
+            skipped[name] = str(exc)
+        else:
+            usable.append(name)
+    return tuple(usable), skipped

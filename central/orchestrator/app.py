@@ -12,6 +12,7 @@ from central.orchestrator import cors
 from central.orchestrator.auth import AddressRateLimiter
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
+from central.orchestrator.openapi import api_docs, openapi_json
 from central.orchestrator.routes import (
     accounts,
     admin,
@@ -59,6 +60,9 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
         app.router.add_routes(module.routes)
     for module in (money, refunds):  # money in and out (issue 14)
         app.router.add_routes(module.routes)
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/docs", api_docs)
+    app.router.add_get("/api/docs/{name}", api_docs)
     app.on_response_prepare.append(add_server_time)
     cors.install(app, settings.cors_origin)
 

@@ -24,7 +24,8 @@ Credits = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", str_strip_whitespace=False)
+    # unknown fields are refused by name: a misspelt optional field must not pass unnoticed
+    model_config = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=False)
 
 
 class RegisterBody(Strict):
