@@ -8,8 +8,9 @@ awaiting them in that order, so an early verdict (NOT_FOUND, TRANSFERRED) does n
 service it does not need. The admission itself is one conditional MarkCheckedIn: of many
 concurrent scans exactly one wins, the others are DUPLICATE.
 
-Every scan is written to the entry log in the background, retried a few times: a failing entry log
-never fails or delays an admission.
+Every scan's entry-log row goes through the orchestrator's outbox (entry_log.py): kept in its own
+database before the answer is stored, written to inventory in the background until it lands. A
+failing entry log never fails an admission, and loses no row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ import grpc
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
+from central.orchestrator.entry_log import EntryLogOutbox
 from central.orchestrator.event_cache import EventCache
 from central.signing import KeyRing
 from central.timeutil import iso_ms
@@ -60,7 +61,6 @@ MESSAGES = {
     "TRANSFERRED": "ticket was transferred: the new owner's QR code is needed",
     "INVALID": "not a valid ticket",
 }
-LOG_ATTEMPTS = 3
 SEAT_EVENT_CACHE_MAX = 200_000
 
 
@@ -142,6 +142,7 @@ class Verifier:
         *,
         skew: int,
         call_timeout: float,
+        entry_log: EntryLogOutbox,
         ttl: int = TTL_SECONDS,
     ) -> None:
         self.backends = backends
@@ -152,7 +153,7 @@ class Verifier:
         self.call_timeout = call_timeout
         # A seat never changes its event: knowing it lets the event lookup start with the others.
         self._seat_events: dict[str, str] = {}
-        self._log_tasks: set[asyncio.Task[None]] = set()
+        self.entry_log = entry_log
 
     # ----- the verdict -----
 
@@ -363,22 +364,9 @@ class Verifier:
             latency_ms=round(outcome.latency_ms, 3),
             detail=detail or outcome.message,
         )
-        task = asyncio.create_task(self._write_log(entry))
-        self._log_tasks.add(task)
-        task.add_done_callback(self._log_tasks.discard)
+        self.entry_log.submit(entry)
 
-    async def _write_log(self, entry: pb.EntryLogEntry) -> None:
-        entry.log_id = entry.log_id or str(uuid.uuid4())  # one id for every retry: written once
-        for attempt in range(LOG_ATTEMPTS):
-            try:
-                await self.backends.inventory.call("WriteEntryLog", entry, timeout=2.0)
-                return
-            except (ApiError, InventoryError) as exc:
-                log.warning("entry log write %d failed: %s", attempt + 1, exc)
-                await asyncio.sleep(0.2 * (attempt + 1))
-        log.error("entry log for scan %s lost after %d attempts", entry.scan_id, LOG_ATTEMPTS)
-
-    async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for the entry-log writes still in flight (at shutdown)."""
-        if self._log_tasks:
-            await asyncio.wait(set(self._log_tasks), timeout=timeout)
+    async def logged(self, scan_id: str) -> None:
+        """Wait until the entry-log row of this scan is kept (call before the answer is stored
+        or sent: from then on a killed process cannot lose it)."""
+        await self.entry_log.kept(scan_id)
