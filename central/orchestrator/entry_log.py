@@ -47,7 +47,7 @@ STEPS = [Step(111, "entry log outbox", create_tables(metadata, "entry_log_outbox
 
 BATCH = 200
 WRITE_TIMEOUT = 2.0
-STORE_TIMEOUT = 2.0
+STORE_TIMEOUT = 5.0
 MAX_BACKOFF = 5.0
 MAX_IN_MEMORY = 100_000
 # Inventory refusing the entry itself (a bad field) is a bug, not an outage: retrying it forever
