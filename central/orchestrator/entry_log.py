@@ -45,6 +45,9 @@ entry_log_outbox = sa.Table(
 
 STEPS = [Step(111, "entry log outbox", create_tables(metadata, "entry_log_outbox"))]
 
+# A scan's row is named after its scan id: a scan decided twice (its answer lost to a crash, then
+# uploaded again) still leaves one row, because inventory writes a log id once.
+LOG_NAMESPACE = uuid.UUID("6a1d3a8e-2f55-4c1b-9d0e-5f7f2f6f0b21")
 BATCH = 200
 WRITE_TIMEOUT = 2.0
 STORE_TIMEOUT = 5.0
@@ -71,7 +74,9 @@ class EntryLogOutbox:
 
     def submit(self, entry: pb.EntryLogEntry) -> None:
         """Start keeping one row (never raises, never waits: the scan path calls it)."""
-        entry.log_id = entry.log_id or str(uuid.uuid4())  # one id for every retry: written once
+        if not entry.log_id:  # one id for every retry and every replica: written once
+            named = uuid.uuid5(LOG_NAMESPACE, entry.scan_id) if entry.scan_id else uuid.uuid4()
+            entry.log_id = str(named)
         task = asyncio.create_task(self._store(entry))
         key = entry.scan_id or entry.log_id
         self._stored[key] = task

@@ -87,6 +87,12 @@ async def test_a_row_is_written_once_however_often_it_is_drained(tmp_path: Path)
     assert all([await outbox.drain_once(), await other.drain_once()])
     assert list(inventory.rows) == [e.log_id]
     assert await outbox.backlog() == 0
+    # the same scan decided again (its first answer lost to a crash) names the same row
+    again = pb.EntryLogEntry(scan_id=e.scan_id, result="SUCCESS", mode="offline")
+    outbox.submit(again)
+    await outbox.kept(e.scan_id)
+    assert await outbox.drain_once()
+    assert list(inventory.rows) == [e.log_id] and again.log_id == e.log_id
     await engine.dispose()
 
 
