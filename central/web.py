@@ -20,7 +20,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.db import Step, open_database, ping
+from central.db import Step, is_outage, open_database, ping
 from central.errors import ApiError
 from central.logs import correlation_id, new_correlation_id, service_name
 
@@ -108,9 +108,14 @@ async def correlation_middleware(request: web.Request, handler: Handler) -> web.
             response = error_response(err)
         except web.HTTPException as exc:
             response = _http_exception_response(exc)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            response = error_response(ApiError("INTERNAL_ERROR", "internal error"))
+        except Exception as exc:
+            if is_outage(exc):
+                # a database restart is "try again", and a client or service may: not a 500
+                log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+                response = error_response(ApiError("SERVICE_UNAVAILABLE", "database unavailable"))
+            else:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                response = error_response(ApiError("INTERNAL_ERROR", "internal error"))
         status = response.status
         if not response.prepared:
             response.headers[CORRELATION_HEADER] = cid
