@@ -101,7 +101,12 @@ class HoldQueue:
                 routing_key=self.hold_queue_name,
                 timeout=5,
             )
-        except (aiormq.exceptions.AMQPError, ConnectionError, TimeoutError) as exc:
+        except (
+            aiormq.exceptions.AMQPError,
+            aiormq.exceptions.ChannelInvalidStateError,  # the channel closed with the broker
+            ConnectionError,
+            TimeoutError,
+        ) as exc:
             # a broker restart is "try again" for the reserve that needed it, not a 500
             raise ApiError("SERVICE_UNAVAILABLE", f"message broker unavailable ({exc})") from None
 

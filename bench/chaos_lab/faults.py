@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +34,18 @@ def _pg_bin() -> Path:
 
 PG_BIN = _pg_bin()
 RABBIT_BIN = Path(os.environ.get("TR_RABBIT_BIN", "/usr/lib/rabbitmq/bin"))
+
+
+def missing_binaries() -> list[str]:
+    """What a chaos run needs installed and cannot find (empty when it can run)."""
+    missing = [
+        str(p)
+        for p in (PG_BIN / "initdb", PG_BIN / "pg_ctl", RABBIT_BIN / "rabbitmq-server")
+        if not p.exists()
+    ]
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        missing.append("runuser (initdb will not run as root)")
+    return missing
 
 
 def free_port() -> int:
@@ -63,6 +76,11 @@ class PrivatePostgres:
     initdb refuses to run as root, so as root the cluster belongs to the `postgres` user."""
 
     def __init__(self, root: Path) -> None:
+        if os.geteuid() == 0:
+            # the `postgres` user must reach the folder: a test's tmp_path (0700, root) will not
+            # do, so the cluster lives in a folder of its own, removed by remove()
+            root = Path(tempfile.mkdtemp(prefix="chaos-pg-"))
+            shutil.chown(root, "postgres")
         self.root = root
         self.data = root / "pgdata"
         self.log = root / "postgres.log"
@@ -81,8 +99,6 @@ class PrivatePostgres:
 
     def init(self) -> PrivatePostgres:
         self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
         self._run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync")
         return self
 
@@ -101,6 +117,11 @@ class PrivatePostgres:
     def restart(self, mode: str = "immediate") -> None:
         self.stop(mode)
         self.start()
+
+    def remove(self) -> None:
+        """Stop the cluster and delete its files."""
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class PrivateRabbit:

@@ -321,7 +321,7 @@ class System:
             if name in self.procs:
                 self.procs[name].stop()
         self.rabbit.stop()
-        self.pg.stop("fast")
+        self.pg.remove()
 
 
 def latest_code(path: Path, user_id: str, reference_id: str) -> str | None:

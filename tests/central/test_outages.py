@@ -4,12 +4,14 @@ stopped under load. A bug stays a 500."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from conftest import AMQP_URL, needs_rabbitmq
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from central.db import is_outage
@@ -65,3 +67,22 @@ async def test_publishing_a_hold_without_a_broker_is_service_unavailable() -> No
     with pytest.raises(ApiError) as caught:
         await holds.publish_hold({"saga_id": "s", "hold_id": "h"})
     assert caught.value.code == "SERVICE_UNAVAILABLE"
+
+
+@needs_rabbitmq
+async def test_publishing_a_hold_on_a_channel_the_broker_closed_is_service_unavailable() -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    holds = HoldQueue(AMQP_URL, 30, prefix=prefix)
+    await holds.start()
+    try:
+        assert holds._publish_channel is not None
+        await holds._publish_channel.close()  # as a broker stop leaves it until the reconnect
+        with pytest.raises(ApiError) as caught:
+            await holds.publish_hold({"saga_id": "s", "hold_id": "h"})
+        assert caught.value.code == "SERVICE_UNAVAILABLE"
+    finally:
+        await holds.close()
+        cleanup = HoldQueue(AMQP_URL, 30, prefix=prefix)
+        await cleanup.start()
+        await cleanup.delete_topology()
+        await cleanup.close()

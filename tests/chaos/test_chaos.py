@@ -10,25 +10,17 @@ the faults and the load really happened — never throughput.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import needs_postgres, needs_rabbitmq
 
-from bench.chaos_lab.faults import PG_BIN, RABBIT_BIN
+from bench.chaos_lab.faults import missing_binaries
 from bench.chaos_lab.run import FAULTS, Plan, format_report, run_chaos
 
-missing = [
-    str(p)
-    for p in (PG_BIN / "initdb", PG_BIN / "pg_ctl", RABBIT_BIN / "rabbitmq-server")
-    if not p.exists()
-]
-if os.geteuid() == 0 and shutil.which("runuser") is None:
-    missing.append("runuser (initdb will not run as root)")
 needs_binaries = pytest.mark.skipif(
-    bool(missing), reason=f"private PostgreSQL/RabbitMQ need their binaries: missing {missing}"
+    bool(missing_binaries()),
+    reason=f"private PostgreSQL/RabbitMQ need their binaries: missing {missing_binaries()}",
 )
 
 
