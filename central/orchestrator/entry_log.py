@@ -41,6 +41,8 @@ entry_log_outbox = sa.Table(
     sa.Column("log_id", sa.String(36), primary_key=True),
     sa.Column("entry", sa.LargeBinary, nullable=False),  # the serialized EntryLogEntry
     sa.Column("created_at", sa.Float, nullable=False),
+    # kept before an admission is asked of inventory; replaced by the scan's final row
+    sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 STEPS = [Step(111, "entry log outbox", create_tables(metadata, "entry_log_outbox"))]
@@ -48,6 +50,9 @@ STEPS = [Step(111, "entry log outbox", create_tables(metadata, "entry_log_outbox
 # A scan's row is named after its scan id: a scan decided twice (its answer lost to a crash, then
 # uploaded again) still leaves one row, because inventory writes a log id once.
 LOG_NAMESPACE = uuid.UUID("6a1d3a8e-2f55-4c1b-9d0e-5f7f2f6f0b21")
+# A provisional row with no final row after this long belongs to a process that died mid-scan:
+# inventory's seat says whether the admission happened (then the row is written) or not (dropped).
+PROVISIONAL_GRACE_S = 10.0
 BATCH = 200
 WRITE_TIMEOUT = 2.0
 STORE_TIMEOUT = 5.0
@@ -72,11 +77,35 @@ class EntryLogOutbox:
 
     # ----- taking rows -----
 
-    def submit(self, entry: pb.EntryLogEntry) -> None:
-        """Start keeping one row (never raises, never waits: the scan path calls it)."""
+    @staticmethod
+    def _name(entry: pb.EntryLogEntry) -> None:
         if not entry.log_id:  # one id for every retry and every replica: written once
             named = uuid.uuid5(LOG_NAMESPACE, entry.scan_id) if entry.scan_id else uuid.uuid4()
             entry.log_id = str(named)
+
+    async def provisional(self, entry: pb.EntryLogEntry) -> None:
+        """Keep the row an admission will have, before inventory is asked for it: a process
+        killed between the admission and its final row leaves this one behind, and the drain
+        writes it if (and only if) inventory's seat shows the admission. Never raises."""
+        self._name(entry)
+        row = {
+            "log_id": entry.log_id,
+            "entry": entry.SerializeToString(),
+            "created_at": time.time(),
+            "provisional": True,
+        }
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                async with self.engine.connect() as conn:
+                    await conn.execute(entry_log_outbox.insert().values(**row))
+        except IntegrityError:
+            pass  # the scan is being decided again (a retry): its row is kept already
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            log.warning("entry log outbox unavailable for a provisional row: %s", exc)
+
+    def submit(self, entry: pb.EntryLogEntry) -> None:
+        """Start keeping one row (never raises, never waits: the scan path calls it)."""
+        self._name(entry)
         task = asyncio.create_task(self._store(entry))
         key = entry.scan_id or entry.log_id
         self._stored[key] = task
@@ -100,10 +129,18 @@ class EntryLogOutbox:
             "entry": entry.SerializeToString(),
             "created_at": time.time(),
         }
+        table = entry_log_outbox
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 async with self.engine.connect() as conn:
-                    await conn.execute(entry_log_outbox.insert().values(**row))
+                    # the final row replaces this scan's provisional one, never a final one
+                    replaced = await conn.execute(
+                        table.update()
+                        .where(table.c.log_id == entry.log_id, table.c.provisional)
+                        .values(entry=row["entry"], created_at=row["created_at"], provisional=False)
+                    )
+                    if not replaced.rowcount:
+                        await conn.execute(table.insert().values(**row))
         except IntegrityError:
             pass  # kept already
         except (DBAPIError, OSError, TimeoutError) as exc:
@@ -169,10 +206,16 @@ class EntryLogOutbox:
         while True:
             try:
                 async with self.engine.connect() as conn:
+                    table = entry_log_outbox
+                    settled = sa.or_(
+                        sa.not_(table.c.provisional),
+                        table.c.created_at < time.time() - PROVISIONAL_GRACE_S,
+                    )
                     rows = (
                         await conn.execute(
-                            sa.select(entry_log_outbox.c.log_id, entry_log_outbox.c.entry)
-                            .order_by(entry_log_outbox.c.created_at)
+                            sa.select(table.c.log_id, table.c.entry, table.c.provisional)
+                            .where(settled)
+                            .order_by(table.c.created_at)
                             .limit(BATCH)
                         )
                     ).all()
@@ -182,7 +225,12 @@ class EntryLogOutbox:
             if not rows:
                 return True
             entries = [pb.EntryLogEntry.FromString(r.entry) for r in rows]
-            results = await asyncio.gather(*(self._write(e) for e in entries))
+            results = await asyncio.gather(
+                *(
+                    self._resolve(e) if r.provisional else self._write(e)
+                    for e, r in zip(entries, rows, strict=True)
+                )
+            )
             sent = [e.log_id for e, ok in zip(entries, results, strict=True) if ok]
             if sent:
                 try:
@@ -195,6 +243,24 @@ class EntryLogOutbox:
                     return False
             if len(sent) < len(entries) or len(rows) < BATCH:
                 return len(sent) == len(entries)
+
+    async def _resolve(self, entry: pb.EntryLogEntry) -> bool:
+        """A provisional row whose scan never got its final row: written when inventory shows
+        this scan's admission, dropped when it does not (then nothing was admitted, and the gate
+        that made the scan uploads what it decided itself). False to try again later."""
+        try:
+            seat = await self.inventory.call(
+                "VerifyTicket", pb.VerifyTicketRequest(seat_id=entry.seat_id), timeout=WRITE_TIMEOUT
+            )
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return True
+            return False
+        except ApiError:
+            return False
+        if seat.status == "CHECKED_IN" and seat.checked_in_scan_id == entry.scan_id:
+            return await self._write(entry)
+        return True  # dropped: no admission to record
 
     async def _write(self, entry: pb.EntryLogEntry) -> bool:
         """True once inventory has the row (now or before); False to try again later."""

@@ -257,6 +257,11 @@ class Verifier:
     async def _check_in(
         self, outcome: ScanResult, claims: TicketClaims, who: Scanner, scanned_at: float
     ) -> ScanResult:
+        # the admission's log row is kept before the admission: a crash between the two cannot
+        # leave a ticket checked in with no row
+        await self.entry_log.provisional(
+            self.log_entry(outcome, who, scanned_at, result="SUCCESS", detail=MESSAGES["SUCCESS"])
+        )
         request = pb.MarkCheckedInRequest(
             seat_id=claims.seat_id,
             owner_epoch=claims.owner_epoch,
@@ -350,7 +355,20 @@ class Verifier:
         result: str | None = None,
         detail: str = "",
     ) -> None:
-        entry = pb.EntryLogEntry(
+        self.entry_log.submit(
+            self.log_entry(outcome, who, scanned_at, result=result, detail=detail)
+        )
+
+    @staticmethod
+    def log_entry(
+        outcome: ScanResult,
+        who: Scanner,
+        scanned_at: float,
+        *,
+        result: str | None = None,
+        detail: str = "",
+    ) -> pb.EntryLogEntry:
+        return pb.EntryLogEntry(
             seat_id=(outcome.seat or {}).get("seat_id") or "",
             event_id=outcome.event_id or "",
             gate_id=who.gate_id or "",
@@ -364,7 +382,6 @@ class Verifier:
             latency_ms=round(outcome.latency_ms, 3),
             detail=detail or outcome.message,
         )
-        self.entry_log.submit(entry)
 
     async def logged(self, scan_id: str) -> None:
         """Wait until the entry-log row of this scan is kept (call before the answer is stored

@@ -27,13 +27,18 @@ class FlakyInventory:
         self.down = False
         self.refuse: set[str] = set()
         self.rows: dict[str, pb.EntryLogEntry] = {}
+        self.seats: dict[str, pb.Seat] = {}
         self.calls = 0
 
     async def call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
-        assert method == "WriteEntryLog"
         self.calls += 1
         if self.down:
             raise ApiError("SERVICE_UNAVAILABLE", "inventory unreachable")
+        if method == "VerifyTicket":
+            if request.seat_id not in self.seats:
+                raise InventoryError(grpc.StatusCode.NOT_FOUND, "SEAT_NOT_FOUND: no seat")
+            return self.seats[request.seat_id]
+        assert method == "WriteEntryLog"
         if request.scan_id in self.refuse:
             raise InventoryError(grpc.StatusCode.INVALID_ARGUMENT, "scan_id: bad")
         written = request.log_id not in self.rows
@@ -139,5 +144,56 @@ async def test_the_background_drain_empties_the_outbox(tmp_path: Path, count: in
         outbox.submit(e)
     await outbox.close()
     assert len(inventory.rows) == count
+    assert await outbox.backlog() == 0
+    await engine.dispose()
+
+
+def admission(seat_id: str) -> pb.EntryLogEntry:
+    return pb.EntryLogEntry(
+        scan_id=str(uuid.uuid4()), seat_id=seat_id, result="SUCCESS", mode="online"
+    )
+
+
+async def test_a_provisional_row_waits_for_the_scans_final_row(tmp_path: Path) -> None:
+    inventory = FlakyInventory()
+    engine = await open_engine(tmp_path)
+    outbox = EntryLogOutbox(engine, inventory, interval=0.05)
+    seat = str(uuid.uuid4())
+    kept = admission(seat)
+    await outbox.provisional(kept)
+    assert await outbox.drain_once() and inventory.rows == {}  # not before its grace
+    # the admission lost the race: the final row (DUPLICATE) replaces the provisional one
+    final = pb.EntryLogEntry(scan_id=kept.scan_id, seat_id=seat, result="DUPLICATE", mode="online")
+    outbox.submit(final)
+    await outbox.kept(final.scan_id)
+    assert await outbox.drain_once()
+    assert [r.result for r in inventory.rows.values()] == ["DUPLICATE"]
+    assert await outbox.backlog() == 0
+    await engine.dispose()
+
+
+async def test_a_provisional_row_left_by_a_crash_is_written_only_if_the_admission_happened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("central.orchestrator.entry_log.PROVISIONAL_GRACE_S", 0.0)
+    inventory = FlakyInventory()
+    engine = await open_engine(tmp_path)
+    outbox = EntryLogOutbox(engine, inventory, interval=0.05)
+    admitted, refused = admission(str(uuid.uuid4())), admission(str(uuid.uuid4()))
+    inventory.seats[admitted.seat_id] = pb.Seat(
+        seat_id=admitted.seat_id, status="CHECKED_IN", checked_in_scan_id=admitted.scan_id
+    )
+    inventory.seats[refused.seat_id] = pb.Seat(seat_id=refused.seat_id, status="SOLD")
+    for e in (admitted, refused):
+        await outbox.provisional(e)
+    # the process dies here: no final rows. Inventory is down at first: both wait.
+    inventory.down = True
+    assert not await outbox.drain_once()
+    assert await outbox.backlog() == 2
+    inventory.down = False
+    assert await outbox.drain_once()
+    assert [(r.scan_id, r.result) for r in inventory.rows.values()] == [
+        (admitted.scan_id, "SUCCESS")
+    ]
     assert await outbox.backlog() == 0
     await engine.dispose()
