@@ -6,9 +6,12 @@ Why an outbox here rather than the gate's re-upload: online and staff scans are 
 again (the gate holds central's answer, and a staff phone holds nothing), so only central can
 keep them. A row goes first into `entry_log_outbox` (one autocommit INSERT, awaited before the
 scan's answer is stored or sent), then a drain task writes it to inventory — idempotent by its
-`log_id`, so a retry or two replicas draining the same row write it once — and deletes it. While
-the orchestrator's own database is down the row waits in memory and the drain keeps trying both
-ways; only a process killed during such an outage can lose it.
+`log_id`, named after the scan id, so a retry, two replicas draining the same row or a scan decided
+twice write it once — and deletes it. An admission's row is kept provisionally before inventory is
+asked for the admission, so a process killed in between leaves it behind; the drain writes such a
+row only if inventory's seat shows that scan's admission. While the orchestrator's own database is
+down the row waits in memory and the drain keeps trying both ways; only a process killed during
+such an outage can lose it.
 """
 
 from __future__ import annotations

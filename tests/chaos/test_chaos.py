@@ -5,7 +5,8 @@ starts, each atomic service and the orchestrator is SIGKILLed and restarted, and
 is cut. After each fault and at the end every invariant must have zero violations.
 
 The bounded CI form of bench/chaos.py (same code, short windows). It asserts invariants and that
-the faults and the load really happened — never throughput.
+the faults and the load really happened — never throughput. It runs where the PostgreSQL and
+RabbitMQ integration tests run (their markers), on instances of its own.
 """
 
 from __future__ import annotations
