@@ -41,9 +41,10 @@ async def test_every_invariant_holds_through_every_fault(tmp_path: Path) -> None
             assert check.violations == 0, format_report(report)
 
     for report in reports[:-1]:
-        # the fault happened under load: operations succeeded before it and after it
+        # the fault happened under load: operations succeeded before it, and purchases again
+        # after it
         assert report.down_s > 0
-        assert report.rates["before"]["purchase"] > 0, format_report(report)
+        assert sum(report.rates["before"].values()) > 0, format_report(report)
         assert report.recover_s is not None, format_report(report)
     killed = [r for r in reports if r.name.startswith("SIGKILL")]
     assert any(r.errors for r in killed), "no kill was ever visible to a client"
