@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -211,3 +212,28 @@ async def open_database(url: str, steps: Sequence[Step]) -> AsyncIterator[AsyncE
         yield engine
     finally:
         await engine.dispose()
+
+
+# Failures that say "the database cannot be reached now" (a restart, a failover, a dropped link),
+# as opposed to a bug or a refused statement: asyncpg's connection and shutdown errors, a socket
+# refused or reset, and a pooled connection SQLAlchemy found dead.
+_OUTAGES: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, cannot connect now
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what it wraps) is the database being unreachable: the caller answers
+    "unavailable, try again" (503 / gRPC UNAVAILABLE), not "internal error"."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _OUTAGES):
+            return True
+        if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return False

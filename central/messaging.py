@@ -16,7 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from central.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,11 @@ class HoldQueue:
 
     async def start(self) -> None:
         """Connect and declare the topology (idempotent: every process declares it at start)."""
-        self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=10)
+        # aio_pika waits 5 s between reconnect attempts by default: every reserve in that
+        # window fails after the broker is back (measured by the chaos run); 1 s is plenty.
+        self._connection = await aio_pika.connect_robust(
+            self.amqp_url, timeout=10, reconnect_interval=1
+        )
         channel = await self._connection.channel(publisher_confirms=True)
         self._publish_channel = channel
         self._hold_exchange = await channel.declare_exchange(
@@ -80,19 +87,28 @@ class HoldQueue:
 
     async def publish_hold(self, message: dict[str, Any]) -> None:
         """Publish one hold; returns once the broker confirmed it (raises otherwise)."""
-        if self._hold_exchange is None:
-            await self.start()
-        assert self._hold_exchange is not None
-        await self._hold_exchange.publish(
-            aio_pika.Message(
-                json.dumps(message).encode(),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                content_type="application/json",
-                message_id=f"{message.get('saga_id')}:{message.get('hold_id')}",
-            ),
-            routing_key=self.hold_queue_name,
-            timeout=5,
-        )
+        try:
+            if self._hold_exchange is None:
+                await self.start()
+            assert self._hold_exchange is not None
+            await self._hold_exchange.publish(
+                aio_pika.Message(
+                    json.dumps(message).encode(),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    content_type="application/json",
+                    message_id=f"{message.get('saga_id')}:{message.get('hold_id')}",
+                ),
+                routing_key=self.hold_queue_name,
+                timeout=5,
+            )
+        except (
+            aiormq.exceptions.AMQPError,
+            aiormq.exceptions.ChannelInvalidStateError,  # the channel closed with the broker
+            ConnectionError,
+            TimeoutError,
+        ) as exc:
+            # a broker restart is "try again" for the reserve that needed it, not a 500
+            raise ApiError("SERVICE_UNAVAILABLE", f"message broker unavailable ({exc})") from None
 
     async def consume(self, handler: ReleaseHandler) -> None:
         assert self._connection is not None

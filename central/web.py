@@ -22,7 +22,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.db import Step, open_database, ping
+from central.db import Step, is_outage, open_database, ping
 from central.errors import ApiError
 from central.logs import correlation_id, new_correlation_id, service_name
 
@@ -153,9 +153,14 @@ async def correlation_middleware(request: web.Request, handler: Handler) -> web.
             # The client went away mid-request: nothing failed here, and no one reads an answer.
             log.info("client went away on %s %s", request.method, request.path)
             response = web.Response(status=CLIENT_GONE)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            response = error_response(ApiError("INTERNAL_ERROR", "internal error"))
+        except Exception as exc:
+            if is_outage(exc):
+                # a database restart is "try again", and a client or service may: not a 500
+                log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+                response = error_response(ApiError("SERVICE_UNAVAILABLE", "database unavailable"))
+            else:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                response = error_response(ApiError("INTERNAL_ERROR", "internal error"))
         status = response.status
         if not response.prepared:
             response.headers[CORRELATION_HEADER] = cid

@@ -15,6 +15,15 @@ from proto import inventory_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # gRPC's default reconnect backoff grows to 120 s: after a restart of inventory every call
+    # would fail fast until the next attempt. One second at most brings us back within a second
+    # of inventory (the chaos run's "SIGKILL inventory" measured it).
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 
 
 class InventoryError(Exception):
@@ -42,9 +51,7 @@ class InventoryClient:
 
     async def start(self) -> None:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(
-                self.address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-            )
+            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
             self._stub = pb_grpc.InventoryStub(self._channel)
 
     async def close(self) -> None:

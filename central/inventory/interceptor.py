@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from central.db import is_outage
 from central.inventory.convert import seat_message
 from central.inventory.errors import SEAT_TRAILER_KEY, InventoryError, Kind
 from central.logs import correlation_id, new_correlation_id, service_name
@@ -89,7 +90,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 except grpc.aio.AbortError:
                     raise
-                except Exception:
+                except Exception as exc:
+                    if is_outage(exc):
+                        # the caller maps UNAVAILABLE to "try again" (503), as for a restart of
+                        # inventory itself
+                        log.warning("database unavailable in %s: %s", method, exc)
+                        code = grpc.StatusCode.UNAVAILABLE
+                        await context.abort(code, "SERVICE_UNAVAILABLE: database unavailable")
                     log.exception("unhandled error in %s", method)
                     code = grpc.StatusCode.INTERNAL
                     await context.abort(code, "INTERNAL_ERROR: internal error")

@@ -16,6 +16,8 @@ from central.config import Settings
 from central.db import make_engine, migrate
 from central.messaging import HoldQueue
 from central.orchestrator.backends import Backends
+from central.orchestrator.entry_log import STEPS as ENTRY_LOG_STEPS
+from central.orchestrator.entry_log import EntryLogOutbox
 from central.orchestrator.event_cache import EventCache
 from central.orchestrator.gate_scans import STEPS as GATE_SCAN_STEPS
 from central.orchestrator.gate_scans import GateScanStore
@@ -57,13 +59,17 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
-        await migrate(engine, [*STEPS, *GATE_SCAN_STEPS, *RATE_LIMIT_STEPS, *SHORT_CODE_STEPS])
+        await migrate(
+            engine,
+            [*STEPS, *GATE_SCAN_STEPS, *RATE_LIMIT_STEPS, *SHORT_CODE_STEPS, *ENTRY_LOG_STEPS],
+        )
         keyring = (
             KeyRing.from_dir(settings.signing_keys_dir)
             if settings.signing_keys_dir is not None
             else KeyRing.load_or_create(settings.data_dir)
         )
         events = EventCache(backends.events)
+        entry_log = EntryLogOutbox(engine, backends.inventory)
         holds = None
         if settings.amqp_url:
             holds = HoldQueue(settings.amqp_url, settings.hold_ttl, prefix=settings.amqp_prefix)
@@ -100,6 +106,7 @@ class Runtime:
                 keyring,
                 skew=settings.token_skew,
                 call_timeout=settings.verify_timeout,
+                entry_log=entry_log,
             ),
             verify_limit=InFlightLimit(settings.verify_concurrency),
             gate_scans=GateScanStore(engine),
@@ -107,6 +114,7 @@ class Runtime:
             short_codes=ShortCodeStore(engine),
         )
         runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
+        entry_log.start()  # also drains rows a previous run of this database left behind
         if holds is not None:
             await holds.consume(runtime.on_hold_expired)
         return runtime
@@ -124,7 +132,7 @@ class Runtime:
             await self.runner.compensate(saga_id, HOLD_EXPIRED)
 
     async def close(self) -> None:
-        await self.verifier.drain()
+        await self.verifier.entry_log.close()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

@@ -9,8 +9,9 @@ wait for a slow service it does not need (the event's status comes before TRANSF
 cancellation is CANCELLED). The admission itself is one conditional MarkCheckedIn: of many
 concurrent scans exactly one wins, the others are DUPLICATE.
 
-Every scan is written to the entry log in the background, retried a few times: a failing entry log
-never fails or delays an admission.
+Every scan's entry-log row goes through the orchestrator's outbox (entry_log.py): kept in its own
+database before the answer is stored, written to inventory in the background until it lands. A
+failing entry log never fails an admission, and loses no row.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ import grpc
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
+from central.orchestrator.entry_log import EntryLogOutbox
 from central.orchestrator.event_cache import EventCache
 from central.signing import KeyRing
 from central.timeutil import iso_ms
@@ -64,7 +65,6 @@ MESSAGES = {
     "INVALID": "not a valid ticket",
 }
 CANCELLED_EVENT = ("CANCELLING", "CANCELLED")
-LOG_ATTEMPTS = 3
 SEAT_EVENT_CACHE_MAX = 200_000
 
 
@@ -146,6 +146,7 @@ class Verifier:
         *,
         skew: int,
         call_timeout: float,
+        entry_log: EntryLogOutbox,
         ttl: int = TTL_SECONDS,
     ) -> None:
         self.backends = backends
@@ -156,7 +157,7 @@ class Verifier:
         self.call_timeout = call_timeout
         # A seat never changes its event: knowing it lets the event lookup start with the others.
         self._seat_events: dict[str, str] = {}
-        self._log_tasks: set[asyncio.Task[None]] = set()
+        self.entry_log = entry_log
 
     # ----- the verdict -----
 
@@ -268,6 +269,11 @@ class Verifier:
     async def _check_in(
         self, outcome: ScanResult, claims: TicketClaims, who: Scanner, scanned_at: float
     ) -> ScanResult:
+        # the admission's log row is kept before the admission: a crash between the two cannot
+        # leave a ticket checked in with no row
+        await self.entry_log.provisional(
+            self.log_entry(outcome, who, scanned_at, result="SUCCESS", detail=MESSAGES["SUCCESS"])
+        )
         request = pb.MarkCheckedInRequest(
             seat_id=claims.seat_id,
             owner_epoch=claims.owner_epoch,
@@ -373,7 +379,20 @@ class Verifier:
         result: str | None = None,
         detail: str = "",
     ) -> None:
-        entry = pb.EntryLogEntry(
+        self.entry_log.submit(
+            self.log_entry(outcome, who, scanned_at, result=result, detail=detail)
+        )
+
+    @staticmethod
+    def log_entry(
+        outcome: ScanResult,
+        who: Scanner,
+        scanned_at: float,
+        *,
+        result: str | None = None,
+        detail: str = "",
+    ) -> pb.EntryLogEntry:
+        return pb.EntryLogEntry(
             seat_id=(outcome.seat or {}).get("seat_id") or "",
             event_id=outcome.event_id or "",
             gate_id=who.gate_id or "",
@@ -387,22 +406,8 @@ class Verifier:
             latency_ms=round(outcome.latency_ms, 3),
             detail=detail or outcome.message,
         )
-        task = asyncio.create_task(self._write_log(entry))
-        self._log_tasks.add(task)
-        task.add_done_callback(self._log_tasks.discard)
 
-    async def _write_log(self, entry: pb.EntryLogEntry) -> None:
-        entry.log_id = entry.log_id or str(uuid.uuid4())  # one id for every retry: written once
-        for attempt in range(LOG_ATTEMPTS):
-            try:
-                await self.backends.inventory.call("WriteEntryLog", entry, timeout=2.0)
-                return
-            except (ApiError, InventoryError) as exc:
-                log.warning("entry log write %d failed: %s", attempt + 1, exc)
-                await asyncio.sleep(0.2 * (attempt + 1))
-        log.error("entry log for scan %s lost after %d attempts", entry.scan_id, LOG_ATTEMPTS)
-
-    async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for the entry-log writes still in flight (at shutdown)."""
-        if self._log_tasks:
-            await asyncio.wait(set(self._log_tasks), timeout=timeout)
+    async def logged(self, scan_id: str) -> None:
+        """Wait until the entry-log row of this scan is kept (call before the answer is stored
+        or sent: from then on a killed process cannot lose it)."""
+        await self.entry_log.kept(scan_id)

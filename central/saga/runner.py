@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.db import autocommit
+from central.db import autocommit, is_outage
 from central.errors import ApiError
 from central.faults import fault_point
 from central.saga.schema import sagas
@@ -353,6 +353,10 @@ class SagaRunner:
             raise abort.error from None
         except Exception as exc:
             error = exc if isinstance(exc, ApiError) else None
+            if error is None and is_outage(exc):
+                # the database went away under the step: "try again", like a service outage
+                log.warning("saga %s step %s: database unavailable: %s", ctx.saga_id, current, exc)
+                error = ApiError("SERVICE_UNAVAILABLE", "database unavailable")
             if error is None:
                 log.exception("saga %s step %s failed", ctx.saga_id, current)
             if self._must_go_forward(definition, ctx, current, error):

@@ -153,6 +153,7 @@ async def _gate_verify(request: web.Request) -> web.Response:
             auth.cancel()
     answer = {**outcome.data(), "scan_id": body.scan_id, "mode": "online"}
     assert who.gate_id is not None
+    await runtime.verifier.logged(who.scan_id)
     answer = await runtime.gate_scans.put(who.gate_id, body.scan_id, "online", answer)
     return ok({**answer, "server_time": server_time()})
 
@@ -171,9 +172,9 @@ async def _staff_verify(request: web.Request) -> web.Response:
     who = Scanner(
         hall_id=body.hall_id, mode="staff", scan_id=str(uuid.uuid4()), staff_user_id=me.user_id
     )
-    outcome, _ = await _runtime(request).verifier.verify(
-        body.qr_payload, _ready(who), scanned_at=received
-    )
+    verifier = _runtime(request).verifier
+    outcome, _ = await verifier.verify(body.qr_payload, _ready(who), scanned_at=received)
+    await verifier.logged(who.scan_id)
     return ok({**outcome.data(), "server_time": server_time()})
 
 
@@ -288,6 +289,7 @@ class Upload:
                 "result": stored["result"],
             }
         answer = await self._decide(item)
+        await self.runtime.verifier.logged(scan_uuid(self.gate_id, item.scan_id))
         stored = await self.runtime.gate_scans.put(self.gate_id, item.scan_id, "upload", answer)
         if stored is not answer:  # a concurrent upload of the same scan id got there first
             return {

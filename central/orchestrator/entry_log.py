@@ -1,0 +1,289 @@
+"""The entry log's outbox: every scan's log row is kept in the orchestrator's own database until
+inventory (the owner of the entry log) has it, so no row is lost to a failing inventory, a broker
+or database restart, or a killed orchestrator.
+
+Why an outbox here rather than the gate's re-upload: online and staff scans are never uploaded
+again (the gate holds central's answer, and a staff phone holds nothing), so only central can
+keep them. A row goes first into `entry_log_outbox` (one autocommit INSERT, awaited before the
+scan's answer is stored or sent), then a drain task writes it to inventory — idempotent by its
+`log_id`, named after the scan id, so a retry, two replicas draining the same row or a scan decided
+twice write it once — and deletes it. An admission's row is kept provisionally before inventory is
+asked for the admission, so a process killed in between leaves it behind; the drain writes such a
+row only if inventory's seat shows that scan's admission. While the orchestrator's own database is
+down the row waits in memory and the drain keeps trying both ways; only a process killed during
+such an outage can lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from contextlib import suppress
+from typing import Any
+
+import grpc
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central.clients.inventory import InventoryError
+from central.db import Step, autocommit, create_tables
+from central.errors import ApiError
+from proto import inventory_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+entry_log_outbox = sa.Table(
+    "entry_log_outbox",
+    metadata,
+    sa.Column("log_id", sa.String(36), primary_key=True),
+    sa.Column("entry", sa.LargeBinary, nullable=False),  # the serialized EntryLogEntry
+    sa.Column("created_at", sa.Float, nullable=False),
+    # kept before an admission is asked of inventory; replaced by the scan's final row
+    sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+STEPS = [Step(111, "entry log outbox", create_tables(metadata, "entry_log_outbox"))]
+
+# A scan's row is named after its scan id: a scan decided twice (its answer lost to a crash, then
+# uploaded again) still leaves one row, because inventory writes a log id once.
+LOG_NAMESPACE = uuid.UUID("6a1d3a8e-2f55-4c1b-9d0e-5f7f2f6f0b21")
+# A provisional row with no final row after this long belongs to a process that died mid-scan:
+# inventory's seat says whether the admission happened (then the row is written) or not (dropped).
+PROVISIONAL_GRACE_S = 10.0
+BATCH = 200
+WRITE_TIMEOUT = 2.0
+STORE_TIMEOUT = 5.0
+MAX_BACKOFF = 5.0
+MAX_IN_MEMORY = 100_000
+# Inventory refusing the entry itself (a bad field) is a bug, not an outage: retrying it forever
+# would block nothing but would never succeed either, so it is logged and dropped.
+PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
+
+
+class EntryLogOutbox:
+    def __init__(self, engine: AsyncEngine, inventory: Any, *, interval: float = 1.0) -> None:
+        self.engine = autocommit(engine)
+        self.inventory = inventory
+        self.interval = interval
+        self._stored: dict[str, asyncio.Task[None]] = {}  # scan id -> its INSERT in flight
+        self._memory: deque[pb.EntryLogEntry] = deque()  # rows the database did not take
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.dropped = 0
+
+    # ----- taking rows -----
+
+    @staticmethod
+    def _name(entry: pb.EntryLogEntry) -> None:
+        if not entry.log_id:  # one id for every retry and every replica: written once
+            named = uuid.uuid5(LOG_NAMESPACE, entry.scan_id) if entry.scan_id else uuid.uuid4()
+            entry.log_id = str(named)
+
+    async def provisional(self, entry: pb.EntryLogEntry) -> None:
+        """Keep the row an admission will have, before inventory is asked for it: a process
+        killed between the admission and its final row leaves this one behind, and the drain
+        writes it if (and only if) inventory's seat shows the admission. Never raises."""
+        self._name(entry)
+        row = {
+            "log_id": entry.log_id,
+            "entry": entry.SerializeToString(),
+            "created_at": time.time(),
+            "provisional": True,
+        }
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                async with self.engine.connect() as conn:
+                    await conn.execute(entry_log_outbox.insert().values(**row))
+        except IntegrityError:
+            pass  # the scan is being decided again (a retry): its row is kept already
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            log.warning("entry log outbox unavailable for a provisional row: %s", exc)
+
+    def submit(self, entry: pb.EntryLogEntry) -> None:
+        """Start keeping one row (never raises, never waits: the scan path calls it)."""
+        self._name(entry)
+        task = asyncio.create_task(self._store(entry))
+        key = entry.scan_id or entry.log_id
+        self._stored[key] = task
+        task.add_done_callback(lambda _t: self._forget(key, task))
+
+    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._stored.get(key) is task:
+            del self._stored[key]
+
+    async def kept(self, scan_id: str) -> None:
+        """Wait until the row of this scan is in the outbox (or held in memory because the
+        database would not take it): after this, answering the scan cannot lose its row."""
+        task = self._stored.get(scan_id)
+        if task is not None:
+            with suppress(Exception):
+                await asyncio.shield(task)
+
+    async def _store(self, entry: pb.EntryLogEntry) -> None:
+        row = {
+            "log_id": entry.log_id,
+            "entry": entry.SerializeToString(),
+            "created_at": time.time(),
+        }
+        table = entry_log_outbox
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                async with self.engine.connect() as conn:
+                    # the final row replaces this scan's provisional one, never a final one
+                    replaced = await conn.execute(
+                        table.update()
+                        .where(table.c.log_id == entry.log_id, table.c.provisional)
+                        .values(entry=row["entry"], created_at=row["created_at"], provisional=False)
+                    )
+                    if not replaced.rowcount:
+                        await conn.execute(table.insert().values(**row))
+        except IntegrityError:
+            pass  # kept already
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            log.warning(
+                "entry log outbox unavailable, row %s kept in memory: %s", entry.log_id, exc
+            )
+            self._remember(entry)
+        self._wake.set()
+
+    def _remember(self, entry: pb.EntryLogEntry) -> None:
+        if len(self._memory) >= MAX_IN_MEMORY:
+            lost = self._memory.popleft()
+            self.dropped += 1
+            log.error("entry log row %s lost: %d rows wait in memory", lost.log_id, MAX_IN_MEMORY)
+        self._memory.append(entry)
+
+    # ----- draining -----
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Store what is in flight, give the drain a last chance, then stop it."""
+        pending = set(self._stored.values())
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        with suppress(TimeoutError, Exception):
+            async with asyncio.timeout(timeout):
+                await self.drain_once()
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = self.interval
+        while True:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                done = await self.drain_once()
+            except Exception:  # the loop must survive anything one round meets
+                log.exception("entry log drain failed")
+                done = False
+            backoff = self.interval if done else min(backoff * 2, MAX_BACKOFF)
+
+    async def drain_once(self) -> bool:
+        """One round: rows held in memory, then a batch of the outbox. True when all went."""
+        ok = await self._drain_memory()
+        return await self._drain_table() and ok
+
+    async def _drain_memory(self) -> bool:
+        while self._memory:
+            entry = self._memory[0]
+            if not await self._write(entry):
+                return False
+            self._memory.popleft()
+        return True
+
+    async def _drain_table(self) -> bool:
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    table = entry_log_outbox
+                    settled = sa.or_(
+                        sa.not_(table.c.provisional),
+                        table.c.created_at < time.time() - PROVISIONAL_GRACE_S,
+                    )
+                    rows = (
+                        await conn.execute(
+                            sa.select(table.c.log_id, table.c.entry, table.c.provisional)
+                            .where(settled)
+                            .order_by(table.c.created_at)
+                            .limit(BATCH)
+                        )
+                    ).all()
+            except (DBAPIError, OSError) as exc:
+                log.warning("entry log outbox unreadable: %s", exc)
+                return False
+            if not rows:
+                return True
+            entries = [pb.EntryLogEntry.FromString(r.entry) for r in rows]
+            results = await asyncio.gather(
+                *(
+                    self._resolve(e) if r.provisional else self._write(e)
+                    for e, r in zip(entries, rows, strict=True)
+                )
+            )
+            sent = [e.log_id for e, ok in zip(entries, results, strict=True) if ok]
+            if sent:
+                try:
+                    async with self.engine.connect() as conn:
+                        await conn.execute(
+                            entry_log_outbox.delete().where(entry_log_outbox.c.log_id.in_(sent))
+                        )
+                except (DBAPIError, OSError) as exc:
+                    log.warning("entry log outbox not cleared (rows rewritten later): %s", exc)
+                    return False
+            if len(sent) < len(entries) or len(rows) < BATCH:
+                return len(sent) == len(entries)
+
+    async def _resolve(self, entry: pb.EntryLogEntry) -> bool:
+        """A provisional row whose scan never got its final row: written when inventory shows
+        this scan's admission, dropped when it does not (then nothing was admitted, and the gate
+        that made the scan uploads what it decided itself). False to try again later."""
+        try:
+            seat = await self.inventory.call(
+                "VerifyTicket", pb.VerifyTicketRequest(seat_id=entry.seat_id), timeout=WRITE_TIMEOUT
+            )
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return True
+            return False
+        except ApiError:
+            return False
+        if seat.status == "CHECKED_IN" and seat.checked_in_scan_id == entry.scan_id:
+            return await self._write(entry)
+        return True  # dropped: no admission to record
+
+    async def _write(self, entry: pb.EntryLogEntry) -> bool:
+        """True once inventory has the row (now or before); False to try again later."""
+        try:
+            await self.inventory.call("WriteEntryLog", entry, timeout=WRITE_TIMEOUT)
+        except InventoryError as exc:
+            if exc.code in PERMANENT:
+                self.dropped += 1
+                log.error("entry log row %s refused by inventory: %s", entry.log_id, exc)
+                return True
+            log.warning("entry log write failed, will retry: %s", exc)
+            return False
+        except ApiError as exc:
+            log.warning("entry log write failed, will retry: %s", exc)
+            return False
+        self.written += 1
+        return True
+
+    async def backlog(self) -> int:
+        """Rows not yet in inventory (the outbox table plus memory)."""
+        async with self.engine.connect() as conn:
+            stored = await conn.scalar(sa.select(sa.func.count()).select_from(entry_log_outbox))
+        return int(stored or 0) + len(self._memory)
