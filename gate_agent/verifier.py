@@ -128,6 +128,9 @@ def seat_view(seat: dict[str, Any] | None, seat_id: str | None) -> dict[str, Any
     return {"seat_id": seat.get("seat_id"), "row": seat.get("row"), "number": seat.get("number")}
 
 
+DEVICE_REPLACED = "device_replaced"
+
+
 def decide_offline(
     claims: TicketClaims,
     manifest: Manifest,
@@ -136,7 +139,8 @@ def decide_offline(
     *,
     hall_id: str | None = None,
 ) -> Decision:
-    """Central's order after the token checks: NOT_FOUND, TRANSFERRED, UNPAID, DUPLICATE,
+    """Central's order after the token checks: NOT_FOUND, TRANSFERRED, INVALID (a TR2 code of a
+    replaced device), UNPAID, DUPLICATE,
     WRONG_HALL, WRONG_DATE, SUCCESS — judged on what this gate knows."""
     seat = manifest.seats.get(claims.seat_id)
 
@@ -150,6 +154,11 @@ def decide_offline(
     # central's signature over that epoch.
     if claims.owner_epoch < int(seat.get("owner_epoch") or 0):
         return done("TRANSFERRED")
+    # Likewise for a TR2 code's device: only an older serial than the manifest's is known replaced.
+    if claims.device_serial is not None and claims.device_serial < int(
+        seat.get("device_serial") or 0
+    ):
+        return done("INVALID", extra=DEVICE_REPLACED)
     status = seat.get("status")
     if status not in ("SOLD", "CHECKED_IN"):
         return done("UNPAID")

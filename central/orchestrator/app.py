@@ -15,6 +15,7 @@ from central.orchestrator.routes import (
     accounts,
     admin,
     dashboard,
+    devices,
     events,
     gate,
     purchase,
@@ -39,7 +40,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
-    for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard):
+    for module in (accounts, events, admin, purchase, transfer, tickets, devices, gate, dashboard):
         app.router.add_routes(module.routes)
     app.on_response_prepare.append(add_server_time)
 

@@ -222,6 +222,7 @@ async def manifest(request: web.Request) -> web.Response:
                 "event_id": s.event_id,
                 "status": s.status,
                 "owner_epoch": s.owner_epoch,
+                "device_serial": s.device_serial,
                 "hall_id": gate["hall_id"],
                 "row": s.row,
                 "number": s.number,
