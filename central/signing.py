@@ -31,6 +31,7 @@ from proto.ticket_token import (
     SKEW_SECONDS,
     TTL_SECONDS,
     Verdict,
+    issue_device_cert,
     public_key_to_text,
     sign_token,
     verify_token,
@@ -107,6 +108,31 @@ class KeyRing:
             raise ValueError(f"now: must be a finite number (got {now!r})")
         kid = self._current
         return sign_token(seat_id, owner_epoch, math.floor(now), kid, self._keys[kid])
+
+    def certify_device(
+        self,
+        seat_id: str,
+        owner_epoch: int,
+        device_serial: int,
+        not_after: int,
+        device_public_key: bytes,
+        now: float,
+    ) -> bytes:
+        """Central's TR2 certificate for one phone's key on one seat (issued by the current key).
+        ValueError when the key is not a compressed P-256 point."""
+        if not math.isfinite(now):
+            raise ValueError(f"now: must be a finite number (got {now!r})")
+        kid = self._current
+        return issue_device_cert(
+            seat_id,
+            owner_epoch,
+            math.floor(now),
+            kid,
+            device_serial,
+            not_after,
+            device_public_key,
+            self._keys[kid],
+        )
 
     def public_keys(self) -> dict[int, Ed25519PublicKey]:
         return dict(self._public)

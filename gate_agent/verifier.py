@@ -147,6 +147,9 @@ def is_cancelled(claims: TicketClaims, seat: dict[str, Any], event: dict[str, An
     return refunded > 0 and claims.owner_epoch <= refunded
 
 
+DEVICE_REPLACED = "device_replaced"
+
+
 def decide_offline(
     claims: TicketClaims,
     manifest: Manifest,
@@ -155,8 +158,9 @@ def decide_offline(
     *,
     hall_id: str | None = None,
 ) -> Decision:
-    """Central's order after the token checks: NOT_FOUND, CANCELLED, TRANSFERRED, UNPAID,
-    DUPLICATE, WRONG_HALL, WRONG_DATE, SUCCESS — judged on what this gate knows."""
+    """Central's order after the token checks: NOT_FOUND, CANCELLED, TRANSFERRED, INVALID (a TR2
+    code of a replaced device), UNPAID, DUPLICATE, WRONG_HALL, WRONG_DATE, SUCCESS — judged on
+    what this gate knows."""
     seat = manifest.seats.get(claims.seat_id)
 
     def done(result: str, event: dict[str, Any] | None = None, extra: str = "") -> Decision:
@@ -171,6 +175,11 @@ def decide_offline(
     # central's signature over that epoch.
     if claims.owner_epoch < int(seat.get("owner_epoch") or 0):
         return done("TRANSFERRED")
+    # Likewise for a TR2 code's device: only an older serial than the manifest's is known replaced.
+    if claims.device_serial is not None and claims.device_serial < int(
+        seat.get("device_serial") or 0
+    ):
+        return done("INVALID", extra=DEVICE_REPLACED)
     status = seat.get("status")
     if status not in ("SOLD", "CHECKED_IN"):
         return done("UNPAID")

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Seat(_message.Message):
-    __slots__ = ("seat_id", "event_id", "row", "number", "category", "status", "owner_user_id", "owner_epoch", "hold_id", "held_by_user_id", "held_until_ms", "checked_in_at_ms", "checked_in_gate_id", "checked_in_scan_id", "updated_seq", "refunded_epoch")
+    __slots__ = ("seat_id", "event_id", "row", "number", "category", "status", "owner_user_id", "owner_epoch", "hold_id", "held_by_user_id", "held_until_ms", "checked_in_at_ms", "checked_in_gate_id", "checked_in_scan_id", "updated_seq", "refunded_epoch", "device_serial")
     SEAT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROW_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class Seat(_message.Message):
     CHECKED_IN_SCAN_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATED_SEQ_FIELD_NUMBER: _ClassVar[int]
     REFUNDED_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     seat_id: str
     event_id: str
     row: str
@@ -40,7 +41,8 @@ class Seat(_message.Message):
     checked_in_scan_id: str
     updated_seq: int
     refunded_epoch: int
-    def __init__(self, seat_id: _Optional[str] = ..., event_id: _Optional[str] = ..., row: _Optional[str] = ..., number: _Optional[int] = ..., category: _Optional[str] = ..., status: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., hold_id: _Optional[str] = ..., held_by_user_id: _Optional[str] = ..., held_until_ms: _Optional[int] = ..., checked_in_at_ms: _Optional[int] = ..., checked_in_gate_id: _Optional[str] = ..., checked_in_scan_id: _Optional[str] = ..., updated_seq: _Optional[int] = ..., refunded_epoch: _Optional[int] = ...) -> None: ...
+    device_serial: int
+    def __init__(self, seat_id: _Optional[str] = ..., event_id: _Optional[str] = ..., row: _Optional[str] = ..., number: _Optional[int] = ..., category: _Optional[str] = ..., status: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., hold_id: _Optional[str] = ..., held_by_user_id: _Optional[str] = ..., held_until_ms: _Optional[int] = ..., checked_in_at_ms: _Optional[int] = ..., checked_in_gate_id: _Optional[str] = ..., checked_in_scan_id: _Optional[str] = ..., updated_seq: _Optional[int] = ..., refunded_epoch: _Optional[int] = ..., device_serial: _Optional[int] = ...) -> None: ...
 
 class ReserveSeatRequest(_message.Message):
     __slots__ = ("seat_id", "user_id", "hold_id", "ttl_seconds", "max_active_holds")
@@ -115,18 +117,30 @@ class VerifyTicketRequest(_message.Message):
     def __init__(self, seat_id: _Optional[str] = ...) -> None: ...
 
 class MarkCheckedInRequest(_message.Message):
-    __slots__ = ("seat_id", "owner_epoch", "gate_id", "scan_id", "checked_in_at_ms")
+    __slots__ = ("seat_id", "owner_epoch", "gate_id", "scan_id", "checked_in_at_ms", "device_serial")
     SEAT_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     GATE_ID_FIELD_NUMBER: _ClassVar[int]
     SCAN_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKED_IN_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     seat_id: str
     owner_epoch: int
     gate_id: str
     scan_id: str
     checked_in_at_ms: int
-    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., gate_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., checked_in_at_ms: _Optional[int] = ...) -> None: ...
+    device_serial: int
+    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., gate_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., checked_in_at_ms: _Optional[int] = ..., device_serial: _Optional[int] = ...) -> None: ...
+
+class BindDeviceRequest(_message.Message):
+    __slots__ = ("seat_id", "owner_user_id", "owner_epoch")
+    SEAT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    seat_id: str
+    owner_user_id: str
+    owner_epoch: int
+    def __init__(self, seat_id: _Optional[str] = ..., owner_user_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ...) -> None: ...
 
 class NewSeat(_message.Message):
     __slots__ = ("row", "number", "category")

@@ -69,6 +69,11 @@ class InventoryStub:
                 request_serializer=proto_dot_inventory__pb2.MarkCheckedInRequest.SerializeToString,
                 response_deserializer=proto_dot_inventory__pb2.Seat.FromString,
                 _registered_method=True)
+        self.BindDevice = channel.unary_unary(
+                '/ticketremaster.inventory.v1.Inventory/BindDevice',
+                request_serializer=proto_dot_inventory__pb2.BindDeviceRequest.SerializeToString,
+                response_deserializer=proto_dot_inventory__pb2.Seat.FromString,
+                _registered_method=True)
         self.CreateSeats = channel.unary_unary(
                 '/ticketremaster.inventory.v1.Inventory/CreateSeats',
                 request_serializer=proto_dot_inventory__pb2.CreateSeatsRequest.SerializeToString,
@@ -159,6 +164,15 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BindDevice(self, request, context):
+        """SOLD, owned by owner_user_id at owner_epoch -> device_serial + 1: the device
+        certified for the ticket's TR2 codes is replaced (the old one's codes are refused from now on).
+        ABORTED when owner or epoch moved on; FAILED_PRECONDITION when the seat is not sold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateSeats(self, request, context):
         """Admin: bulk creation and listing.
         """
@@ -234,6 +248,11 @@ def add_InventoryServicer_to_server(servicer, server):
             'MarkCheckedIn': grpc.unary_unary_rpc_method_handler(
                     servicer.MarkCheckedIn,
                     request_deserializer=proto_dot_inventory__pb2.MarkCheckedInRequest.FromString,
+                    response_serializer=proto_dot_inventory__pb2.Seat.SerializeToString,
+            ),
+            'BindDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.BindDevice,
+                    request_deserializer=proto_dot_inventory__pb2.BindDeviceRequest.FromString,
                     response_serializer=proto_dot_inventory__pb2.Seat.SerializeToString,
             ),
             'CreateSeats': grpc.unary_unary_rpc_method_handler(
@@ -455,6 +474,33 @@ class Inventory:
             target,
             '/ticketremaster.inventory.v1.Inventory/MarkCheckedIn',
             proto_dot_inventory__pb2.MarkCheckedInRequest.SerializeToString,
+            proto_dot_inventory__pb2.Seat.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BindDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ticketremaster.inventory.v1.Inventory/BindDevice',
+            proto_dot_inventory__pb2.BindDeviceRequest.SerializeToString,
             proto_dot_inventory__pb2.Seat.FromString,
             options,
             channel_credentials,

@@ -16,6 +16,7 @@ def seat_message(seat: SeatRecord) -> pb.Seat:
         status=seat.status,
         owner_user_id=seat.owner_user_id or "",
         owner_epoch=seat.owner_epoch,
+        device_serial=seat.device_serial,
         hold_id=seat.hold_id or "",
         held_by_user_id=seat.held_by_user_id or "",
         held_until_ms=seat.held_until_ms or 0,

@@ -31,6 +31,8 @@ seats = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="AVAILABLE"),
     sa.Column("owner_user_id", sa.String(36)),
     sa.Column("owner_epoch", sa.Integer, nullable=False, server_default="0"),
+    # bumped each time an owner certifies a (new) phone for TR2 codes; codes carry the serial
+    sa.Column("device_serial", sa.Integer, nullable=False, server_default="0"),
     sa.Column("hold_id", sa.String(36)),
     sa.Column("held_by_user_id", sa.String(36)),
     sa.Column("held_until_ms", sa.BigInteger),
@@ -96,10 +98,21 @@ async def _add_refunded_epoch(conn: AsyncConnection) -> None:
         )
 
 
+async def _add_device_serial(conn: AsyncConnection) -> None:
+    columns = await conn.run_sync(
+        lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("seats")]
+    )
+    if "device_serial" not in columns:  # databases created before the column existed
+        await conn.execute(
+            sa.text("ALTER TABLE seats ADD COLUMN device_serial INTEGER NOT NULL DEFAULT 0")
+        )
+
+
 MIGRATIONS: list[Step] = [
     Step(1, "inventory: seats and entry_logs", create_tables(metadata, "seats", "entry_logs")),
     Step(2, "inventory: manifest cursor sequence", _create_sequence),
     Step(3, "inventory: refunded epoch", _add_refunded_epoch),
+    Step(4, "inventory: device serial for TR2 codes", _add_device_serial),
 ]
 
 

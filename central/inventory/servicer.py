@@ -81,7 +81,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         if request.owner_epoch < 0:
             raise invalid("owner_epoch", "must not be negative")
         at = v.time_ms_field(request.checked_in_at_ms, "checked_in_at_ms", self.store.clock())
-        seat = await self.store.mark_checked_in(seat_id, request.owner_epoch, gate_id, scan_id, at)
+        if request.device_serial < 0:
+            raise invalid("device_serial", "must not be negative")
+        seat = await self.store.mark_checked_in(
+            seat_id, request.owner_epoch, gate_id, scan_id, at, request.device_serial
+        )
         return seat_message(seat)
 
     async def RefundSeat(
@@ -92,6 +96,13 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
             raise invalid("owner_epoch", "must be positive (a seat never sold has no ticket)")
         refunded, seat = await self.store.refund(seat_id, request.owner_epoch)
         return pb.RefundSeatResponse(refunded=refunded, seat=seat_message(seat))
+
+    async def BindDevice(self, request: pb.BindDeviceRequest, context: Ctx) -> pb.Seat:
+        seat_id = v.uuid_field(request.seat_id, "seat_id")
+        owner = v.uuid_field(request.owner_user_id, "owner_user_id")
+        if request.owner_epoch < 0:
+            raise invalid("owner_epoch", "must not be negative")
+        return seat_message(await self.store.bind_device(seat_id, owner, request.owner_epoch))
 
     async def CreateSeats(
         self, request: pb.CreateSeatsRequest, context: Ctx

@@ -54,6 +54,7 @@ class SeatRecord:
     status: str
     owner_user_id: str | None
     owner_epoch: int
+    device_serial: int
     hold_id: str | None
     held_by_user_id: str | None
     held_until_ms: int | None
@@ -383,12 +384,44 @@ class InventoryStore:
             )
         raise InventoryError(Kind.ABORTED, "CONCURRENT_UPDATE", "seat changed meanwhile; retry")
 
-    async def mark_checked_in(
-        self, seat_id: str, owner_epoch: int, gate_id: str | None, scan_id: str, at_ms: int
-    ) -> SeatRecord:
+    async def bind_device(self, seat_id: str, owner: str, owner_epoch: int) -> SeatRecord:
         won = await self._update_one(
             seat_id,
-            [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch],
+            [
+                seats.c.status == "SOLD",
+                seats.c.owner_user_id == owner,
+                seats.c.owner_epoch == owner_epoch,
+            ],
+            {"device_serial": seats.c.device_serial + 1},
+        )
+        if won is not None:
+            log.info("seat %s device serial %s", seat_id, won.device_serial)
+            return won
+        seat = await self.require_seat(seat_id)
+        if seat.status != "SOLD":
+            raise InventoryError(
+                Kind.FAILED_PRECONDITION, "SEAT_NOT_SOLD", f"seat is {seat.status}", seat
+            )
+        raise InventoryError(
+            Kind.ABORTED, "STALE_EPOCH", "the seat's owner or epoch moved on; read it again", seat
+        )
+
+    async def mark_checked_in(
+        self,
+        seat_id: str,
+        owner_epoch: int,
+        gate_id: str | None,
+        scan_id: str,
+        at_ms: int,
+        device_serial: int = 0,
+    ) -> SeatRecord:
+        current = [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch]
+        if device_serial:
+            # a TR2 code admits only while its device is the seat's current one
+            current.append(seats.c.device_serial == device_serial)
+        won = await self._update_one(
+            seat_id,
+            current,
             {
                 "status": "CHECKED_IN",
                 "checked_in_at_ms": at_ms,
@@ -408,6 +441,13 @@ class InventoryStore:
                 "ALREADY_CHECKED_IN",
                 f"checked in at gate {seat.checked_in_gate_id or '-'} "
                 f"at {iso_ms(seat.checked_in_at_ms)}",
+                seat,
+            )
+        if seat.status == "SOLD" and seat.owner_epoch == owner_epoch:
+            raise InventoryError(
+                Kind.ABORTED,
+                "DEVICE_REPLACED",
+                f"code of device {device_serial}, seat's device {seat.device_serial}",
                 seat,
             )
         if seat.status == "SOLD":

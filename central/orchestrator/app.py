@@ -18,6 +18,7 @@ from central.orchestrator.routes import (
     admin,
     admin_views,
     dashboard,
+    devices,
     events,
     gate,
     mine,
@@ -54,7 +55,18 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
-    for module in (accounts, events, admin, purchase, transfer, tickets, gate, dashboard, pages):
+    for module in (
+        accounts,
+        events,
+        admin,
+        purchase,
+        transfer,
+        tickets,
+        devices,
+        gate,
+        dashboard,
+        pages,
+    ):
         app.router.add_routes(module.routes)
     for module in (mine, admin_views, qr_image):
         app.router.add_routes(module.routes)

@@ -65,6 +65,10 @@ MESSAGES = {
     "INVALID": "not a valid ticket",
 }
 CANCELLED_EVENT = ("CANCELLING", "CANCELLED")
+DEVICE_REPLACED = "device_replaced"
+DEVICE_REPLACED_MESSAGE = (
+    "this phone's code is no longer valid: the ticket was opened on another phone"
+)
 SEAT_EVENT_CACHE_MAX = 200_000
 
 
@@ -215,6 +219,8 @@ class Verifier:
                 return self._set(outcome, "CANCELLED", "the event was cancelled"), who
             if claims.owner_epoch != seat.owner_epoch:
                 return self._set(outcome, "TRANSFERRED"), who
+            if claims.device_serial is not None and claims.device_serial != seat.device_serial:
+                return self._device_replaced(outcome), who
             if seat.status not in ("SOLD", "CHECKED_IN") or not await paid_t:
                 return self._set(outcome, "UNPAID"), who
             if seat.status == "CHECKED_IN" and seat.checked_in_scan_id != who.scan_id:
@@ -254,6 +260,10 @@ class Verifier:
         outcome.message = message or MESSAGES[result]
         return outcome
 
+    def _device_replaced(self, outcome: ScanResult) -> ScanResult:
+        outcome.details["reason"] = DEVICE_REPLACED
+        return self._set(outcome, "INVALID", DEVICE_REPLACED_MESSAGE)
+
     async def _duplicate(self, outcome: ScanResult, seat: Any) -> ScanResult:
         self._set(outcome, "DUPLICATE")
         at = iso_ms(seat.checked_in_at_ms) if seat.checked_in_at_ms else None
@@ -280,6 +290,7 @@ class Verifier:
             gate_id=who.gate_id or "",
             scan_id=who.scan_id,
             checked_in_at_ms=int(scanned_at * 1000),
+            device_serial=claims.device_serial or 0,
         )
         try:
             seat = await self.backends.inventory.call(
@@ -292,6 +303,8 @@ class Verifier:
                 if winner is not None and winner.status == "CHECKED_IN":
                     return await self._duplicate(outcome, winner)
                 return self._set(outcome, "DUPLICATE")
+            if exc.code == grpc.StatusCode.ABORTED and exc.reason == "DEVICE_REPLACED":
+                return self._device_replaced(outcome)  # another phone was bound since the read
             if exc.code == grpc.StatusCode.ABORTED:
                 return self._set(outcome, "TRANSFERRED")  # the owner changed since the read
             if exc.code == grpc.StatusCode.NOT_FOUND:

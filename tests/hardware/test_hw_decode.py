@@ -157,3 +157,29 @@ def test_default_zxing_reads_the_robustness_set(case, payload, render):
 def test_pyzbar_reads_the_robustness_set_but_its_known_misses(case, payload, render):
     frame = robustness_case(case, payload, render)
     assert [c.text for c in make_decoder("pyzbar").decode(frame)] == [payload]
+
+
+def _tr2_code() -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from proto.ticket_token import issue_device_cert, sign_device_code
+
+    phone = ec.generate_private_key(ec.SECP256R1())
+    point = phone.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    seat = "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b"
+    cert = issue_device_cert(
+        seat, 1, 1_790_000_000, 1, 1, 1_790_100_000, point, Ed25519PrivateKey.generate()
+    )
+    return sign_device_code(cert, 1_790_000_100, phone)
+
+
+@pytest.mark.parametrize("module_px", [3, 4])
+def test_reads_a_device_bound_tr2_code(decoder, render, module_px):
+    """The phone-made code is version 10 (57 modules): at 3-4 px per module it still fits a
+    640x480 frame with its quiet zone and reads in one pass."""
+    text = _tr2_code()
+    assert segno.make(text, error="m", micro=False, boost_error=False).version == 10
+    codes = decoder.decode(render(text, module_px=module_px))
+    assert [c.text for c in codes] == [text]

@@ -233,6 +233,7 @@ async def manifest(request: web.Request) -> web.Response:
                 "status": s.status,
                 "owner_epoch": s.owner_epoch,
                 "refunded_epoch": s.refunded_epoch,
+                "device_serial": s.device_serial,
                 "hall_id": gate["hall_id"],
                 "row": s.row,
                 "number": s.number,
