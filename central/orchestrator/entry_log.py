@@ -48,7 +48,7 @@ entry_log_outbox = sa.Table(
     sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
-STEPS = [Step(111, "entry log outbox", create_tables(metadata, "entry_log_outbox"))]
+STEPS = [Step(103, "entry log outbox", create_tables(metadata, "entry_log_outbox"))]
 
 # A scan's row is named after its scan id: a scan decided twice (its answer lost to a crash, then
 # uploaded again) still leaves one row, because inventory writes a log id once.

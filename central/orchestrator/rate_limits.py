@@ -27,7 +27,7 @@ rate_windows = sa.Table(
     sa.Column("hits", sa.Integer, nullable=False),
 )
 
-STEPS = [Step(201, "per-user request windows", create_tables(metadata, "rate_windows"))]
+STEPS = [Step(104, "per-user request windows", create_tables(metadata, "rate_windows"))]
 
 
 def _now_ms() -> int:

@@ -61,7 +61,8 @@ class Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
         await migrate(
             engine,
-            [*STEPS, *GATE_SCAN_STEPS, *RATE_LIMIT_STEPS, *SHORT_CODE_STEPS, *ENTRY_LOG_STEPS],
+            # one version sequence for the whole database: a new module's step takes the next number
+            [*STEPS, *GATE_SCAN_STEPS, *SHORT_CODE_STEPS, *ENTRY_LOG_STEPS, *RATE_LIMIT_STEPS],
         )
         keyring = (
             KeyRing.from_dir(settings.signing_keys_dir)
