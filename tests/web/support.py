@@ -166,6 +166,13 @@ async def new_page(browser: Any, guard: Guard, viewport: dict[str, int] = PHONE)
     return guard.watch(await context.new_page())
 
 
+# What a page served over plain http on a LAN address sees: no WebCrypto (it exists only in a
+# secure context), so the ticket screen falls back to central's rotating TR1 codes.
+WITHOUT_WEBCRYPTO = (
+    "Object.defineProperty(Crypto.prototype, 'subtle', {get() { return undefined; }});"
+)
+
+
 async def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

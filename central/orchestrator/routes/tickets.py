@@ -82,6 +82,10 @@ async def list_tickets(request: web.Request) -> web.Response:
             "number": s.number,
             "category": s.category,
             "status": s.status,
+            # the phone currently certified for TR2 codes (0: none): a page holding an older
+            # one knows its codes are refused and offers to take the ticket back
+            "device_serial": s.device_serial,
+            "owner_epoch": s.owner_epoch,
             "checked_in_at": iso_ms(s.checked_in_at_ms) if s.checked_in_at_ms else None,
             "checked_in_gate": (
                 {"gate_id": s.checked_in_gate_id, "name": gate_names.get(s.checked_in_gate_id)}

@@ -11,7 +11,6 @@
 
 const DB_NAME = "ticketremaster-devices";
 const STORE = "tickets";
-const OFFSET_KEY = "tr.clockOffsetMs";
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 const CERT_LENGTH = 129;
 
@@ -19,21 +18,6 @@ const CERT_LENGTH = 129;
 // back to central's rotating TR1 codes, which need the network.
 export function deviceCodesSupported() {
   return Boolean(globalThis.crypto && crypto.subtle && globalThis.indexedDB);
-}
-
-// ----- central's clock, kept across reloads so an offline page still stamps codes right -----
-
-export function rememberClockOffset(offsetMs) {
-  try {
-    localStorage.setItem(OFFSET_KEY, String(Math.round(offsetMs)));
-  } catch {
-    // storage full or disabled: the in-memory offset still serves this page
-  }
-}
-
-export function rememberedClockOffset() {
-  const value = Number(localStorage.getItem(OFFSET_KEY));
-  return Number.isFinite(value) ? value : 0;
 }
 
 // ----- the key and certificate of one ticket, in IndexedDB -----
@@ -72,6 +56,11 @@ function saveDevice(seatId, device) {
 
 export function forgetDevice(seatId) {
   return withStore("readwrite", (store) => store.delete(seatId));
+}
+
+// The owner epoch the certificate was issued for (bytes 22-25): a transfer or refund ends it.
+export function certOwnerEpoch(cert) {
+  return new DataView(cert.buffer, cert.byteOffset, cert.byteLength).getUint32(22);
 }
 
 // ----- binding (online, once per ticket and phone) -----

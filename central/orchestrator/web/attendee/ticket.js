@@ -3,12 +3,16 @@
 // "checked in at 19:03, Gate 1" as soon as a gate has admitted it.
 import { h, replace, message, describeError, dateTime, hhmm, mmss } from "../shared/ui.js";
 import { qrSvg } from "../shared/qr.js";
+import { bindDevice, certOwnerEpoch, deviceCode, deviceCodesSupported, loadDevice } from "./device.js";
 
 // A new code is fetched this long before the shown one expires, so a scan never meets a dead code
 // even when the phone's network is slow.
 const REPLACE_BEFORE_EXPIRY_MS = 20_000;
 const RETRY_MS = 3_000;
 const STATUS_POLL_MS = 3_000;
+// A TR2 code is made on the phone every few seconds (no network), each valid for 60 s.
+const DEVICE_CODE_EVERY_MS = 5_000;
+const CODE_TTL_S = 60;
 
 export async function ticketView(ctx, seatId) {
   document.body.classList.add("ticket-mode");
@@ -39,6 +43,8 @@ export async function ticketView(ctx, seatId) {
   let code = null; // {payload, expiresAt}
   let checkedIn = false;
   let fetching = false;
+  let device = null; // TR2: this phone's certified key for the ticket, when the browser can
+  const deviceNote = h("p", { class: "muted", id: "device-note" });
 
   ctx.show(
     h(
@@ -50,6 +56,7 @@ export async function ticketView(ctx, seatId) {
       stateNode,
       qrBox,
       countdownLine,
+      deviceNote,
       wakeNote,
       offerLine,
       h("p", {}, h("a", { href: "#/tickets", text: "All my tickets" })),
@@ -68,6 +75,58 @@ export async function ticketView(ctx, seatId) {
     offerLine.hidden = true; // a used ticket cannot be offered
   }
 
+  // This phone's key for the ticket: the one kept in IndexedDB while it is still the seat's
+  // current device at the current owner epoch, else a new one certified now (needs the network).
+  // A ticket since opened on another phone is not taken back silently: the owner decides.
+  async function prepareDevice() {
+    if (!deviceCodesSupported()) return null;
+    let kept = null;
+    try {
+      kept = await loadDevice(seatId);
+    } catch {
+      return null; // private mode without IndexedDB: central's codes instead
+    }
+    const current = ticket.device_serial || 0;
+    const sameEpoch = kept && certOwnerEpoch(kept.cert) === ticket.owner_epoch;
+    const fresh = kept && kept.notAfter * 1000 > ctx.serverNow();
+    if (kept && sameEpoch && fresh && kept.deviceSerial === current) return kept;
+    if (kept && sameEpoch && fresh && kept.deviceSerial < current) {
+      offerTakeBack();
+      return null;
+    }
+    try {
+      return await bindDevice(ctx.api, seatId);
+    } catch {
+      return kept && sameEpoch && fresh ? kept : null; // offline now: the kept key may still do
+    }
+  }
+
+  function offerTakeBack() {
+    const button = h("button", { type: "button", id: "use-this-phone", text: "Use this phone instead" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        device = await bindDevice(ctx.api, seatId);
+        replace(deviceNote, "Codes are made on this phone and work without network.");
+        await showDeviceCode();
+      } catch (err) {
+        button.disabled = false;
+        replace(deviceNote, message("error", describeError(err)));
+      }
+    });
+    replace(deviceNote, "This ticket was opened on another phone, so codes from this one are refused. ", button);
+  }
+
+  async function showDeviceCode() {
+    if (checkedIn || !device) return;
+    const t = Math.floor(ctx.serverNow() / 1000);
+    const payload = await deviceCode(device, t);
+    code = { payload, expiresAt: (t + CODE_TTL_S) * 1000 };
+    replace(qrBox, qrSvg(payload, `Entry code for row ${ticket.row} seat ${ticket.number}`));
+    qrBox.dataset.payload = payload;
+    replace(stateNode);
+  }
+
   async function fetchCode() {
     if (checkedIn || fetching) return;
     fetching = true;
@@ -75,6 +134,7 @@ export async function ticketView(ctx, seatId) {
       const data = await ctx.api.get(`/api/tickets/${seatId}/qr`);
       code = { payload: data.qr_payload, expiresAt: Date.parse(data.expires_at) };
       replace(qrBox, qrSvg(data.qr_payload, `Entry code for row ${ticket.row} seat ${ticket.number}`));
+      qrBox.dataset.payload = data.qr_payload;
       replace(stateNode);
       const wait = Math.max(1_000, code.expiresAt - ctx.serverNow() - REPLACE_BEFORE_EXPIRY_MS);
       ctx.timers.after(wait, fetchCode);
@@ -97,10 +157,12 @@ export async function ticketView(ctx, seatId) {
     const svg = qrBox.querySelector("svg");
     // never show a dead code as if it would work at the door
     if (svg) svg.classList.toggle("stale", left <= 0);
-    if (left <= 0) countdown.textContent = "expired — reconnect to renew";
+    if (left <= 0) countdown.textContent = device ? "expired" : "expired — reconnect to renew";
   }
 
   async function pollStatus() {
+    // no network: nothing to learn, and the phone's own codes keep coming
+    if (navigator.onLine === false) return;
     try {
       const tickets = await ctx.api.get("/api/tickets");
       const now = tickets.find((t) => t.seat_id === seatId);
@@ -120,7 +182,14 @@ export async function ticketView(ctx, seatId) {
   if (ticket.status === "CHECKED_IN") {
     showCheckedIn(ticket);
   } else {
-    await fetchCode();
+    device = await prepareDevice();
+    if (device) {
+      deviceNote.textContent = "Codes are made on this phone and work without network.";
+      await showDeviceCode();
+      ctx.timers.every(DEVICE_CODE_EVERY_MS, showDeviceCode);
+    } else {
+      await fetchCode();
+    }
     tick();
   }
   ctx.timers.every(250, tick);

@@ -12,7 +12,17 @@ export class ApiFailure extends Error {
 
 // ----- central's clock -----
 // The phone's clock may be minutes off; a QR countdown or a hold countdown must follow central's.
-let clockOffsetMs = 0;
+const OFFSET_KEY = "tr.clockOffsetMs";
+let clockOffsetMs = rememberedOffset();
+
+function rememberedOffset() {
+  try {
+    const value = Number(localStorage.getItem(OFFSET_KEY));
+    return Number.isFinite(value) ? value : 0;
+  } catch {
+    return 0;
+  }
+}
 
 export function serverNow() {
   return Date.now() + clockOffsetMs;
@@ -28,6 +38,12 @@ function observeServerTime(response, sentAt, receivedAt) {
   if (receivedAt < sentAt || receivedAt - sentAt > MAX_SAMPLE_ROUND_TRIP_MS) return;
   // central stamped its answer somewhere between sending and receiving: take the midpoint
   clockOffsetMs = stamp * 1000 - (sentAt + receivedAt) / 2;
+  try {
+    // kept for a reload without network: the phone's TR2 codes carry central's time
+    localStorage.setItem(OFFSET_KEY, String(Math.round(clockOffsetMs)));
+  } catch {
+    // storage disabled: the in-memory offset still serves this page
+  }
 }
 
 // ----- the session -----
