@@ -1,14 +1,12 @@
 """Issue 10, must show 5: every page of the attendee app and the organiser console, at 390×844 and
 1280×800, screenshot into test-artifacts/web/, with no console error, no request to another host
-(intercepted and failed) and no serious or critical axe-core violation (axe vendored in tests).
-Also: the pages' own security headers (CSP without inline script, nosniff, revalidation)."""
+(intercepted and failed) and no serious or critical axe-core violation (axe vendored in tests)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-import httpx
 import pytest
 from conftest import needs_chromium
 
@@ -156,24 +154,3 @@ async def test_every_page_screens_console_requests_and_axe(
 
     assert not found, f"serious or critical accessibility violations: {found}"
     guard.check()
-
-
-async def test_pages_carry_their_security_headers(central: Central) -> None:
-    async with httpx.AsyncClient(base_url=central.url, timeout=5) as http:
-        for path in ("/", "/admin/", "/app/attendee/app.js", "/app/shared/style.css"):
-            resp = await http.get(path)
-            assert resp.status_code == 200, path
-            csp = resp.headers["Content-Security-Policy"]
-            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
-            assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-            assert resp.headers["X-Content-Type-Options"] == "nosniff"
-            assert resp.headers["Cache-Control"] == "no-cache"
-        assert (
-            (await http.get("/app/attendee/app.js"))
-            .headers["Content-Type"]
-            .startswith("text/javascript")
-        )
-        for bad in ("/app/../pyproject.toml", "/app/attendee/.hidden", "/app/other/x.js"):
-            assert (await http.get(bad)).status_code == 404, bad
-        redirect = await http.get("/admin", follow_redirects=False)
-        assert redirect.headers["Location"] == "/admin/"

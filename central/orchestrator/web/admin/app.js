@@ -177,9 +177,7 @@ function usersView() {
     field("E-mail (or part of it)", h("input", { name: "email", type: "search", required: true })),
     h("button", { type: "submit", text: "Find" }),
   );
-  let lastQuery = "";
   async function search(query) {
-    lastQuery = query;
     try {
       const users = await ctx.api.get(`/api/admin/users?email=${encodeURIComponent(query)}`);
       replace(results, users.length ? h("ul", { class: "plain-list" }, users.map(userRow)) : h("p", { class: "muted", text: "No user matches." }));
@@ -233,7 +231,6 @@ function usersView() {
     search(formValues(form).email);
   });
   ctx.show(h("h1", { text: "Users" }), form, results);
-  return { search, lastQuery };
 }
 
 // ----- disputed transfers -----

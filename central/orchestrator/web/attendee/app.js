@@ -283,6 +283,15 @@ async function ticketsView() {
 
 // ----- credits -----
 
+const LEDGER_KINDS = {
+  GRANT: "Credits added",
+  PURCHASE: "Ticket bought",
+  REFUND: "Refund",
+  TRANSFER_OUT: "Ticket bought from someone",
+  TRANSFER_IN: "Ticket sold to someone",
+  REVERSAL: "Transfer reversed",
+};
+
 async function creditsView() {
   if (needsLogin()) return;
   const ctx = context();
@@ -292,7 +301,7 @@ async function creditsView() {
     const rows = history.map((e) =>
       h("tr", {},
         h("td", { text: dateTime(e.created_at) }),
-        h("td", { text: e.kind }),
+        h("td", { text: LEDGER_KINDS[e.kind] || e.kind }),
         h("td", { class: "num", text: e.amount > 0 ? `+${e.amount}` : String(e.amount) }),
         h("td", { class: "num", text: e.balance_after }),
       ),
@@ -300,8 +309,8 @@ async function creditsView() {
     ctx.show(
       h("h1", { text: "Credits" }),
       h("div", { class: "panel" },
-        h("p", { class: "muted", text: "Balance" }),
-        h("p", { class: "seat-line", id: "balance", text: credits(me && me.credit_balance) }),
+        h("h2", { text: "Balance" }),
+        h("p", { class: "big-number", id: "balance", text: credits(me && me.credit_balance) }),
       ),
       h("h2", { text: "History" }),
       rows.length
