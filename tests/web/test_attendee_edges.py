@@ -82,7 +82,7 @@ async def stored_session(page: Any) -> dict[str, Any]:
     return dict(json.loads(await page.evaluate("localStorage.getItem('tr.attendee')")))
 
 
-async def test_tokens_refreshed_in_background_and_logout_ends_the_access_token(
+async def test_tokens_refreshed_in_background_and_logout_ends_the_session(
     central: Central, browser: Any
 ) -> None:
     email = make_user(central, credits=10)
@@ -114,6 +114,11 @@ async def test_tokens_refreshed_in_background_and_logout_ends_the_access_token(
             "/api/me", headers={"Authorization": f"Bearer {renewed['access']}"}
         )
         assert refused.status_code == 401, refused.text
+        # the whole session ended: no new access token from the refresh token either
+        minted = await http.post(
+            "/api/auth/refresh", headers={"Authorization": f"Bearer {renewed['refresh']}"}
+        )
+        assert minted.status_code == 401, minted.text
     guard.check()
 
 
