@@ -113,7 +113,9 @@ def _operation(tag: str, method: str, path: str, handler: Any) -> tuple[dict[str
     used: list[type[BaseModel]] = []
     query = models.get("query")
     if query is not None:
-        schema = query.model_json_schema()
+        # enums and nested types of a query model land in components like a body's
+        used.append(query)
+        schema = query.model_json_schema(ref_template=REF)
         for name, prop in schema.get("properties", {}).items():
             params.append(
                 {
