@@ -1,6 +1,7 @@
 """The commands README.md and docs/*.md show in code blocks, and how a test runs each of them.
 
-What counts as a command: every line of a fenced code block (a trailing backslash continues the
+What counts as a command: every line of a fenced code block (```, or ```sh/bash/shell/console;
+```text blocks are output) (a trailing backslash continues the
 line; `# …` comments are dropped), split at `&&`. Each piece is one of:
 
 - a project command: a Python (`python`, `python3`, `.venv/bin/python`) running `-m central`,
@@ -76,9 +77,14 @@ class Document:
     steps: list[Step] = field(default_factory=list)
 
 
+SHELL_FENCES = {"", "sh", "bash", "shell", "console"}
+
+
 def code_blocks(markdown: str) -> list[str]:
-    """The bodies of the fenced code blocks (``` or ```lang)."""
-    return re.findall(r"^```[\w-]*\n(.*?)^```", markdown, flags=re.S | re.M)
+    """The bodies of the fenced code blocks that hold commands (``` or ```sh/bash/shell/console);
+    a block marked ```text is output shown, not a command."""
+    blocks = re.findall(r"^```([\w-]*)\n(.*?)^```", markdown, flags=re.S | re.M)
+    return [body for lang, body in blocks if lang in SHELL_FENCES]
 
 
 def logical_lines(block: str) -> list[str]:
