@@ -1,4 +1,6 @@
-"""Ticket token throughput: sign/s, verify/s and µs per verify (base45 + Ed25519 + time rules).
+"""Ticket token throughput: sign/s, verify/s and µs per verify (base45 + Ed25519 + time rules),
+for central's TR1 codes and the phone-made TR2 codes (two signatures: Ed25519 + ECDSA P-256),
+in the same run, with the ratio.
 
 Run: .venv/bin/python bench/token_bench.py [iterations]   (default 10000)
      .venv/bin/python bench/token_bench.py --quick          (200 iterations: a check that it runs)
@@ -6,6 +8,7 @@ Run: .venv/bin/python bench/token_bench.py [iterations]   (default 10000)
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 import uuid
@@ -14,9 +17,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the checkout
 
 import base45  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
-from proto.ticket_token import PREFIX, sign_token, verify_token  # noqa: E402
+from proto.ticket_token import (  # noqa: E402
+    PREFIX,
+    issue_device_cert,
+    sign_device_code,
+    sign_token,
+    verify_token,
+)
 
 
 def main(iterations: int) -> None:
@@ -49,6 +60,48 @@ def main(iterations: int) -> None:
     print(f"sign:   {iterations / sign_s:10.0f} /s  {sign_s / iterations * 1e6:7.1f} µs each")
     print(f"verify: {iterations / verify_s:10.0f} /s  {verify_s / iterations * 1e6:7.1f} µs each")
     print(f"forged: {iterations / reject_s:10.0f} /s  {reject_s / iterations * 1e6:7.1f} µs each")
+
+    # TR2: 64 phones, one certificate each; a code a second per phone
+    phones = [ec.generate_private_key(ec.SECP256R1()) for _ in range(64)]
+    certs = [
+        issue_device_cert(
+            seats[i],
+            1,
+            now,
+            1,
+            1,
+            now + 86400,
+            p.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint),
+            key,
+        )
+        for i, p in enumerate(phones)
+    ]
+    start = time.perf_counter()
+    codes = [
+        sign_device_code(certs[i % 64], now - i % 30, phones[i % 64]) for i in range(iterations)
+    ]
+    tr2_sign_s = time.perf_counter() - start
+    # Verify TR1 and TR2 in alternating rounds so both see the same machine (a shared one is
+    # noisy); the figure per kind is the median round.
+    rounds = 10
+    per_round = max(1, iterations // rounds)
+    tr1_us: list[float] = []
+    tr2_us: list[float] = []
+    for r in range(rounds):
+        for batch, out in ((tokens, tr1_us), (codes, tr2_us)):
+            chunk = batch[r * per_round : (r + 1) * per_round] or batch[:per_round]
+            start = time.perf_counter()
+            for text in chunk:
+                if verify_token(text, keys, now).result != "OK":
+                    raise SystemExit("a fresh code did not verify")
+            out.append((time.perf_counter() - start) / len(chunk) * 1e6)
+    tr1, tr2 = statistics.median(tr1_us), statistics.median(tr2_us)
+    print(
+        f"TR2 phone sign:   {iterations / tr2_sign_s:10.0f} /s  "
+        f"{tr2_sign_s / iterations * 1e6:7.1f} µs each"
+    )
+    print(f"alternating rounds ({rounds}): TR1 verify {tr1:7.1f} µs, TR2 verify {tr2:7.1f} µs")
+    print(f"TR2 verify / TR1 verify: {tr2 / tr1:.2f}x (same run)")
 
 
 def parse_iterations(argv: list[str]) -> int:
