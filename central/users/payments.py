@@ -12,12 +12,11 @@ amount is credited (topups.py), so a confirmation cannot make a balance grow by 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import stripe
 
 from central.config import Settings
 from central.errors import ApiError
@@ -84,6 +83,10 @@ class StripeProvider:
     def __init__(
         self, secret_key: str, webhook_secret: str, api_base: str | None, currency: str
     ) -> None:
+        # Imported here: the library takes a second to import, which a central on the demo
+        # provider (and every restart in the crash tests) need not pay.
+        stripe: Any = importlib.import_module("stripe")
+        self.stripe = stripe
         self.webhook_secret = webhook_secret
         self.currency = currency.lower()
         base = {"api": api_base.rstrip("/")} if api_base else None
@@ -124,7 +127,7 @@ class StripeProvider:
                 params,  # type: ignore[arg-type]
                 {"idempotency_key": f"topup-{topup.topup_id}"},
             )
-        except stripe.StripeError as exc:
+        except self.stripe.StripeError as exc:
             log.warning("stripe: creating the checkout session failed: %s", type(exc).__name__)
             raise ApiError("SERVICE_UNAVAILABLE", "the payment provider is unavailable") from None
         if not session.url:
@@ -135,10 +138,10 @@ class StripeProvider:
         if not signature:
             raise ApiError("WEBHOOK_INVALID", "Stripe-Signature header missing")
         try:
-            event = stripe.Webhook.construct_event(
+            event = self.stripe.Webhook.construct_event(
                 payload, signature, self.webhook_secret, tolerance=SIGNATURE_TOLERANCE
             )
-        except stripe.SignatureVerificationError:
+        except self.stripe.SignatureVerificationError:
             raise ApiError(
                 "WEBHOOK_INVALID", "signature does not match or the timestamp is too old"
             ) from None
