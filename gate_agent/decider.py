@@ -134,28 +134,37 @@ class Decider:
         if self.revocation is not None and self.revocation.disabled:
             return disabled()
 
+        def ask_central(what: str) -> ScanRecord | None:
+            """Central's verdict on this scan; None when central could not be asked."""
+            assert self.client is not None
+            try:
+                data = self.client.verify(text, scan_id, _iso(at))
+            except CentralRevoked as exc:
+                # central answered, and its answer is "not you": never decide offline now
+                self.connectivity.record(True)
+                if self.revocation is not None:
+                    self.revocation.revoke(str(exc))
+                return disabled("online")
+            except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
+                self.connectivity.record(False)
+                logger.warning(
+                    f"central verify of {what} failed",
+                    extra={"fields": {"scan_id": scan_id, "error": str(exc)[:200]}},
+                )
+                return None
+            self.connectivity.record(True)
+            if self.revocation is not None:
+                self.revocation.restore()
+            decision = _from_central(data, self.manifest.gate_id)
+            return record(decision, "online", local=False, pending=False)
+
         if short is not None:
             # only central knows which QR a short code stands for: ask it even when the link
             # looked down (a person typed this, a second's wait is fine); without central the
             # staff need the QR itself
-            if self.client is not None:
-                try:
-                    data = self.client.verify(text, scan_id, _iso(at))
-                except CentralRevoked as exc:
-                    self.connectivity.record(True)
-                    if self.revocation is not None:
-                        self.revocation.revoke(str(exc))
-                    return disabled("online")
-                except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
-                    self.connectivity.record(False)
-                    logger.warning(
-                        "central verify of a short code failed",
-                        extra={"fields": {"scan_id": scan_id, "error": str(exc)[:200]}},
-                    )
-                else:
-                    self.connectivity.record(True)
-                    decision = _from_central(data, self.manifest.gate_id)
-                    return record(decision, "online", local=False, pending=False)
+            answered = ask_central("a short code") if self.client is not None else None
+            if answered is not None:
+                return answered
             decision = Decision("INVALID", SHORT_CODE_OFFLINE)
             return record(decision, "offline", local=True, pending=True)
 
@@ -171,26 +180,9 @@ class Decider:
             return record(decision, mode, local=True, pending=True)
 
         if self.client is not None and (self.connectivity.online or verdict is None):
-            try:
-                data = self.client.verify(text, scan_id, _iso(at))
-            except CentralRevoked as exc:
-                # central answered, and its answer is "not you": never decide offline now
-                self.connectivity.record(True)
-                if self.revocation is not None:
-                    self.revocation.revoke(str(exc))
-                return disabled("online")
-            except (CentralUnavailable, CentralAuthError, CentralRejected) as exc:
-                self.connectivity.record(False)
-                logger.warning(
-                    "central verify failed; deciding offline",
-                    extra={"fields": {"scan_id": scan_id, "error": str(exc)[:200]}},
-                )
-            else:
-                self.connectivity.record(True)
-                if self.revocation is not None:
-                    self.revocation.restore()
-                decision = _from_central(data, self.manifest.gate_id)
-                return record(decision, "online", local=False, pending=False)
+            answered = ask_central("a code")
+            if answered is not None:
+                return answered
 
         if verdict is None:
             # no keys synced yet: nothing can be admitted without central
