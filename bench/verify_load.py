@@ -66,11 +66,19 @@ class Api:
     async def call(
         self, method: str, path: str, token: str | None = None, body: Any = None
     ) -> tuple[int, Any]:
+        """Setup calls (not measured): a 503 (a loaded machine) is retried, with the same
+        Idempotency-Key where the API honours one."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.session.request(
-            method, self.url + path, json=body, headers=headers
-        ) as resp:
-            return resp.status, await resp.json()
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+        for attempt in range(6):
+            async with self.session.request(
+                method, self.url + path, json=body, headers=headers
+            ) as resp:
+                status, answer = resp.status, await resp.json()
+            if status != 503:
+                break
+            await asyncio.sleep(0.5 * (attempt + 1))
+        return status, answer
 
 
 async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int) -> dict[str, Any]:
