@@ -60,7 +60,7 @@ def render_table(rows_dir: Path) -> str | None:
         return None
     rows.sort(key=lambda r: (r.area, r.attack))
     lines = [
-        "| " + " | ".join(COLUMNS) + " | |",
+        "| " + " | ".join(COLUMNS) + " | verdict |",
         "|" + "---|" * (len(COLUMNS) + 1),
     ]
     for r in rows:
