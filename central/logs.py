@@ -20,12 +20,17 @@ def new_correlation_id() -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str = "central") -> None:
+        super().__init__()
+        # the program's own name when no request set one (threads start without a context)
+        self.service = service
+
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
-            "service": getattr(record, "service", None) or service_name.get(),
+            "service": getattr(record, "service", None) or service_name.get(self.service),
             "logger": record.name,
             "correlation_id": getattr(record, "correlation_id", None) or correlation_id.get(),
             "msg": record.getMessage(),
@@ -38,9 +43,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", service: str = "central") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

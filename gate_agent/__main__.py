@@ -74,7 +74,7 @@ async def serve(config: GateConfig, *, secrets_on_command_line: list[str] | None
         agent.stop()
         return 1
     logger.info(
-        "dashboard listening", extra={"fields": {"urls": [str(u) for u in runner.addresses]}}
+        "staff dashboard at %s", dashboard_url(config.dashboard_host, config.dashboard_port)
     )
     if secrets_on_command_line:
         logger.warning(
@@ -96,9 +96,19 @@ async def serve(config: GateConfig, *, secrets_on_command_line: list[str] | None
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
         notify("STOPPING=1")
+        logger.info("gate stopping")
         await runner.cleanup()
         await asyncio.to_thread(agent.stop)
+        logger.info("gate stopped")
     return 0
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """What staff type into a browser: a wildcard address means "this machine, any interface"."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
 
 
 def run(argv: list[str]) -> int:
@@ -112,7 +122,7 @@ def run(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, service="gate")
     on_command_line = [f"--{n.replace('_', '-')}" for n in SECRETS if flags.get(n) is not None]
     # httpx logs every request at INFO: a line per scan and per sync tick drowns the verdicts
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -58,7 +58,10 @@ class Connectivity:
             if changed:
                 self.changed_at = time.time()
         if changed:
-            logger.warning("central %s", "reachable" if self.online else "unreachable")
+            if self.online:
+                logger.info("central reachable")
+            else:
+                logger.warning("central unreachable: deciding from the manifest")
             if self.on_change is not None:
                 self.on_change(self.online)
 

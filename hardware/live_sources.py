@@ -11,6 +11,10 @@ from hardware.frames import CameraError, Frame, FrameSource
 
 logger = logging.getLogger(__name__)
 
+# OpenCV prints its own "can't open camera by index" warning on every attempt; the gate reports a
+# missing camera once itself, with what to do about it.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 # A USB camera that is unplugged keeps returning failed reads instead of raising; after this many
 # in a row we call it gone so the agent reopens it rather than staring at nothing forever.
 MAX_FAILED_READS = 50
@@ -31,7 +35,10 @@ class V4l2Source(FrameSource):
         cap = cv2.VideoCapture(self.device, cv2.CAP_V4L2)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(f"camera {self.name} could not be opened (is it plugged in?)")
+            raise CameraError(
+                f"camera {self.name} could not be opened (is it plugged in?); without a camera "
+                "use --camera dir:PATH, file:PATH or synthetic"
+            )
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
         if self.fps:
