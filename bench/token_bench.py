@@ -8,6 +8,7 @@ Run: .venv/bin/python bench/token_bench.py [iterations]   (default 10000)
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -105,11 +106,11 @@ def main(iterations: int) -> None:
 
 
 def parse_iterations(argv: list[str]) -> int:
-    if argv == ["--quick"]:
-        return 200
-    if len(argv) > 1 or (argv and not argv[0].isdigit()):
-        raise SystemExit("usage: token_bench.py [ITERATIONS | --quick]")
-    return int(argv[0]) if argv else 10_000
+    parser = argparse.ArgumentParser(prog="token_bench.py")
+    parser.add_argument("iterations", nargs="?", type=int, default=10_000, help="codes (10000)")
+    parser.add_argument("--quick", action="store_true", help="200 codes: a check that it runs")
+    args = parser.parse_args(argv)
+    return 200 if args.quick else args.iterations
 
 
 if __name__ == "__main__":
