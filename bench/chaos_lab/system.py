@@ -143,23 +143,40 @@ class System:
         atomic services come up; the orchestrator starts once both are there."""
         for name in (*SERVICES, "orchestrator", "inventory-health"):
             self.ports[name] = free_port()
-        for name in (*SERVICES, "orchestrator"):
-            self.procs[name] = self._service_process(name)
 
         def database_side() -> None:
             self.pg.init().start()
             self.create_admin()
             for name in SERVICES:
+                self.procs[name] = self._service_process(name)
                 self.procs[name].start(wait=False)
             for name in SERVICES:
-                self.procs[name].wait_healthy()
+                self._healthy_or_new_port(name)
 
         await asyncio.gather(
             asyncio.to_thread(lambda: self.rabbit.init().start()),
             asyncio.to_thread(database_side),
         )
         # generous: a fresh broker may take a while to accept its first quorum queue declarations
-        await asyncio.to_thread(self.procs["orchestrator"].start, timeout=180)
+        self.procs["orchestrator"] = self._service_process("orchestrator")
+        self.procs["orchestrator"].start(wait=False)
+        await asyncio.to_thread(self._healthy_or_new_port, "orchestrator", 180)
+
+    def _healthy_or_new_port(self, name: str, timeout: float = 90) -> None:
+        """Wait for the service; if another program took its port between free_port() and the
+        bind (the machine is shared), start it again on a new port (the others are told after)."""
+        for attempt in range(3):
+            try:
+                self.procs[name].wait_healthy(timeout)
+                return
+            except RuntimeError as exc:
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+            self.ports[name] = free_port()
+            if name == "inventory":
+                self.ports["inventory-health"] = free_port()
+            self.procs[name] = self._service_process(name)
+            self.procs[name].start(wait=False)
 
     # ----- the venue -----
 
@@ -254,7 +271,29 @@ class System:
         data_dir = self.root / f"gate-{name}"
         camera = self.root / f"gate-{name}-camera"
         camera.mkdir(parents=True)
-        port = free_port()
+        for attempt in range(3):
+            port = free_port()
+            gate = self._gate_process(name, registered, central, data_dir, camera, port, proxy)
+            try:
+                gate.process.start()
+                break
+            except RuntimeError as exc:
+                # another program took the dashboard port first (the machine is shared)
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+        self.gates.append(gate)
+        return gate
+
+    def _gate_process(
+        self,
+        name: str,
+        registered: dict[str, Any],
+        central: str,
+        data_dir: Path,
+        camera: Path,
+        port: int,
+        proxy: TcpProxy | None,
+    ) -> Gate:
         cmd = [
             sys.executable,
             "-m",
@@ -287,7 +326,7 @@ class System:
         process = Process(
             f"gate-{name}", cmd, self.logs / f"gate-{name}.log", f"http://127.0.0.1:{port}/"
         )
-        gate = Gate(
+        return Gate(
             name,
             registered["gate_id"],
             registered["device_token"],
@@ -297,9 +336,6 @@ class System:
             port,
             proxy,
         )
-        process.start()
-        self.gates.append(gate)
-        return gate
 
     def gate_status(self, gate: Gate) -> dict[str, Any]:
         with httpx.Client(base_url=f"http://127.0.0.1:{gate.dashboard_port}", timeout=5) as c:
