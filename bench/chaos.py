@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +55,12 @@ def main() -> int:
         flush=True,
     )
     if args.keep:
+        # each run in a folder of its own inside --keep: an earlier run's logs stay, and its
+        # gates' folders never collide with this run's
         args.keep.mkdir(parents=True, exist_ok=True)
-        reports = asyncio.run(run_chaos(args.keep, plan, out=lambda s: print(s, flush=True)))
+        run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=args.keep))
+        print(f"keeping this run's data and logs in {run_dir}", flush=True)
+        reports = asyncio.run(run_chaos(run_dir, plan, out=lambda s: print(s, flush=True)))
     else:
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
             reports = asyncio.run(run_chaos(Path(tmp), plan, out=lambda s: print(s, flush=True)))
