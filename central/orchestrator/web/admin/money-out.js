@@ -86,7 +86,7 @@ export function moneyOutPanel(ctx, eventId) {
 
   const refundForm = h("form", { id: "refund-form", class: "inline-form" },
     field("Order id", h("input", { name: "order_id", required: true, pattern: "[0-9a-fA-F\\-]{36}", autocomplete: "off", spellcheck: "false" }),
-      "The buyer finds it on their receipt; the seat goes back on sale."),
+      "The buyer sees it under My tickets; the seat goes back on sale."),
     h("button", { type: "submit", class: "secondary", id: "refund-order", text: "Refund order…" }));
   refundForm.addEventListener("submit", (e) => {
     e.preventDefault();
