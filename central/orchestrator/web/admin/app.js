@@ -249,7 +249,7 @@ function disputesView() {
       }
       replace(list, h("ul", { class: "plain-list" }, transfers.map((t) => {
         const status = h("div", { "aria-live": "polite" });
-        const button = h("button", { type: "button", class: "danger", text: "Reverse: give the ticket back" });
+        const button = h("button", { type: "button", class: "danger reverse", text: "Reverse: give the ticket back" });
         button.addEventListener("click", async () => {
           button.disabled = true;
           try {
