@@ -140,6 +140,7 @@ async def test_console_refunds_an_order_and_cancels_the_event_attendee_sees_it(
     await page.wait_for_selector("#refunded-list")
     assert await page.locator("#ticket-list .card").count() == 0
     assert await page.locator("#refunded-list li").count() == 2
+    await page.locator("#who-balance", has_text="200 credits").wait_for()
     await screens(page, "attendee-tickets-refunded")
 
     await page.goto("/#/credits")

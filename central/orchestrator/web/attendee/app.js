@@ -259,6 +259,7 @@ async function ticketsView() {
     // a refunded ticket is no longer the attendee's: it leaves the list and is named below it
     const [tickets, orders] = await Promise.all([ctx.api.get("/api/tickets"), ctx.api.get("/api/orders?per_page=100")]);
     const refunded = orders.filter((o) => o.status === "REFUNDED");
+    if (refunded.length) ctx.refreshUser(); // the header's balance may predate the refunds
     // the order id is what the organiser asks for to refund one ticket (orders come newest first)
     const orderOf = new Map();
     for (const o of orders) if (o.status === "CONFIRMED" && !orderOf.has(o.seat_id)) orderOf.set(o.seat_id, o.order_id);
