@@ -315,7 +315,6 @@ const LEDGER_KINDS = {
   TRANSFER_OUT: "Transfer out",
   TRANSFER_IN: "Transfer in",
   REVERSAL: "Transfer reversed",
-  HOLD: "Held for dispute",
 };
 
 // A card payment ends at the provider's page; the app remembers which top-up it sent the
