@@ -169,7 +169,7 @@ async def test_dispute_in_the_app_reversed_in_the_console(central: Central, brow
     await console.goto("/admin/#/transfers")
     item = console.locator(f"#disputes li[data-transfer-id='{transfer_id}']")
     assert "the seller promised row B" in await item.inner_text()
-    await item.locator("button").click()
+    await item.locator("button.reverse").click()
     await item.locator(".msg-ok").wait_for()
     seller_tickets = central.call("GET", "/api/tickets", seller_token)
     assert [t["seat_id"] for t in seller_tickets] == [seat_id]

@@ -48,6 +48,11 @@
     }
   });
 
+  // back to the app's Credits page, which follows this top-up until it is paid
+  if (topupId) {
+    document.getElementById("back").href = "/?topup=" + encodeURIComponent(topupId);
+  }
+
   if (!topupId || !secret) {
     say("This checkout link is incomplete.", true);
     return;

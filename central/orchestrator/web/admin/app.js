@@ -249,7 +249,7 @@ function disputesView() {
       }
       replace(list, h("ul", { class: "plain-list" }, transfers.map((t) => {
         const status = h("div", { "aria-live": "polite" });
-        const button = h("button", { type: "button", class: "danger", text: "Reverse: give the ticket back" });
+        const button = h("button", { type: "button", class: "danger reverse", text: "Reverse: give the ticket back" });
         button.addEventListener("click", async () => {
           button.disabled = true;
           try {
@@ -261,11 +261,26 @@ function disputesView() {
             replace(status, message("error", describeError(err)));
           }
         });
+        // closing lets the transfer stand: the seller may spend the held credits again
+        const close = h("button", { type: "button", class: "secondary close-dispute", text: "Close dispute: the transfer stands" });
+        close.addEventListener("click", async () => {
+          close.disabled = true;
+          button.disabled = true;
+          try {
+            const done = await ctx.api.post(`/api/admin/transfers/${t.transfer_id}/close`, {});
+            replace(status, message("ok", `Dispute closed; ${credits(done.credits_released)} released to the seller.`));
+            setTimeout(refresh, 1500);
+          } catch (err) {
+            close.disabled = false;
+            button.disabled = false;
+            replace(status, message("error", describeError(err)));
+          }
+        });
         return h("li", { class: "panel", dataset: { transferId: t.transfer_id } },
           h("strong", { text: `${(t.event && t.event.name) || "Ticket"}${t.row ? ` — row ${t.row}, seat ${t.number}` : ""}` }),
-          h("p", { text: `${t.seller_email} → ${t.buyer_email} · ${credits(t.credits_amount)} · ${dateTime(t.created_at)}` }),
+          h("p", { text: `${t.seller_email} → ${t.buyer_email} · ${credits(t.credits_amount)} held from the seller · ${dateTime(t.created_at)}` }),
           t.dispute_reason || t.reason ? h("p", { class: "muted", text: `Reason: ${t.dispute_reason || t.reason}` }) : null,
-          button, status);
+          h("div", { class: "row" }, button, close), status);
       })));
     } catch (err) {
       replace(list, message("error", describeError(err)));

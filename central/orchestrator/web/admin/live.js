@@ -2,6 +2,7 @@
 // entries — polled every second so the doors can be watched without a reload.
 import { h, replace, message, describeError, dateTime, hhmm } from "../shared/ui.js";
 import { gatesPanel } from "./gates.js";
+import { moneyOutPanel } from "./money-out.js";
 
 const POLL_MS = 1_000;
 
@@ -17,6 +18,7 @@ export async function liveView(ctx, eventId) {
   const recent = h("div", { id: "recent" });
   const status = h("div", { role: "status" });
   const gatesSlot = h("div", { id: "gates-slot" });
+  const moneyOut = moneyOutPanel(ctx, eventId);
   let gates = null;
 
   ctx.show(
@@ -29,6 +31,7 @@ export async function liveView(ctx, eventId) {
     ),
     h("section", { class: "panel", "aria-labelledby": "recent-title" }, h("h2", { id: "recent-title", text: "Latest scans" }), recent),
     gatesSlot,
+    moneyOut.node,
   );
 
   function draw(d) {
@@ -47,6 +50,7 @@ export async function liveView(ctx, eventId) {
       stat("On hold", s.HELD, "stat-held"),
       stat("Available", s.AVAILABLE, "stat-available"),
       stat("Revenue (credits)", Number(d.revenue || 0).toLocaleString(), "stat-revenue"),
+      stat("Refunded orders", (d.orders_by_status && d.orders_by_status.REFUNDED) || 0, "stat-refunded"),
     );
     const gatesRows = d.admissions.by_gate;
     replace(byGate, gatesRows.length
@@ -89,7 +93,10 @@ export async function liveView(ctx, eventId) {
       replace(status, message("error", describeError(err)));
     }
   }
-  await refresh();
+  await Promise.all([refresh(), moneyOut.refresh()]);
   ctx.timers.every(POLL_MS, refresh);
-  ctx.timers.every(5_000, () => gates && gates.refresh());
+  ctx.timers.every(5_000, () => {
+    if (gates) gates.refresh();
+    moneyOut.refresh();
+  });
 }

@@ -2,7 +2,7 @@
 import { Session, makeApi, serverNow } from "../shared/api.js";
 import { h, replace, field, formValues, message, describeError, router, ViewTimers, credits, dateTime } from "../shared/ui.js";
 import { ticketView } from "./ticket.js";
-import { eventView } from "./event.js";
+import { eventView, isCancelled } from "./event.js";
 import { transfersView } from "./transfers.js";
 
 const session = new Session("tr.attendee");
@@ -232,10 +232,12 @@ async function eventsView() {
         h("h2", { text: ev.name }),
         h("p", { class: "muted" }, `${(ev.venue && ev.venue.name) || ""} · ${ev.hall_id}`),
         h("p", { text: dateTime(ev.event_date) }),
-        h("p", {},
-          h("span", { class: ev.available_seats ? "badge badge-ok" : "badge", text: `${ev.available_seats} of ${ev.total_seats} seats free` }),
-          from !== null ? ` · from ${credits(from)}` : "",
-        ),
+        isCancelled(ev)
+          ? h("p", {}, h("span", { class: "badge badge-bad event-cancelled", text: "Cancelled" }))
+          : h("p", {},
+              h("span", { class: ev.available_seats ? "badge badge-ok" : "badge", text: `${ev.available_seats} of ${ev.total_seats} seats free` }),
+              from !== null ? ` · from ${credits(from)}` : "",
+            ),
       );
     });
     ctx.show(
@@ -254,7 +256,13 @@ async function ticketsView() {
   const ctx = context();
   ctx.show(h("h1", { text: "My tickets" }), h("p", { class: "muted", text: "Loading…" }));
   try {
-    const tickets = await ctx.api.get("/api/tickets");
+    // a refunded ticket is no longer the attendee's: it leaves the list and is named below it
+    const [tickets, orders] = await Promise.all([ctx.api.get("/api/tickets"), ctx.api.get("/api/orders?per_page=100")]);
+    const refunded = orders.filter((o) => o.status === "REFUNDED");
+    if (refunded.length) ctx.refreshUser(); // the header's balance may predate the refunds
+    // the order id is what the organiser asks for to refund one ticket (orders come newest first)
+    const orderOf = new Map();
+    for (const o of orders) if (o.status === "CONFIRMED" && !orderOf.has(o.seat_id)) orderOf.set(o.seat_id, o.order_id);
     const cards = tickets.map((t) =>
       h(
         "a",
@@ -268,6 +276,7 @@ async function ticketsView() {
             text: t.status === "CHECKED_IN" ? "Checked in" : "Valid",
           }),
         ),
+        orderOf.has(t.seat_id) ? h("p", { class: "muted order-ref", text: `Order ${orderOf.get(t.seat_id)}` }) : null,
       ),
     );
     ctx.show(
@@ -275,60 +284,149 @@ async function ticketsView() {
       cards.length
         ? h("div", { class: "grid", id: "ticket-list" }, cards)
         : h("p", { class: "muted", id: "ticket-list" }, "No tickets yet. ", h("a", { href: "#/events", text: "Find an event" })),
+      refunded.length ? refundedList(refunded) : null,
     );
   } catch (err) {
     ctx.show(h("h1", { text: "My tickets" }), message("error", describeError(err)));
   }
 }
 
+function refundedList(orders) {
+  return h("section", { "aria-labelledby": "refunded-title" },
+    h("h2", { id: "refunded-title", text: "Refunded tickets" }),
+    h("ul", { class: "plain-list", id: "refunded-list" }, orders.map((o) =>
+      h("li", { class: "panel", dataset: { orderId: o.order_id, seatId: o.seat_id } },
+        h("strong", { text: (o.event && o.event.name) || "Event" }),
+        h("p", { class: "muted", text: `Row ${o.row}, seat ${o.number} · ${dateTime(o.event && o.event.event_date)}` }),
+        h("p", {},
+          h("span", { class: "badge badge-bad", text: "Refunded" }),
+          ` ${credits(o.credits_charged)} paid back`),
+      ))),
+  );
+}
+
 // ----- credits -----
 
 const LEDGER_KINDS = {
   GRANT: "Credits added",
-  PURCHASE: "Ticket bought",
+  TOPUP: "Top-up",
+  PURCHASE: "Purchase",
   REFUND: "Refund",
-  TRANSFER_OUT: "Ticket bought from someone",
-  TRANSFER_IN: "Ticket sold to someone",
+  TRANSFER_OUT: "Transfer out",
+  TRANSFER_IN: "Transfer in",
   REVERSAL: "Transfer reversed",
 };
+
+// A card payment ends at the provider's page; the app remembers which top-up it sent the
+// customer to, so coming back (or the provider's ?topup= return) shows how it ended.
+const PENDING_TOPUP_KEY = "tr.pendingTopup";
+const TOPUP_POLL_MS = 1_000;
+const TOPUP_POLL_LIMIT = 120;
+
+function topupForm(ctx, onPaid) {
+  const status = h("div", { id: "topup-status", "aria-live": "polite" });
+  const form = h(
+    "form",
+    { id: "topup-form", class: "inline-form" },
+    field("Amount (credits)", h("input", { name: "amount", type: "number", min: "1", max: "1000000", step: "1", required: true, inputmode: "numeric" })),
+    h("button", { type: "submit", text: "Top up by card" }),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const amount = Number(formValues(form).amount);
+    replace(status, message("info", "Starting the payment…"));
+    try {
+      const topup = await ctx.api.post("/api/credits/topup", { amount });
+      sessionStorage.setItem(PENDING_TOPUP_KEY, topup.topup_id);
+      // the provider's page (card details) lives outside the app; it sends the customer back
+      location.assign(topup.checkout_url);
+    } catch (err) {
+      replace(status, message("error", describeError(err)));
+    }
+  });
+  const pending = sessionStorage.getItem(PENDING_TOPUP_KEY);
+  if (pending) followTopup(ctx, pending, status, onPaid);
+  return h("section", { class: "panel", "aria-labelledby": "topup-title" }, h("h2", { id: "topup-title", text: "Top up" }), form, status);
+}
+
+function followTopup(ctx, topupId, status, onPaid) {
+  let polls = 0;
+  async function poll() {
+    polls += 1;
+    try {
+      const topup = await ctx.api.get(`/api/credits/topups/${topupId}`);
+      if (topup.status === "PAID") {
+        sessionStorage.removeItem(PENDING_TOPUP_KEY);
+        replace(status, message("ok", `Top-up of ${credits(topup.amount)} received.`));
+        onPaid();
+        return;
+      }
+      if (topup.status === "FAILED") {
+        sessionStorage.removeItem(PENDING_TOPUP_KEY);
+        replace(status, message("error", "The payment could not be started; nothing was charged."));
+        return;
+      }
+      replace(status,
+        message("info", `Waiting for the payment of ${credits(topup.amount)}…`),
+        h("p", {}, h("a", { href: topup.checkout_url, id: "topup-continue", text: "Continue to the payment page" })));
+    } catch (err) {
+      if (err.status === 404) {
+        sessionStorage.removeItem(PENDING_TOPUP_KEY);
+        replace(status);
+        return;
+      }
+      replace(status, message("error", describeError(err)));
+    }
+    if (polls < TOPUP_POLL_LIMIT) ctx.timers.after(TOPUP_POLL_MS, poll);
+  }
+  poll();
+}
 
 async function creditsView() {
   if (needsLogin()) return;
   const ctx = context();
   ctx.show(h("h1", { text: "Credits" }), h("p", { class: "muted", text: "Loading…" }));
-  try {
+  const balance = h("p", { class: "big-number", id: "balance" });
+  const historySlot = h("div", { id: "history-slot" });
+  async function load() {
     const [me, history] = await Promise.all([ctx.refreshUser(), ctx.api.get("/api/credits/history?per_page=100")]);
-    const rows = history.map((e) =>
-      h("tr", {},
-        h("td", { text: dateTime(e.created_at) }),
-        h("td", { text: LEDGER_KINDS[e.kind] || e.kind }),
-        h("td", { class: "num", text: e.amount > 0 ? `+${e.amount}` : String(e.amount) }),
-        h("td", { class: "num", text: e.balance_after }),
-      ),
-    );
+    balance.textContent = credits(me && me.credit_balance);
+    replace(historySlot, historyTable(history));
+  }
+  try {
+    await load();
     ctx.show(
       h("h1", { text: "Credits" }),
-      h("div", { class: "panel" },
-        h("h2", { text: "Balance" }),
-        h("p", { class: "big-number", id: "balance", text: credits(me && me.credit_balance) }),
-      ),
+      h("div", { class: "panel" }, h("h2", { text: "Balance" }), balance),
+      topupForm(ctx, () => load().catch(() => {})),
       h("h2", { text: "History" }),
-      rows.length
-        ? h("div", { class: "table-wrap panel", tabindex: "0", role: "region", "aria-label": "Credit history" },
-            h("table", { id: "credit-history" },
-              h("thead", {}, h("tr", {},
-                h("th", { scope: "col", text: "When" }),
-                h("th", { scope: "col", text: "What" }),
-                h("th", { scope: "col", class: "num", text: "Amount" }),
-                h("th", { scope: "col", class: "num", text: "Balance after" }),
-              )),
-              h("tbody", {}, rows),
-            ))
-        : h("p", { class: "muted", text: "No credit movements yet." }),
+      historySlot,
     );
   } catch (err) {
     ctx.show(h("h1", { text: "Credits" }), message("error", describeError(err)));
   }
+}
+
+function historyTable(history) {
+  const rows = history.map((e) =>
+    h("tr", { dataset: { kind: e.kind } },
+      h("td", { text: dateTime(e.created_at) }),
+      h("td", { class: "kind", text: LEDGER_KINDS[e.kind] || e.kind }),
+      h("td", { class: "num", text: e.amount > 0 ? `+${e.amount}` : String(e.amount) }),
+      h("td", { class: "num", text: e.balance_after }),
+    ),
+  );
+  if (!rows.length) return h("p", { class: "muted", text: "No credit movements yet." });
+  return h("div", { class: "table-wrap panel", tabindex: "0", role: "region", "aria-label": "Credit history" },
+    h("table", { id: "credit-history" },
+      h("thead", {}, h("tr", {},
+        h("th", { scope: "col", text: "When" }),
+        h("th", { scope: "col", text: "What" }),
+        h("th", { scope: "col", class: "num", text: "Amount" }),
+        h("th", { scope: "col", class: "num", text: "Balance after" }),
+      )),
+      h("tbody", {}, rows),
+    ));
 }
 
 // ----- routes -----
@@ -347,6 +445,12 @@ const dispatch = router(
   ],
   () => go("#/events"),
 );
+
+const returned = new URLSearchParams(location.search).get("topup");
+if (returned) {
+  sessionStorage.setItem(PENDING_TOPUP_KEY, returned);
+  window.history.replaceState(null, "", "/#/credits");
+}
 
 session.scheduleRefresh();
 renderHeader();

@@ -9,6 +9,19 @@ function rowOrder(a, b) {
   return a.length - b.length || a.localeCompare(b);
 }
 
+// SCHEDULED, or CANCELLING while the refunds run, then CANCELLED: no sale either way
+export function isCancelled(event) {
+  return event.status === "CANCELLED" || event.status === "CANCELLING";
+}
+
+export function cancelledNotice(event) {
+  return h("div", { class: "msg msg-error", role: "status", id: "event-cancelled" },
+    h("p", {}, h("strong", { text: "This event is cancelled." }),
+      event.status === "CANCELLING" ? " Tickets are being paid back." : " Every ticket was paid back in credits."),
+    event.cancel_reason ? h("p", { class: "cancel-reason", text: `Reason: ${event.cancel_reason}` }) : null,
+  );
+}
+
 export async function eventView(ctx, eventId) {
   ctx.show(h("p", { class: "muted", text: "Loading the seat map…" }));
   let event;
@@ -16,6 +29,15 @@ export async function eventView(ctx, eventId) {
     event = await ctx.api.get(`/api/events/${eventId}`);
   } catch (err) {
     ctx.show(h("h1", { text: "Event" }), message("error", describeError(err)));
+    return;
+  }
+  if (isCancelled(event)) {
+    // nothing is on sale: every ticket was (or is being) paid back, so no seat map to pick from
+    ctx.show(
+      h("h1", { text: event.name }),
+      h("p", { class: "muted", text: `${(event.venue && event.venue.name) || ""} · ${event.hall_id} · ${dateTime(event.event_date)}` }),
+      cancelledNotice(event),
+    );
     return;
   }
   const categories = Object.keys(event.pricing || {});

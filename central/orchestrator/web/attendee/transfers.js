@@ -132,6 +132,7 @@ export async function transfersView(ctx, preselectSeat) {
         h("span", { class: STATUS_BADGE[t.status] || "badge", text: t.status.replace("_", " ") }),
       ),
       h("p", { class: "muted", text: `${side === "buyer" ? "From" : "To"} ${other} · ${credits(t.credits_amount)} · ${dateTime(t.created_at)}` }),
+      disputeState(t, side),
       actions,
       status,
     );
@@ -179,4 +180,25 @@ export async function transfersView(ctx, preselectSeat) {
 
   await refreshLists(true);
   ctx.timers.every(LIST_POLL_MS, () => refreshLists(false));
+}
+
+// Where a dispute stands, in the words of the side reading it. The seller's disputed credits stay
+// in the balance but cannot be spent until the organiser reverses the transfer or closes the dispute.
+function disputeState(t, side) {
+  let text = null;
+  if (t.status === "DISPUTED") {
+    text = side === "seller"
+      ? `Disputed: ${credits(t.credits_amount)} of your balance are held until the organiser decides.`
+      : "Disputed: the organiser will review it.";
+  } else if (t.status === "REVERSED") {
+    text = side === "seller"
+      ? `Reversed: the ticket is yours again and ${credits(t.credits_amount)} went back to the buyer.`
+      : `Reversed: ${credits(t.credits_amount)} were paid back to you and the ticket returned.`;
+  } else if (t.status === "COMPLETED" && t.dispute_reason) {
+    text = "Dispute closed: the organiser let the transfer stand.";
+  }
+  if (!text) return null;
+  return h("div", { class: "dispute-state" },
+    h("p", { text }),
+    t.dispute_reason ? h("p", { class: "muted", text: `Reason given: ${t.dispute_reason}` }) : null);
 }
