@@ -33,7 +33,8 @@ def test_decode_bench_measures_zxing_and_says_why_pyzbar_was_skipped(tmp_path: P
     assert f"skipped decoder pyzbar: pyzbar cannot load the zbar library ({MISSING})" in output
     rows = [line.split() for line in done.stdout.splitlines() if not line.startswith("#")][1:]
     assert {row[0] for row in rows} == {"zxing", "zxing+invert"}
-    assert len(rows) == 8  # 2 decoders x 2 sizes x empty/ticket
+    assert len(rows) == 12  # 2 decoders x 2 sizes x empty/TR1/TR2
+    assert {row[2] for row in rows} == {"empty", "TR1", "TR2"}
 
 
 def test_gate_pipeline_measures_zxing_and_says_why_pyzbar_was_skipped(tmp_path: Path) -> None:
