@@ -24,6 +24,33 @@ needs_rabbitmq = pytest.mark.skipif(not AMQP_URL, reason="TR_TEST_AMQP_URL not s
 needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="TR_TEST_CHROMIUM not set")
 
 
+# Debian's Chromium as root, headless, with nothing that phones home (the machine's network is
+# closed; background services would fail and retry)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium through Playwright, for the tests marked needs_chromium."""
+    from playwright.async_api import async_playwright
+
+    assert CHROMIUM
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
 def fresh_postgres_prefix() -> str:
     """A database-name prefix no other run uses; services append `_<service>`."""
     assert POSTGRES_URL

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import CHROMIUM, needs_chromium
+from conftest import needs_chromium
 
 from tests.gate_agent.central_proc import (
     REPO,
@@ -27,14 +27,6 @@ from tests.gate_agent.gate_proc import PIN, GateProc
 pytestmark = needs_chromium
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 GATE_SCREEN = {"width": 800, "height": 480}
 PHONE = {"width": 390, "height": 844}
 # the gate's own settings in these tests (GateProc passes --backoff-max-s 1)
@@ -52,19 +44,6 @@ def gate(venue: Venue, tmp_path: Path) -> Iterator[GateProc]:
     g.start("--sync-interval-s", str(SYNC_INTERVAL_S))
     yield g
     g.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    assert CHROMIUM
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def _ms(iso: str) -> float:

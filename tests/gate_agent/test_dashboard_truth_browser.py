@@ -18,12 +18,11 @@ from conftest import needs_chromium
 from central.signing import KeyRing
 from tests.gate_agent.central_proc import Venue, drop_ticket, wait_until
 from tests.gate_agent.gate_proc import GateProc
-from tests.gate_agent.test_dashboard_browser import (  # noqa: F401 - the browser fixture
+from tests.gate_agent.test_dashboard_browser import (
     ARTIFACTS,
     GATE_SCREEN,
     SYNC_INTERVAL_S,
     _login,
-    browser,
 )
 
 pytestmark = needs_chromium

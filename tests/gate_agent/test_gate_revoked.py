@@ -6,12 +6,10 @@ says "disabled" on its lights, in /api/status and on its dashboard page."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import CHROMIUM, needs_chromium
+from conftest import needs_chromium
 from gpiozero.pins.mock import MockFactory
 
 from gate_agent.central_client import CentralRevoked
@@ -187,20 +185,6 @@ def test_outbox_keeps_the_revocation_across_restarts(tmp_path: Path) -> None:
         assert indicator.states == [True]  # the lamps show it from the first second
     finally:
         reopened.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 @needs_chromium

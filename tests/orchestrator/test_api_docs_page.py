@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from cluster import running_cluster
-from conftest import CHROMIUM, needs_chromium
+from conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PAGE_FILES = Path(__file__).resolve().parents[2] / "central" / "orchestrator" / "apidocs"
 
 

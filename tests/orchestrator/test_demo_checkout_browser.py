@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from cluster import running_cluster
-from conftest import CHROMIUM, needs_chromium
+from conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from purchase_support import balance
 
 pytestmark = needs_chromium
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 
 
 async def test_the_pay_button_credits_the_topup_once(tmp_path: Path) -> None:

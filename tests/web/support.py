@@ -22,14 +22,6 @@ AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 PASSWORD = "pw-123456789"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 # ----- central side -----

@@ -89,13 +89,7 @@ function renderHeader() {
 }
 
 async function logout() {
-  try {
-    // the refresh token goes along so central can end it too, not just the access token
-    await api.post("/api/auth/logout", { refresh_token: session.state && session.state.refresh });
-  } catch {
-    // the session ends on this device whatever central answers
-  }
-  session.clear();
+  await session.end(api);
   go("#/login");
 }
 

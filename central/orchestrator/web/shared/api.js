@@ -95,6 +95,17 @@ export class Session {
     this.listeners.forEach((l) => l(this));
   }
 
+  // Log out: central ends the session (the refresh token goes along so it ends that too, not just
+  // the access token); on this device it ends whatever central answers.
+  async end(api) {
+    try {
+      await api.post("/api/auth/logout", { refresh_token: this.state && this.state.refresh });
+    } catch {
+      // offline, or the session had already ended at central
+    }
+    this.clear();
+  }
+
   clear() {
     this.state = null;
     clearTimeout(this.timer);
