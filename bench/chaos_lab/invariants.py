@@ -135,22 +135,47 @@ async def check_all(system: System, *, include_pending: bool) -> list[Check]:
 
 
 async def _credits(system: System, confirmed: list[asyncpg.Record]) -> Check:
-    """Every balance is the sum of its ledger, and all balances together are what the operator
-    granted less what was paid for tickets (transfers only move credits between users)."""
+    """Every balance is the sum of its ledger; all balances together are what the operator granted
+    plus the PAID card top-ups less what was paid for tickets (transfers only move credits); and
+    each top-up was credited exactly once: one TOPUP ledger entry of its amount when PAID, none
+    while PENDING or after FAILED."""
     users = await _rows(
         system,
         "users",
         "SELECT u.user_id, u.credit_balance, coalesce(sum(l.amount), 0) AS ledger"
         " FROM users u LEFT JOIN credit_ledger l ON l.user_id = u.user_id GROUP BY u.user_id",
     )
+    topups = await _rows(system, "users", "SELECT topup_id, amount, status FROM topups")
+    entries = await _rows(
+        system,
+        "users",
+        "SELECT reference_id, amount FROM credit_ledger WHERE kind = 'TOPUP'",
+    )
     off = [u["user_id"] for u in users if u["credit_balance"] != u["ledger"]]
-    total = sum(int(u["credit_balance"]) for u in users)
-    expected = system.granted - sum(int(r["credits_charged"]) for r in confirmed)
     examples: list[Any] = off[:3]
     violations = len(off)
+
+    credited: dict[str, list[int]] = {}
+    for entry in entries:
+        credited.setdefault(entry["reference_id"], []).append(int(entry["amount"]))
+    status = {t["topup_id"]: t["status"] for t in topups}
+    miscredited = [
+        f"top-up {t['topup_id']} {t['status']} credited {credited.get(t['topup_id'], [])}"
+        for t in topups
+        if credited.get(t["topup_id"], []) != ([int(t["amount"])] if t["status"] == "PAID" else [])
+    ]
+    miscredited += [
+        f"TOPUP entry for unknown top-up {ref}" for ref in credited if ref not in status
+    ]
+    violations += len(miscredited)
+    examples += miscredited[:3]
+
+    total = sum(int(u["credit_balance"]) for u in users)
+    paid_in = sum(int(t["amount"]) for t in topups if t["status"] == "PAID")
+    expected = system.granted + paid_in - sum(int(r["credits_charged"]) for r in confirmed)
     if total != expected:
         violations += 1
-        examples.append(f"balances {total} != granted - sales {expected}")
+        examples.append(f"balances {total} != granted + paid top-ups - sales {expected}")
     return Check("credits conserved", violations, examples)
 
 
