@@ -52,6 +52,11 @@ async def check_all(system: System, *, include_pending: bool) -> list[Check]:
     """Every invariant once. Scans a gate has not uploaded yet (an offline gate) are judged only
     when include_pending (at the end, after the gate is back)."""
     now_ms = time.time() * 1000
+    # The gates' outboxes first: a code shown just before the load paused may still be judged
+    # while the checks read. A scan a gate has recorded is already known to central (online: the
+    # entry-log row is kept before the gate hears the verdict; offline: it is no longer pending
+    # only once central took it), so reading central afterwards never misses it.
+    scans_by_gate = {gate.name: gate_scans(gate) for gate in system.gates}
     confirmed = await _rows(
         system,
         "orders",
@@ -103,7 +108,7 @@ async def check_all(system: System, *, include_pending: bool) -> list[Check]:
     admissions_off: list[str] = []
     scans_lost: list[str] = []
     for gate in system.gates:
-        for scan in gate_scans(gate):
+        for scan in scans_by_gate[gate.name]:
             if scan["pending"] and not include_pending:
                 continue
             if scan["pending"]:
@@ -195,8 +200,10 @@ async def _sagas(system: System) -> Check:
 
 async def settle(system: System, timeout: float = 60) -> None:
     """Wait (bounded) until nothing is in motion: no saga running or compensating, the entry-log
-    outbox empty, every connected gate's backlog uploaded."""
+    outbox empty, every connected gate's backlog uploaded, and no gate still judging a code shown
+    just before the load paused (its scan count unchanged since the last look)."""
     deadline = time.monotonic() + timeout
+    last_counts: list[int] | None = None
     while time.monotonic() < deadline:
         try:
             active = await _rows(
@@ -217,7 +224,10 @@ async def settle(system: System, timeout: float = 60) -> None:
             for scan in gate_scans(gate)
             if scan["pending"]
         )
-        if active[0]["n"] == 0 and outbox[0]["n"] == 0 and backlog == 0:
+        counts = [len(gate_scans(gate)) for gate in system.gates]
+        quiet = counts == last_counts
+        last_counts = counts
+        if active[0]["n"] == 0 and outbox[0]["n"] == 0 and backlog == 0 and quiet:
             return
         await asyncio.sleep(0.5)
 
