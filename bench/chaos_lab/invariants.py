@@ -52,6 +52,11 @@ async def check_all(system: System, *, include_pending: bool) -> list[Check]:
     """Every invariant once. Scans a gate has not uploaded yet (an offline gate) are judged only
     when include_pending (at the end, after the gate is back)."""
     now_ms = time.time() * 1000
+    # The gates' outboxes first: a code shown just before the load paused may still be judged
+    # while the checks read. A scan a gate has recorded is already known to central (online: the
+    # entry-log row is kept before the gate hears the verdict; offline: it is no longer pending
+    # only once central took it), so reading central afterwards never misses it.
+    scans_by_gate = {gate.name: gate_scans(gate) for gate in system.gates}
     confirmed = await _rows(
         system,
         "orders",
@@ -103,7 +108,7 @@ async def check_all(system: System, *, include_pending: bool) -> list[Check]:
     admissions_off: list[str] = []
     scans_lost: list[str] = []
     for gate in system.gates:
-        for scan in gate_scans(gate):
+        for scan in scans_by_gate[gate.name]:
             if scan["pending"] and not include_pending:
                 continue
             if scan["pending"]:
@@ -135,22 +140,47 @@ async def check_all(system: System, *, include_pending: bool) -> list[Check]:
 
 
 async def _credits(system: System, confirmed: list[asyncpg.Record]) -> Check:
-    """Every balance is the sum of its ledger, and all balances together are what the operator
-    granted less what was paid for tickets (transfers only move credits between users)."""
+    """Every balance is the sum of its ledger; all balances together are what the operator granted
+    plus the PAID card top-ups less what was paid for tickets (transfers only move credits); and
+    each top-up was credited exactly once: one TOPUP ledger entry of its amount when PAID, none
+    while PENDING or after FAILED."""
     users = await _rows(
         system,
         "users",
         "SELECT u.user_id, u.credit_balance, coalesce(sum(l.amount), 0) AS ledger"
         " FROM users u LEFT JOIN credit_ledger l ON l.user_id = u.user_id GROUP BY u.user_id",
     )
+    topups = await _rows(system, "users", "SELECT topup_id, amount, status FROM topups")
+    entries = await _rows(
+        system,
+        "users",
+        "SELECT reference_id, amount FROM credit_ledger WHERE kind = 'TOPUP'",
+    )
     off = [u["user_id"] for u in users if u["credit_balance"] != u["ledger"]]
-    total = sum(int(u["credit_balance"]) for u in users)
-    expected = system.granted - sum(int(r["credits_charged"]) for r in confirmed)
     examples: list[Any] = off[:3]
     violations = len(off)
+
+    credited: dict[str, list[int]] = {}
+    for entry in entries:
+        credited.setdefault(entry["reference_id"], []).append(int(entry["amount"]))
+    status = {t["topup_id"]: t["status"] for t in topups}
+    miscredited = [
+        f"top-up {t['topup_id']} {t['status']} credited {credited.get(t['topup_id'], [])}"
+        for t in topups
+        if credited.get(t["topup_id"], []) != ([int(t["amount"])] if t["status"] == "PAID" else [])
+    ]
+    miscredited += [
+        f"TOPUP entry for unknown top-up {ref}" for ref in credited if ref not in status
+    ]
+    violations += len(miscredited)
+    examples += miscredited[:3]
+
+    total = sum(int(u["credit_balance"]) for u in users)
+    paid_in = sum(int(t["amount"]) for t in topups if t["status"] == "PAID")
+    expected = system.granted + paid_in - sum(int(r["credits_charged"]) for r in confirmed)
     if total != expected:
         violations += 1
-        examples.append(f"balances {total} != granted - sales {expected}")
+        examples.append(f"balances {total} != granted + paid top-ups - sales {expected}")
     return Check("credits conserved", violations, examples)
 
 
@@ -170,8 +200,10 @@ async def _sagas(system: System) -> Check:
 
 async def settle(system: System, timeout: float = 60) -> None:
     """Wait (bounded) until nothing is in motion: no saga running or compensating, the entry-log
-    outbox empty, every connected gate's backlog uploaded."""
+    outbox empty, every connected gate's backlog uploaded, and no gate still judging a code shown
+    just before the load paused (its scan count unchanged since the last look)."""
     deadline = time.monotonic() + timeout
+    last_counts: list[int] | None = None
     while time.monotonic() < deadline:
         try:
             active = await _rows(
@@ -192,7 +224,10 @@ async def settle(system: System, timeout: float = 60) -> None:
             for scan in gate_scans(gate)
             if scan["pending"]
         )
-        if active[0]["n"] == 0 and outbox[0]["n"] == 0 and backlog == 0:
+        counts = [len(gate_scans(gate)) for gate in system.gates]
+        quiet = counts == last_counts
+        last_counts = counts
+        if active[0]["n"] == 0 and outbox[0]["n"] == 0 and backlog == 0 and quiet:
             return
         await asyncio.sleep(0.5)
 

@@ -1,6 +1,7 @@
 """The mixed load a chaos run keeps up while parts fail: purchases (reserve then pay; some holds
-abandoned to expire), transfers (initiate, both parties confirm with their own OTP codes) and
-verifications (a ticket's fresh QR code shown to a gate's camera). Every answer is recorded with
+abandoned to expire), transfers (initiate, both parties confirm with their own OTP codes),
+verifications (a ticket's fresh QR code shown to a gate's camera) and card top-ups (through the
+demo provider: create, then complete as its checkout page does). Every answer is recorded with
 its time: successes per kind, and client-visible errors by kind (`call:ERROR_CODE`, or
 `call:unreachable` when no HTTP answer came)."""
 
@@ -16,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import cv2
@@ -33,6 +35,9 @@ TRANSFER_PRICE = 5
 DUPLICATE_SHARE = 0.15
 QR_REUSE_S = 40  # a code is valid 60 s after it was issued: reuse it well inside that
 RETRY_PAUSE = 0.25  # a client's pause after a failure: errors are counted, not hammered
+TOPUP_AMOUNTS = (5, 10, 20)
+TOPUP_PAUSE = 1.0  # top-ups are rarer than purchases
+PAY_CLICKS = 3  # the demo page re-enables its Pay button after a failure: the user clicks again
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Load:
         *,
         purchase_workers: int = 2,
         transfer_workers: int = 1,
+        topup_workers: int = 1,
         scan_gates: list[Gate] | None = None,
         scan_pause: float = 0.6,
         abandon_share: float = 0.1,
@@ -63,6 +69,7 @@ class Load:
         self.rng = random.Random(seed)
         self.purchase_workers = purchase_workers
         self.transfer_workers = transfer_workers
+        self.topup_workers = topup_workers
         self.scan_gates = scan_gates if scan_gates is not None else list(system.gates)
         self.scan_pause = scan_pause
         self.abandon_share = abandon_share
@@ -87,6 +94,7 @@ class Load:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         workers = [self._purchases() for _ in range(self.purchase_workers)]
         workers += [self._transfers() for _ in range(self.transfer_workers)]
+        workers += [self._topups() for _ in range(self.topup_workers)]
         workers += [self._scans(g) for g in self.scan_gates]
         self._tasks = [asyncio.create_task(w) for w in workers]
         self.go.set()
@@ -117,12 +125,13 @@ class Load:
     # ----- HTTP -----
 
     async def call(
-        self, name: str, method: str, path: str, token: str, body: Any = None
+        self, name: str, method: str, path: str, token: str | None, body: Any = None
     ) -> Any | None:
         """The data of a successful answer, else None with the error recorded (and kept in
-        `self.last_error[name]` for the caller that must tell expected refusals apart)."""
+        `self.last_kind` for the caller that must tell expected refusals apart). No token: an
+        anonymous call, as the demo checkout page makes."""
         assert self._session is not None
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         try:
             async with self._session.request(
                 method, self.system.url + path, json=body, headers=headers
@@ -268,6 +277,40 @@ class Load:
                     return party
             await asyncio.sleep(0.5)
         return None
+
+    # ----- top-ups -----
+
+    async def _topups(self) -> None:
+        while not self.stopping:
+            await self._turn()
+            buyer = self.rng.choice(self.system.buyers)
+            amount = self.rng.choice(TOPUP_AMOUNTS)
+            self.in_flight += 1
+            try:
+                done = await self._topup(buyer, amount)
+            finally:
+                self.in_flight -= 1
+            await asyncio.sleep(TOPUP_PAUSE if done else RETRY_PAUSE)
+
+    async def _topup(self, buyer: Buyer, amount: int) -> bool:
+        """Create a top-up, then pay it the way the demo checkout page does: post the top-up id
+        and the secret from the checkout URL's fragment, with no credentials. A failed top-up is
+        left PENDING (never credited), which the credits check also judges."""
+        created = await self.call(
+            "topup", "POST", "/api/credits/topup", buyer.token, {"amount": amount}
+        )
+        if created is None:
+            return False
+        secret = urlsplit(created["checkout_url"]).fragment
+        body = {"topup_id": created["topup_id"], "secret": secret}
+        for click in range(PAY_CLICKS):
+            if click:
+                await asyncio.sleep(RETRY_PAUSE)
+            paid = await self.call("complete", "POST", "/api/payments/demo/complete", None, body)
+            if paid is not None and paid.get("status") == "PAID":
+                self.record.ok("topup")
+                return True
+        return False
 
     # ----- verifications -----
 

@@ -16,7 +16,7 @@ from bench.chaos_lab.invariants import Check, check_all, door_disagreements, gat
 from bench.chaos_lab.load import EXPECTED, Load
 from bench.chaos_lab.system import System
 
-KINDS = ("purchase", "transfer", "scan")
+KINDS = ("purchase", "transfer", "topup", "scan")
 CUT_AT_LEAST_S = 5.0
 
 
@@ -104,6 +104,7 @@ class Plan:
     seats_per_row: int = 40
     purchase_workers: int = 2
     transfer_workers: int = 1
+    topup_workers: int = 1
     scan_pause: float = 0.6
     presale: int = 12
     faults: list[str] = field(default_factory=lambda: [f.name for f in FAULTS])
@@ -134,7 +135,7 @@ def rates(
         span = max(b - a, 1e-6)
         out[phase] = {
             kind: sum(1 for t, k in load.record.successes if k == kind and a <= t < b) / span
-            for kind in ("purchase", "transfer")
+            for kind in ("purchase", "transfer", "topup")
         }
         out[phase]["scan"] = sum(1 for t in scans if a <= t < b) / span
     return out
@@ -208,6 +209,7 @@ async def run_chaos(
             system,
             purchase_workers=plan.purchase_workers,
             transfer_workers=plan.transfer_workers,
+            topup_workers=plan.topup_workers,
             scan_pause=plan.scan_pause,
         )
         await load.start()
@@ -257,6 +259,7 @@ def totals(system: System, load: Load) -> dict[str, int]:
     out = {
         "purchases": done["purchase"],
         "transfers": done["transfer"],
+        "top-ups": done["topup"],
         "abandoned holds": done["abandoned hold"],
         "client errors": len(load.record.errors),
     }

@@ -1,6 +1,6 @@
 """Doors stay open under faults: the whole system scaled out on a private PostgreSQL cluster and a
 private RabbitMQ node (never the machine's shared ones), three real gate agents, a mixed load of
-purchases, transfers and verifications, while in turn PostgreSQL restarts, RabbitMQ stops and
+purchases, transfers, top-ups (demo provider) and verifications, while in turn PostgreSQL restarts, RabbitMQ stops and
 starts, each atomic service and the orchestrator is SIGKILLed and restarted, and a gate's network
 is cut. After each fault and at the end every invariant must have zero violations.
 
@@ -51,6 +51,7 @@ async def test_every_invariant_holds_through_every_fault(tmp_path: Path) -> None
 
     totals = reports[-1].totals
     assert totals["purchases"] > 0 and totals["transfers"] > 0
+    assert totals["top-ups"] > 0, totals  # paid, so the credits check counted them
     # every gate judged scans; the one cut off after the first sales decided offline (and its
     # uploads are in the end-of-run checks), the one whose network was cut did too
     for gate in ("north", "south", "east"):

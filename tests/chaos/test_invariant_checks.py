@@ -1,7 +1,7 @@
 """The chaos run's invariant checks can fail: on a private PostgreSQL cluster with every service's
 schema, a healthy state has zero violations, and each kind of damage a fault could leave behind
-(a seat sold twice, a hold nobody released, credits out of thin air, a stuck saga, a ticket
-admitted twice, an entry-log row still waiting, a gate admission central never heard of) is
+(a seat sold twice, a hold nobody released, credits out of thin air, a top-up credited twice or
+not at all, a stuck saga, a ticket admitted twice, an entry-log row still waiting, a gate admission central never heard of) is
 counted by the check that names it."""
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ async def sql(system: System, service: str, statement: str, **params: Any) -> No
         await engine.dispose()
 
 
+async def migrate_all(system: System) -> None:
+    for service, steps in SCHEMAS.items():
+        engine = await make_engine(f"{system.pg.url}_{service}")
+        await migrate(engine, steps)
+        await engine.dispose()
+
+
 def by_name(checks: list[Any]) -> dict[str, int]:
     return {c.name: c.violations for c in checks}
 
@@ -67,10 +74,7 @@ def system(tmp_path: Path) -> Any:
 
 @needs_binaries
 async def test_each_kind_of_damage_is_counted(system: System, tmp_path: Path) -> None:
-    for service, steps in SCHEMAS.items():
-        engine = await make_engine(f"{system.pg.url}_{service}")
-        await migrate(engine, steps)
-        await engine.dispose()
+    await migrate_all(system)
     gate_dir = tmp_path / "gate"
     gate_dir.mkdir()
     gate = Gate(
@@ -175,3 +179,92 @@ async def test_each_kind_of_damage_is_counted(system: System, tmp_path: Path) ->
     assert found["no ticket checked in twice"] == 1
     assert found["every gate admission at central exactly once"] == 1  # g-2 never arrived
     assert found["no entry-log row lost"] == 2  # g-2's row, and the one still in the outbox
+
+
+def credits(checks: list[Any]) -> Any:
+    return next(c for c in checks if c.name == "credits conserved")
+
+
+@needs_binaries
+async def test_a_topup_credited_twice_or_never_is_counted(system: System) -> None:
+    await migrate_all(system)
+    now = datetime.now(UTC)
+    user = str(uuid.uuid4())
+    paid, pending, failed = (str(uuid.uuid4()) for _ in range(3))
+
+    async def entry(amount: int, kind: str, key: str, ref: str | None) -> None:
+        await sql(
+            system,
+            "users",
+            "INSERT INTO credit_ledger (entry_id, user_id, amount, kind, idempotency_key,"
+            " reference_id, balance_after, created_at) VALUES (:e, :u, :a, :k, :key, :r, 0, :now)",
+            e=str(uuid.uuid4()),
+            u=user,
+            a=amount,
+            k=kind,
+            key=key,
+            r=ref,
+            now=now,
+        )
+
+    async def balance(amount: int) -> None:
+        await sql(system, "users", "UPDATE users SET credit_balance = :b", b=amount)
+
+    # healthy: granted 100, a PAID top-up of 20 credited once, a PENDING and a FAILED one not
+    system.granted = 100
+    await sql(
+        system,
+        "users",
+        "INSERT INTO users (user_id, email, password_hash, role, is_flagged, is_verified,"
+        " credit_balance, created_at) VALUES (:u, 'a@example.com', 'x', 'customer', false, true,"
+        " 120, :now)",
+        u=user,
+        now=now,
+    )
+    for topup_id, amount, status in (
+        (paid, 20, "PAID"),
+        (pending, 5, "PENDING"),
+        (failed, 7, "FAILED"),
+    ):
+        await sql(
+            system,
+            "users",
+            "INSERT INTO topups (topup_id, user_id, amount, provider, status, created_at)"
+            " VALUES (:t, :u, :a, 'demo', :s, :now)",
+            t=topup_id,
+            u=user,
+            a=amount,
+            s=status,
+            now=now,
+        )
+    await entry(100, "GRANT", "grant", None)
+    await entry(20, "TOPUP", f"topup:{paid}", paid)
+    assert credits(await check_all(system, include_pending=True)).violations == 0
+
+    # the PAID top-up credited a second time (the balance follows its ledger: only the top-up
+    # accounting can see it)
+    await entry(20, "TOPUP", "topup-again", paid)
+    await balance(140)
+    check = credits(await check_all(system, include_pending=True))
+    assert check.violations == 2, check  # the top-up, and the total it inflated
+    assert paid in str(check.examples[0])
+
+    await sql(system, "users", "DELETE FROM credit_ledger WHERE idempotency_key = 'topup-again'")
+    await balance(120)
+    assert credits(await check_all(system, include_pending=True)).violations == 0
+
+    # a top-up marked PAID that no ledger entry ever credited
+    await sql(system, "users", "UPDATE topups SET status = 'PAID' WHERE topup_id = :t", t=pending)
+    check = credits(await check_all(system, include_pending=True))
+    assert check.violations == 2, check  # the top-up, and the total short of its 5 credits
+    assert pending in str(check.examples[0])
+
+    # a FAILED top-up that was credited anyway
+    await sql(
+        system, "users", "UPDATE topups SET status = 'PENDING' WHERE topup_id = :t", t=pending
+    )
+    await entry(7, "TOPUP", f"topup:{failed}", failed)
+    await balance(127)
+    check = credits(await check_all(system, include_pending=True))
+    assert check.violations == 2, check
+    assert failed in str(check.examples[0])
