@@ -40,7 +40,7 @@ def main() -> int:
     )
     parser.add_argument("--keep", type=Path, help="run in this folder and keep its logs")
     args = parser.parse_args()
-    plan = Plan() if args.quick else Plan(before_s=10, outage_s=5, after_s=10, presale=20)
+    plan = Plan() if args.quick else Plan(before_s=10, outage_s=5, after_s=10, presale=20, rows=80)
     if args.before is not None:
         plan.before_s = args.before
     if args.outage is not None:

@@ -58,6 +58,7 @@ class Settings:
     # Requests per minute per client address on login/register/OTP (contract: at least 300).
     auth_rate_limit: int = 300
     otp_ttl: int = 300  # seconds a one-time code lives
+    otp_send_limit: int = 8  # codes one user may be sent per purpose in 15 minutes
     signing_keys_dir: Path | None = None  # operator-given ticket keys; else made in data_dir
     verify_concurrency: int = 32  # scans in flight before central sheds load with 503
     health_port: int | None = None  # inventory's HTTP /health and /metrics (gRPC has no HTTP)
@@ -139,6 +140,10 @@ class Settings:
             )
         if not 1 <= self.otp_ttl <= 3600:
             raise ConfigError(f"--otp-ttl: must be 1-3600 seconds (got {self.otp_ttl})")
+        if not 1 <= self.otp_send_limit <= 100_000:
+            raise ConfigError(
+                f"--otp-send-limit: must be 1-100000 codes (got {self.otp_send_limit})"
+            )
         if self.health_port is not None and not 0 <= self.health_port <= 65535:
             raise ConfigError(f"--health-port: must be 0-65535 (got {self.health_port})")
         if self.auth_rate_limit < 1:
@@ -326,6 +331,7 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("auth_rate_limit", "--auth-rate-limit", _INT),
     ("cors_origin", "--cors-origin", _LIST),
     ("otp_ttl", "--otp-ttl", _INT),
+    ("otp_send_limit", "--otp-send-limit", _INT),
     ("verify_concurrency", "--verify-concurrency", _INT),
     ("signing_keys_dir", "--signing-keys-dir", Path),
     ("health_port", "--health-port", _INT),

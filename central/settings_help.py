@@ -52,6 +52,8 @@ SETTING_HELP: dict[str, str] = {
     "transfer_ttl": "seconds a transfer waits for both parties' codes",
     "auth_rate_limit": "requests per minute per address on login, register and OTP",
     "otp_ttl": "seconds a one-time code lives",
+    "otp_send_limit": "codes one user may be sent for one purpose in 15 minutes; past it "
+    "RATE_LIMITED with retry_after_s",
     "verify_concurrency": "scans in flight before central answers 503 (the gate decides offline)",
     "signing_keys_dir": "directory of the ticket signing keys (unset: in the data directory)",
     "health_port": "inventory alone: port of its HTTP /health and /metrics (unset: 8104)",

@@ -38,6 +38,10 @@ RETRY_PAUSE = 0.25  # a client's pause after a failure: errors are counted, not 
 TOPUP_AMOUNTS = (5, 10, 20)
 TOPUP_PAUSE = 1.0  # top-ups are rarer than purchases
 PAY_CLICKS = 3  # the demo page re-enables its Pay button after a failure: the user clicks again
+# A purchase worker starts at most one purchase per interval: the run then uses a number of seats
+# set by its length, not by how fast the machine is (a fast machine sold the event out mid-run
+# and "no purchase after the fault" read as "not recovered").
+PURCHASE_INTERVAL = 0.25
 
 
 @dataclass
@@ -164,6 +168,7 @@ class Load:
             if not self.free_seats:
                 await asyncio.sleep(0.5)
                 continue
+            started = time.monotonic()
             # a few workers aim at the same first seats: real contention for one seat
             seat_id = self.free_seats[min(len(self.free_seats) - 1, self.rng.randrange(3))]
             buyer = self.rng.choice(self.system.buyers)
@@ -174,6 +179,8 @@ class Load:
                 self.in_flight -= 1
             if not done:
                 await asyncio.sleep(RETRY_PAUSE)
+            else:
+                await asyncio.sleep(max(0.0, PURCHASE_INTERVAL - (time.monotonic() - started)))
 
     async def _purchase(self, seat_id: str, buyer: Buyer) -> bool:
         """False when the attempt met a failure (the worker then pauses as a client would)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.chaos_lab.invariants import Check, check_all, door_disagreements, gate_scans, settle
-from bench.chaos_lab.load import EXPECTED, Load
+from bench.chaos_lab.load import EXPECTED, PURCHASE_INTERVAL, Load
 from bench.chaos_lab.system import System
 
 KINDS = ("purchase", "transfer", "topup", "scan")
@@ -100,7 +100,7 @@ class Plan:
     outage_s: float = 2.0
     after_s: float = 4.0
     buyers: int = 6
-    rows: int = 20
+    rows: int = 30
     seats_per_row: int = 40
     purchase_workers: int = 2
     transfer_workers: int = 1
@@ -272,7 +272,20 @@ def totals(system: System, load: Load) -> dict[str, int]:
     return out
 
 
+def seats_per_fault(plan: Plan) -> int:
+    """Seats one fault's windows can use up at most: each purchase worker starts at most one
+    purchase per PURCHASE_INTERVAL, over the windows plus the restart. Fewer seats left and "no
+    purchase after the fault" would mean "sold out", not "not recovered"."""
+    seconds = plan.before_s + plan.outage_s + plan.after_s + 10
+    return int(plan.purchase_workers * seconds / PURCHASE_INTERVAL)
+
+
 async def _one_fault(system: System, load: Load, fault: Fault, plan: Plan) -> FaultReport:
+    if len(load.free_seats) < seats_per_fault(plan):
+        raise RuntimeError(
+            f"only {len(load.free_seats)} seats left before {fault.name!r}: the event is too "
+            "small for this plan (raise Plan.rows)"
+        )
     load.resume()
     before = time.time()
     await asyncio.sleep(plan.before_s)

@@ -362,7 +362,13 @@ def create_app(
         app[services_key] = Services(
             users=UserStore(engine, clock),
             ledger=Ledger(engine, clock),
-            otp=OtpStore(engine, jwt_secret, clock, timedelta(seconds=settings.otp_ttl)),
+            otp=OtpStore(
+                engine,
+                jwt_secret,
+                clock,
+                timedelta(seconds=settings.otp_ttl),
+                send_limit=settings.otp_send_limit,
+            ),
             tokens=TokenIssuer(
                 jwt_secret,
                 access_ttl=settings.access_ttl,

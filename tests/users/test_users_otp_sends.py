@@ -6,11 +6,13 @@ ends with exactly the cap sent."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from central.config import Settings
 from central.users.otp import OTP_SEND_LIMIT, OTP_SEND_WINDOW
 from tests.users.conftest import HEADERS, AppFactory, FakeClock, read_codes, register
 
@@ -51,3 +53,11 @@ async def test_a_burst_of_code_requests_sends_exactly_the_cap(
     assert (await _challenge(client, other["user_id"]))[0] == 200
     clock.advance(OTP_SEND_WINDOW.total_seconds() + 1)
     assert (await _challenge(client, user["user_id"]))[0] == 200
+
+
+async def test_the_cap_is_the_services_setting(make_client: AppFactory, settings: Settings) -> None:
+    """`--otp-send-limit` sets the cap (a load test's handful of users pass tickets all day)."""
+    client = await make_client(settings=dataclasses.replace(settings, otp_send_limit=2))
+    user = await register(client, "few@example.com", verified=True)
+    statuses = [(await _challenge(client, user["user_id"]))[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
