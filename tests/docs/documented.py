@@ -14,7 +14,8 @@ line; `# …` comments are dropped), split at `&&`. Each piece is one of:
 How a documented command is made runnable, and nothing else is changed:
 
 - the Python is the current interpreter; the code is the fresh clone's (cwd and PYTHONPATH);
-- `bench/` scripts get `--quick`;
+- `bench/` scripts get `--quick`; `bench/chaos.py` without `--fault` gets `--fault "gate network
+  cut"` (tests/chaos runs every fault on the same plan; running them twice cost CI 3 minutes);
 - `[--flag]` (an optional part) runs the command twice: without it and with it;
 - `…` after `--user-id` / `--device-token` is the `user_id` / `device_token` an earlier command of
   the same document printed; `…` as an exported value is a fresh random secret;
