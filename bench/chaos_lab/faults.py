@@ -309,6 +309,11 @@ class Process:
             return http_ok(url)
 
         wait_for(up, timeout, self.name)
+        # The machine is shared: another program may own the port we asked for (taken between
+        # free_port() and our bind) and answer the health check while our process dies on that
+        # bind. A process still alive a moment after its health answered is ours.
+        time.sleep(0.5)
+        up()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
