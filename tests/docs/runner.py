@@ -110,7 +110,7 @@ class DocumentRun:
             out.append(self._rewrite_value(token))
             previous = documented
         program = step.program
-        if program.startswith("bench/"):
+        if program.startswith("bench/") and "--quick" not in out:
             out.append("--quick")
         if program == "bench/chaos.py" and "--fault" not in out:
             # every fault with this plan is tests/chaos's job (3 minutes); here the command
