@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from central.progress import Progress
 from hardware.decode import ZxingDecoder, make_decoder, usable_decoders
 from hardware.qr_render import qr_modules, render_qr_frame
 from proto.ticket_token import issue_device_cert, sign_device_code, sign_token
@@ -96,7 +97,10 @@ def main() -> None:
         f"{'decoder':<14}{'frame':<11}{'content':<9}{'median ms':>10}{'p95 ms':>9}"
         f"{'fps':>8}{'codes':>7}"
     )
+    # what the run is doing, on stderr as it happens; the figures go to stdout
+    progress = Progress("decode_bench", total=2)
     for width, height in ((640, 480), (1280, 720)):
+        progress.step(f"{width}x{height} frames: {len(decoders)} decoders, {args.iterations} each")
         for content, frame in frames(width, height, payloads).items():
             for name, decoder in decoders.items():
                 med, p95, found = time_decode(decoder, frame, args.iterations)

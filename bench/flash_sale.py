@@ -29,6 +29,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the checkout
 from central.local_processes import CentralProcess, ScaledOutCentral, run_admin  # noqa: E402
+from central.progress import Progress  # noqa: E402
+
+# what the run is doing, on stderr as it happens; the figures go to stdout
+progress = Progress("flash_sale")
 
 PASSWORD = "bench password"
 
@@ -96,7 +100,9 @@ async def setup(
         },
     )
     seat_ids = ev["data"]["seat_ids"][: args.seats]
+    progress.step(f"event with {len(seat_ids)} seats created; registering {args.buyers} buyers")
     sem = asyncio.Semaphore(8)
+    registered = progress.ticker("buyers registered", args.buyers)
     user_ids: list[str] = []
 
     async def register(i: int) -> None:
@@ -107,6 +113,7 @@ async def setup(
             )
             assert status == 201, body
             user_ids.append(body["data"]["user_id"])
+            registered()
 
     await asyncio.gather(*(register(i) for i in range(args.buyers)))
     codes = {}
@@ -114,6 +121,8 @@ async def setup(
         item = json.loads(line)
         codes[item["user_id"]] = item["code"]
     tokens: list[str] = []
+    progress.step("verifying the buyers' codes and granting each 100 credits")
+    ready = progress.ticker("buyers ready", len(user_ids))
 
     async def verify(user_id: str) -> None:
         async with sem:
@@ -128,6 +137,7 @@ async def setup(
                 "POST", "/api/admin/credits/grant", admin, {"user_id": user_id, "amount": 100}
             )
             assert status == 200, body
+            ready()
 
     await asyncio.gather(*(verify(u) for u in user_ids))
     return seat_ids, ev["data"]["event_id"], tokens
@@ -215,6 +225,7 @@ async def main() -> None:
     if args.amqp:
         extra += ["--amqp-url", args.amqp, "--amqp-prefix", f"bench{uuid.uuid4().hex[:6]}."]
     data_dir = tmp / "data"
+    progress.step("creating the admin account")
     run_admin(
         data_dir,
         "create-user",
@@ -231,6 +242,7 @@ async def main() -> None:
         central = ScaledOutCentral(data_dir, database_url=prefix, args=extra)
     else:
         central = CentralProcess(data_dir, database_url=prefix, args=extra)
+    progress.step("starting central")
     central.start()
     backend = "PostgreSQL" + (" + RabbitMQ" if args.amqp else "") if prefix else "SQLite (embedded)"
     backend += ", one process per service" if args.scaled_out else ", one process"
@@ -244,9 +256,11 @@ async def main() -> None:
                 f"setup: {len(tokens)} buyers, {len(seat_ids)} seats in {time.perf_counter() - t0:.1f} s",
                 file=sys.stderr,
             )
+            progress.step(f"the race: {len(tokens)} buyers for {len(seat_ids)} seats")
             result = await race(api, seat_ids, tokens, args)
             c = result["counts"]
             oversold = len(result["paid_seats"]) - len(set(result["paid_seats"]))
+            progress.step(f"waiting {args.hold_ttl + 5} s for the unpaid holds to lapse")
             await asyncio.sleep(args.hold_ttl + 5)
             _, detail, _ = await api.call("GET", f"/api/events/{event_id}")
             seats = [s for s in detail["data"]["seats"] if s["seat_id"] in set(seat_ids)]
@@ -273,6 +287,7 @@ async def main() -> None:
         print(f"sold seats:         {sold} ({len(set(result['paid_seats']))} answered 200)")
         print(f"HELD after TTL+5 s: {still_held}")
     finally:
+        progress.step("stopping central")
         central.stop()
         if prefix:  # the run's own databases: nothing left behind on the server
             from central.db import drop_postgres_database

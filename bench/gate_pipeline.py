@@ -32,6 +32,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from central.local_processes import CentralProcess, free_port, make_venue  # noqa: E402
+from central.progress import Progress  # noqa: E402
 from central.signing import KeyRing  # noqa: E402
 from gate_agent.agent import GateAgent  # noqa: E402
 from gate_agent.config import load_config  # noqa: E402
@@ -352,7 +353,10 @@ def main() -> int:
         print("no decoder loads on this machine; nothing to measure", file=sys.stderr)
         return 1
     logging.basicConfig(level=logging.ERROR)
+    # what the run is doing, on stderr as it happens; the figures (JSON) go to stdout
+    progress = Progress("gate_pipeline")
     if args.preview_only:
+        progress.step("the preview run")
         with tempfile.TemporaryDirectory() as tmp:
             preview = preview_run(Path(tmp), args.seconds)
             print(json.dumps({"preview": preview, "skipped_decoders": skipped}, indent=2))
@@ -361,13 +365,19 @@ def main() -> int:
     for decoder in DECODERS:
         for size in SIZES:
             key = f"{decoder} {size[0]}x{size[1]}"
+            progress.step(f"empty frames per second: {key}")
             result["empty_frames_per_s"][key] = empty_fps(decoder, size, args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
+        progress.step("where a scan's time goes (breakdown)")
         result["breakdown"] = breakdown(Path(tmp))
+        progress.step(f"offline latency: {args.trials} scans per configuration")
         result["offline"] = offline_latency(Path(tmp), args.trials)
+        progress.step("the preview run")
         result["preview"] = preview_run(Path(tmp), args.seconds)
         if not args.skip_online:
+            progress.step(f"online latency (a central): {args.trials} scans per configuration")
             result["online"], _ = online_latency(Path(tmp), args.trials)
+    progress.step("done")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -21,6 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from central.progress import Progress
 from hardware.decode import ZxingDecoder
 from hardware.hard_frames import DISTORTIONS, HEIGHT, WIDTH, _camera, _scene, corpus
 from hardware.second_pass import DEFAULT_BUDGET_MS, HardFrameDecoder
@@ -31,7 +32,13 @@ def _p95(samples: list[float]) -> float:
     return ordered[max(0, int(len(ordered) * 0.95) - 1)]
 
 
+# what the run is doing, on stderr as it happens; the figures go to stdout
+progress = Progress("hard_frames", total=2)
+
+
 def decode_rates(per: int, seed: int, budget_ms: float) -> None:
+    progress.step(f"decoding {per} frames per distortion ({len(DISTORTIONS)} distortions)")
+    decoded = progress.ticker("frames", per * len(DISTORTIONS))
     fast = ZxingDecoder()
     hard = HardFrameDecoder(ZxingDecoder(), budget_ms=budget_ms, max_share=None)
     hits: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -50,6 +57,7 @@ def decode_rates(per: int, seed: int, budget_ms: float) -> None:
         row[0] += 1
         row[1] += item.payload in before
         row[2] += item.payload in after
+        decoded()
     print(f"hard-frame corpus: {per} frames per distortion, seed {seed}, budget {budget_ms} ms")
     print(
         f"{'distortion':<16} {'frames':>6} {'before':>12} {'after':>12}"
@@ -72,6 +80,7 @@ def decode_rates(per: int, seed: int, budget_ms: float) -> None:
 
 
 def empty_rates(iterations: int) -> None:
+    progress.step(f"empty frames: {iterations} each, two kinds, two decoders")
     flat = np.full((HEIGHT, WIDTH), 200, dtype=np.uint8)
     scenes = [_camera(_scene(np.random.default_rng(i)), np.random.default_rng(i)) for i in range(8)]
     print(f"\nempty {WIDTH}x{HEIGHT} frames, {iterations} each (frames/s, one thread)")

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
+from central.progress import Progress  # noqa: E402
 from proto.ticket_token import (  # noqa: E402
     PREFIX,
     issue_device_cert,
@@ -36,7 +37,10 @@ def main(iterations: int) -> None:
     keys = {1: key.public_key()}
     seats = [str(uuid.uuid4()) for _ in range(64)]
     now = int(time.time())
+    # what the run is doing, on stderr as it happens; the figures go to stdout
+    progress = Progress("token_bench", total=4)
 
+    progress.step(f"TR1: signing and verifying {iterations:,} codes, then a forged one")
     start = time.perf_counter()
     tokens = [sign_token(seats[i % 64], i, now, 1, key) for i in range(iterations)]
     sign_s = time.perf_counter() - start
@@ -63,6 +67,7 @@ def main(iterations: int) -> None:
     print(f"forged: {iterations / reject_s:10.0f} /s  {reject_s / iterations * 1e6:7.1f} µs each")
 
     # TR2: 64 phones, one certificate each; a code a second per phone
+    progress.step(f"TR2: 64 phone certificates, {iterations:,} phone-signed codes")
     phones = [ec.generate_private_key(ec.SECP256R1()) for _ in range(64)]
     certs = [
         issue_device_cert(
@@ -86,6 +91,7 @@ def main(iterations: int) -> None:
     # noisy); the figure per kind is the median round.
     rounds = 10
     per_round = max(1, iterations // rounds)
+    progress.step(f"TR1 and TR2 verified in {rounds} alternating rounds")
     tr1_us: list[float] = []
     tr2_us: list[float] = []
     for r in range(rounds):
@@ -103,6 +109,7 @@ def main(iterations: int) -> None:
     )
     print(f"alternating rounds ({rounds}): TR1 verify {tr1:7.1f} µs, TR2 verify {tr2:7.1f} µs")
     print(f"TR2 verify / TR1 verify: {tr2 / tr1:.2f}x (same run)")
+    progress.step("done")
 
 
 def parse_iterations(argv: list[str]) -> int:

@@ -36,7 +36,11 @@ sys.path.insert(0, str(ROOT))  # run from anywhere in the checkout
 import aiohttp  # noqa: E402
 
 from central.local_processes import ScaledOutCentral, free_port  # noqa: E402
+from central.progress import Progress  # noqa: E402
 from central.signing import KeyRing  # noqa: E402
+
+# what the run is doing, on stderr as it happens; the figures go to stdout
+progress = Progress("verify_load")
 
 PASSWORD = "bench-password-1"
 INVALID_SHARE = 0.2
@@ -82,6 +86,7 @@ class Api:
 
 
 async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int) -> dict[str, Any]:
+    progress.step("setup: an admin, a buyer, an event, the gates")
     admin_cli(data_dir, db, "create-user", "--email", "admin@vb.test", "--password", PASSWORD,
               "--role", "admin")  # fmt: skip
     admin_cli(data_dir, db, "create-user", "--email", "buyer@vb.test", "--password", PASSWORD,
@@ -114,6 +119,8 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
         )
         gate_tokens.append(gate["data"]["device_token"])
     limit = asyncio.Semaphore(16)
+    progress.step(f"setup: buying {len(seat_ids)} seats")
+    bought = progress.ticker("seats bought", len(seat_ids))
 
     async def buy(seat_id: str) -> None:
         async with limit:
@@ -125,6 +132,7 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
                 "POST", "/api/pay", tokens["buyer"], {"order_id": body["data"]["order_id"]}
             )
             assert status == 200, body
+            bought()
 
     started = time.perf_counter()
     await asyncio.gather(*(buy(s) for s in seat_ids))
@@ -228,6 +236,7 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         url = f"http://127.0.0.1:{port}"
         print(f"server pid {server.pid} on :{port} ({'PostgreSQL ' + db if db else 'SQLite'})")
+    progress.step("waiting for central to answer /health")
     try:
         connector = aiohttp.TCPConnector(limit=args.connections)
         async with aiohttp.ClientSession(
@@ -253,13 +262,17 @@ async def main_async(args: argparse.Namespace) -> None:
                   f"{INVALID_SHARE:.0%} invalid, first scans while seats last, else duplicates")  # fmt: skip
             print(f"{'rate':>6} {'sent/s':>8} {'verif/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
                   f"{'max ms':>8}  results / errors")  # fmt: skip
-            for rate in args.rates:
+            for number, rate in enumerate(args.rates, start=1):
+                progress.step(
+                    f"rate {number} of {len(args.rates)}: {rate} scans/s for {args.duration:.0f} s"
+                )
                 row = await run_step(api, ring, plan, fresh, used, rate, args.duration, rng)
                 print(f"{row['rate']:>6} {row['sent_per_s']:>8} {row['verified_per_s']:>8} "
                       f"{row['p50_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}  "
                       f"{row['results']} {row['errors'] or ''}", flush=True)  # fmt: skip
                 await asyncio.sleep(1)
     finally:
+        progress.step("stopping central")
         if scaled is not None:
             await asyncio.to_thread(scaled.stop)
         if server is not None:

@@ -10,11 +10,14 @@ import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from central.config import ENV_SETTINGS, ConfigError, Settings, load_settings
 from central.errors import ApiError
 from central.logs import setup_logging
+
+if TYPE_CHECKING:
+    from central.orchestrator.schemas import CreateEventBody
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *, only: tuple[str, ...] = ()) -> None:
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "openapi", help="print the public API's OpenAPI 3.1 document (generated from the code)"
     )
     openapi.add_argument(
-        "--markdown", action="store_true", help="print it as docs/api-reference.md instead"
+        "--markdown", action="store_true", help="print it as docs/api.md (Markdown) instead"
     )
 
     admin = sub.add_parser("admin", help="operator commands (print one JSON object)")
@@ -128,15 +131,27 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     from central.orchestrator import admin_ops
-    from central.orchestrator.schemas import CreateEventBody
+    from central.progress import Progress
     from central.serve import make_backends, start_atomic_services
 
+    command: str = args.admin_command
+    # The one slow command says what it is doing, on stderr (stdout stays the one JSON object):
+    # most of its time is the services starting, then the seats.
+    progress, event = None, None
+    if command == "create-event":
+        # a refused layout is one line before anything starts, as for every admin command
+        event = _event_body(args)
+        admin_ops.check_times(event)
+        admin_ops.plan_seats(event.seats, event.pricing)
+        progress = Progress("create-event", total=2 + admin_ops.CREATE_EVENT_STEPS)
+        progress.step("starting central's services")
     async with AsyncExitStack() as stack:
         addresses = await start_atomic_services(stack, settings)
         backends = make_backends(settings, addresses)
         await backends.start()
         stack.push_async_callback(backends.close)
-        command: str = args.admin_command
+        if progress is not None:
+            progress.step("services started")
         if command == "create-user":
             return await admin_ops.create_user(
                 backends,
@@ -148,34 +163,39 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
                 role=args.role,
             )
         if command == "create-event":
-            date = args.date or (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-            body: dict[str, Any] = {
-                "name": args.name,
-                "venue": {"name": args.venue},
-                "hall_id": args.hall,
-                "event_date": date,
-                "pricing": {"STANDARD": args.price},
-                "seats": {"rows": args.rows, "seats_per_row": args.seats_per_row},
-            }
-            if args.doors_open:
-                body["doors_open"] = args.doors_open
-            if args.doors_close:
-                body["doors_close"] = args.doors_close
-            from pydantic import ValidationError
-
-            from central.web import validation_error
-
-            try:
-                parsed = CreateEventBody.model_validate_json(json.dumps(body))
-            except ValidationError as exc:
-                raise validation_error(exc) from None
-            result = await admin_ops.create_event(backends, parsed)
+            assert event is not None
+            result = await admin_ops.create_event(backends, event, progress)
             return {"event_id": result["event_id"], "seat_ids": result["seat_ids"]}
         if command == "add-gate":
             return await admin_ops.add_gate(backends, args.hall, args.name)
         if command == "grant-credits":
             return await admin_ops.grant_credits(backends, args.user_id, args.amount)
         raise ConfigError(f"unknown admin command {command!r}")
+
+
+def _event_body(args: argparse.Namespace) -> CreateEventBody:
+    from pydantic import ValidationError
+
+    from central.orchestrator.schemas import CreateEventBody
+    from central.web import validation_error
+
+    date = args.date or (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body: dict[str, Any] = {
+        "name": args.name,
+        "venue": {"name": args.venue},
+        "hall_id": args.hall,
+        "event_date": date,
+        "pricing": {"STANDARD": args.price},
+        "seats": {"rows": args.rows, "seats_per_row": args.seats_per_row},
+    }
+    if args.doors_open:
+        body["doors_open"] = args.doors_open
+    if args.doors_close:
+        body["doors_close"] = args.doors_close
+    try:
+        return CreateEventBody.model_validate_json(json.dumps(body))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def _password(args: argparse.Namespace) -> str:

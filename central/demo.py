@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 
 from central.local_processes import PYTHON, ROOT, CentralProcess, free_port, run_admin
+from central.progress import Progress
 
 ADMIN_EMAIL = "admin@demo.example"
 PASSWORD = "demo password 1"
@@ -36,9 +36,30 @@ GATE_PIN = "2468"
 HALL, OTHER_HALL = "HALL-A", "HALL-B"
 
 
+# The script's steps, announced as each begins ("demo [3/10] …") so a person sees how far the
+# start-up has come; tests/docs/test_readme_demo.py checks they appear in this order.
+STEPS = (
+    "creating the organiser's account",
+    "starting central",
+    "central is up",
+    "creating two events",
+    "gate agent started",
+    "Ann and Bob register",
+    "purchases",
+    "Ann transfers her second seat to Bob",
+    "gate online",
+    "scans at the gate",
+)
+progress = Progress("demo", total=len(STEPS))
+
+
 def say(message: str) -> None:
-    """Progress for the person waiting; stdout stays for the result (`--once` prints JSON)."""
-    print(f"demo: {message}", file=sys.stderr, flush=True)
+    """A line within a step; stdout stays for the result (`--once` prints JSON)."""
+    progress.note(message)
+
+
+def step(message: str) -> None:
+    progress.step(message)
 
 
 @dataclass
@@ -297,23 +318,25 @@ def urls(demo: Demo) -> dict[str, str]:
 
 
 def script(demo: Demo) -> None:
-    say("creating the organiser's account")
+    step("creating the organiser's account")
     run_admin(
         demo.central.data_dir,
         "create-user", "--email", ADMIN_EMAIL, "--password", PASSWORD, "--role", "admin",
     )  # fmt: skip
-    say("starting central (all services, SQLite in a temporary directory)")
+    step("starting central (all services, SQLite in a temporary directory)")
     demo.central.start()
+    step(f"central is up at {demo.central.url}")
     demo.admin_token = demo.login(ADMIN_EMAIL)
-    say(f"creating two events: one in {HALL}, one in {OTHER_HALL}; a gate for {HALL}")
+    step(f"creating two events: one in {HALL}, one in {OTHER_HALL}; a gate for {HALL}")
     seats = demo.create_event("Demo Night", HALL, 6)
     other_seats = demo.create_event("Other Hall Matinee", OTHER_HALL, 2)
     gate = demo.ok(
         "POST", "/api/admin/gates", demo.admin_token, json={"hall_id": HALL, "name": "Demo Gate"}
     )
     demo.start_gate(gate["device_token"])
+    step(f"gate agent started (camera: a folder; dashboard http://127.0.0.1:{demo.gate_port}/)")
 
-    say("Ann and Bob register (one-time codes by the file backend); Carol is a flagged account")
+    step("Ann and Bob register (one-time codes by the file backend); Carol is a flagged account")
     ann, bob = demo.register("Ann"), demo.register("Bob")
     carol = Attendee("Carol", f"carol-{uuid.uuid4().hex[:4]}@demo.example")
     made = run_admin(
@@ -324,17 +347,19 @@ def script(demo: Demo) -> None:
     for person in (ann, bob, carol):
         demo.grant(person, 500)
 
-    say("purchases: Ann two seats and one in the other hall, Carol one seat (with her code)")
+    step("purchases: Ann two seats and one in the other hall, Carol one seat (with her code)")
     demo.buy(ann, seats[0])
     demo.buy(ann, seats[1])
     demo.buy(ann, other_seats[0])
     demo.buy(carol, seats[2])
     saved_before_transfer = demo.qr(ann, seats[1])
-    say("Ann transfers her second seat to Bob (both confirm with their codes)")
+    step("Ann transfers her second seat to Bob (both confirm with their codes)")
     demo.transfer(ann, bob, seats[1])
 
     say("waiting for the gate to come online")
     gate = demo.gate_session()
+    step("gate online: it has central's manifest")
+    step("scans at the gate: each code is held up to its camera")
     try:
         ring = _key_ring(demo.central.data_dir)
         first = demo.qr(ann, seats[0])

@@ -15,6 +15,7 @@ from pathlib import Path
 from bench.chaos_lab.invariants import Check, check_all, door_disagreements, gate_scans, settle
 from bench.chaos_lab.load import EXPECTED, PURCHASE_INTERVAL, Load
 from bench.chaos_lab.system import System
+from central.progress import Progress
 
 KINDS = ("purchase", "transfer", "topup", "scan")
 CUT_AT_LEAST_S = 5.0
@@ -190,9 +191,14 @@ async def run_chaos(
     system = System(root)
     load: Load | None = None
     reports: list[FaultReport] = []
+    chosen = [f for f in FAULTS if f.name in plan.faults]
+    # what the run is doing, on stderr as it happens; the reports go to `out` (stdout)
+    progress = Progress("chaos", total=4 + len(chosen))
     try:
         started = time.monotonic()
+        progress.step("starting the services (one process each), RabbitMQ vhost and proxies")
         await system.start()
+        progress.step(f"setup: a venue, {plan.buyers} buyers, three gates, the load")
         await system.setup_venue(
             buyers=plan.buyers,
             rows=plan.rows,
@@ -213,6 +219,9 @@ async def run_chaos(
             scan_pause=plan.scan_pause,
         )
         await load.start()
+        progress.step(
+            f"load running; waiting for {plan.presale} sales before gate east goes offline"
+        )
         # east goes offline for the whole run once its manifest knows the first sales
         for _ in range(600):
             if sum(1 for _, k in load.record.successes if k == "purchase") >= plan.presale:
@@ -223,12 +232,16 @@ async def run_chaos(
         east.proxy.cut()
         out(f"setup done in {time.monotonic() - started:.0f} s; gate east offline from now on")
 
-        chosen = [f for f in FAULTS if f.name in plan.faults]
         for fault in chosen:
+            progress.step(
+                f"fault {fault.name}: {plan.before_s} s load, {plan.outage_s} s down,"
+                f" {plan.after_s} s after"
+            )
             reports.append(await _one_fault(system, load, fault, plan))
             out(format_report(reports[-1]))
 
         # the offline gate comes back and uploads everything it decided alone
+        progress.step("gate east back online; settling and checking every invariant")
         await load.pause()
         east.proxy.restore()
         await settle(system, timeout=90)

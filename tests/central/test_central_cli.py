@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,30 @@ def test_empty_signing_keys_dir_stops_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("{")]
     assert len(lines) == 1 and "--signing-keys-dir" in lines[0], done.stderr
+
+
+def test_create_event_with_many_seats_reports_its_progress(tmp_path: Path) -> None:
+    """5,000 seats: each step on stderr as it happens, numbered, with the seats counted; stdout
+    stays the one JSON object."""
+    done = central(
+        "admin", "--data-dir", str(tmp_path / "d"), "create-event", "--name", "Big Night",
+        "--hall", "HALL-A", "--rows", "100", "--seats-per-row", "50", "--price", "10",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    event = json.loads(done.stdout)
+    assert len(event["seat_ids"]) == 5000
+    lines = done.stderr.splitlines()
+    steps = [
+        re.sub(r" \(\d+\.\d s\)$", "", line) for line in lines if line.startswith("create-event [")
+    ]
+    assert steps == [
+        "create-event [1/6] starting central's services",
+        "create-event [2/6] services started",
+        "create-event [3/6] 5,000 seats planned (100 rows of 50)",
+        f"create-event [4/6] event {event['event_id']} recorded",
+        "create-event [5/6] creating 5,000 seats in one transaction (all or none)",
+        "create-event [6/6] 5,000 seats created",
+    ], done.stderr
+    # the count comes between "creating" and "created"
+    at = [i for i, line in enumerate(lines) if line.startswith("create-event [")]
+    assert at[4] < lines.index("create-event   seats: 5,000 of 5,000 (100%)") < at[5]

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from central.demo import STEPS
 from central.local_processes import free_port
 from tests.docs.documented import code_blocks
 from tests.docs.runner import clone_env, fresh_clone
@@ -47,6 +48,21 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def assert_steps_in_order(err: str) -> None:
+    """The start-up shows its steps as they happen: every one, numbered, in the script's order,
+    and the scans' verdicts inside the last one."""
+    lines = err.splitlines()
+    found = []
+    for number, name in enumerate(STEPS, start=1):
+        prefix = f"demo [{number}/{len(STEPS)}] {name}"
+        at = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+        assert len(at) == 1, (prefix, err[-4000:])
+        found.append(at[0])
+    assert found == sorted(found), err[-4000:]
+    verdicts = [i for i, line in enumerate(lines) if line.startswith("demo   gate: ")]
+    assert len(verdicts) == len(EXPECTED) and min(verdicts) > found[-1], err[-4000:]
+
+
 def test_readme_first_command_is_the_demo_and_every_scan_gets_its_verdict(tmp_path: Path) -> None:
     command = readme_first_command()
     assert command[:4] == [".venv/bin/python", "-m", "central", "demo"], command
@@ -76,6 +92,7 @@ def test_readme_first_command_is_the_demo_and_every_scan_gets_its_verdict(tmp_pa
     assert urls["attendee_app"] == f"http://127.0.0.1:{port}/"
     assert urls["organiser_console"] == f"http://127.0.0.1:{port}/admin/"
     assert urls["gate_dashboard"].startswith("http://127.0.0.1:") and urls["gate_pin"]
+    assert_steps_in_order(err)
     # nothing left running: no process of its group, central's port free again
     assert not left_running
     with socket.socket() as probe:

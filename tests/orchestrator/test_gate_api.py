@@ -336,3 +336,32 @@ async def test_admin_add_gate_command_end_to_end(tmp_path: Path) -> None:
         assert (body["data"]["gate_id"], body["data"]["hall_id"]) == (made["gate_id"], "HALL-C")
         gates = await c.backends.events.call("GET", f"/gates/{made['gate_id']}")
         assert "device_token" not in gates and made["device_token"] not in json.dumps(gates)
+
+
+async def test_a_scan_id_uploaded_first_then_verified_online_answers_the_upload(
+    tmp_path: Path,
+) -> None:
+    """Schemathesis found it: the stored answer of an upload replayed through /api/gate/verify was
+    a 500 once answers were built from their model. It is the upload's verdict, decided offline."""
+    async with running_cluster(tmp_path) as c:
+        event = await make_event(c)
+        gate = await add_gate(c, event["admin"]["token"])
+        item = {
+            "scan_id": "dup-1",
+            "qr_payload": "junk",
+            "scanned_at": time.time() - 5,
+            "decision": "REJECTED",
+            "result": "INVALID",
+        }
+        status, body = await upload(c, gate, [item])
+        assert status == 200 and body["data"]["items"][0]["outcome"] == "REJECTED", body
+        status, body = await c.call(
+            "POST",
+            "/api/gate/verify",
+            token=gate["device_token"],
+            json_body={"qr_payload": "junk", "scan_id": "dup-1"},
+        )
+        assert status == 200, body
+        data = body["data"]
+        assert (data["scan_id"], data["mode"], data["outcome"]) == ("dup-1", "offline", "REJECTED")
+        assert data["result"] == "INVALID" and data["server_time"]

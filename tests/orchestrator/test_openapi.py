@@ -1,15 +1,21 @@
 """GET /api/openapi.json: an OpenAPI 3.1 document generated from the routes and their pydantic
-models, covering every public route; docs/api-reference.md is generated from it and a test fails
-when it is stale (issue 13)."""
+request and answer models, covering every public route; docs/api.md is generated from it and a
+test fails when it is stale (issue 13)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from cluster import running_cluster
 
+from central.orchestrator.answer_models import Ticket
+from central.orchestrator.answers import AnswerModel, answers
 from central.orchestrator.openapi import build_openapi, to_markdown
 from central.orchestrator.schemas import CreateEventBody, RegisterBody
 
@@ -70,10 +76,65 @@ def test_request_bodies_are_the_models_the_handlers_parse() -> None:
     assert [(p["name"], p["in"]) for p in path_params] == [("seat_id", "path")]
 
 
-def test_docs_api_reference_is_generated_from_the_document() -> None:
-    """Regenerate with: .venv/bin/python -m central openapi --markdown > docs/api-reference.md"""
-    current = (ROOT / "docs" / "api-reference.md").read_text()
-    assert current == to_markdown(build_openapi()), "docs/api-reference.md is stale"
-    assert len(re.findall(r"^## ", current, flags=re.M)) == sum(
-        len(m) for m in build_openapi()["paths"].values()
-    )
+def test_docs_api_md_is_generated_from_the_document() -> None:
+    """Regenerate with: .venv/bin/python -m central openapi --markdown > docs/api.md"""
+    current = (ROOT / "docs" / "api.md").read_text()
+    assert current == to_markdown(build_openapi()), "docs/api.md is stale"
+    spec = build_openapi()
+    operations = re.findall(r"^## (?:GET|POST|PATCH|PUT|DELETE) /", current, flags=re.M)
+    assert len(operations) == sum(len(m) for m in spec["paths"].values())
+    for name in spec["components"]["schemas"]:
+        assert f"\n## {name}\n" in current, name
+
+
+def test_every_answer_is_a_model_or_a_media_type() -> None:
+    """No operation falls back to a generic envelope: each names the model its handler returns
+    (or the media type of a page or image), and the answer models say exactly what is sent."""
+    spec = build_openapi()
+    schemas = spec["components"]["schemas"]
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            (status, answer), *_ = [(c, r) for c, r in op["responses"].items() if c != "default"]
+            content = answer["content"]
+            if "application/json" not in content:
+                assert all(not m.endswith("json") for m in content), (method, path)
+                continue
+            envelope = content["application/json"]["schema"]
+            assert envelope["additionalProperties"] is False, (method, path)
+            ref = envelope["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+            assert ref in schemas, (method, path)
+    tickets = spec["paths"]["/api/tickets"]["get"]["responses"]["200"]["content"]
+    data = tickets["application/json"]["schema"]["properties"]["data"]["$ref"]
+    assert data.endswith("/TicketList")
+    assert schemas["TicketList"]["items"]["$ref"].endswith("/Ticket")
+    assert set(schemas["Ticket"]["properties"]) == set(Ticket.model_fields)
+    assert schemas["Ticket"]["additionalProperties"] is False
+    events = spec["paths"]["/api/events"]["get"]["responses"]["200"]["content"]
+    assert "pagination" in events["application/json"]["schema"]["properties"]
+    png = spec["paths"]["/api/tickets/{seat_id}/qr.png"]["get"]["responses"]["200"]["content"]
+    assert list(png) == ["image/png"]
+    assert "201" in spec["paths"]["/api/transfer/initiate"]["post"]["responses"]
+
+
+async def test_a_handler_answering_another_model_fails_instead_of_drifting() -> None:
+    class Promised(AnswerModel):
+        seat_id: str
+
+    class Other(AnswerModel):
+        seat_id: str
+        owner_email: str
+
+    @answers(Promised)
+    async def handler(request: web.Request) -> Any:
+        return Other(seat_id="s", owner_email="someone@example.test")
+
+    @answers(Promised, 201)
+    async def honest(request: web.Request) -> Promised:
+        return Promised.model_validate({"seat_id": "s", "owner_email": "left out"})
+
+    request = make_mocked_request("GET", "/")
+    with pytest.raises(TypeError, match="Other"):
+        await handler(request)
+    response = await honest(request)
+    assert response.status == 201
+    assert json.loads(response.text) == {"success": True, "data": {"seat_id": "s"}}

@@ -5,6 +5,7 @@ next scan is refused and the gate agent says it is disabled, not offline."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -61,7 +62,21 @@ async def test_console_event_gate_live_admission_and_revoke(
     await form.locator("[name=rows]").fill("2")
     await form.locator("[name=seats_per_row]").fill("5")
     await screenshot(page, "must4-create-event-desktop")
+    # while the seats are being made the console says so (the answer is held back until seen)
+    seen = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        if route.request.method == "POST":
+            await seen.wait()
+        await route.continue_()
+
+    await page.route("**/api/admin/events", hold)
     await page.click("#create-event")
+    await page.wait_for_selector(
+        "#create-status .msg-info:text('Creating the event and its 10 seats…')"
+    )
+    assert await page.locator("#create-event").is_disabled()
+    seen.set()
     await page.wait_for_url(re.compile(r".*#/events/[0-9a-f-]{36}$"))
     event_id = page.url.rsplit("/", 1)[1]
     await page.wait_for_selector("#gates")

@@ -5,6 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from central.errors import ApiError
+from central.orchestrator.answer_models import (
+    Balance,
+    LoggedIn,
+    LoggedOut,
+    OtpResent,
+    Refreshed,
+    Registered,
+    Verified,
+)
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate, bearer_token, client_address
 from central.orchestrator.keys import backends_key, login_limiter_key
 from central.orchestrator.schemas import (
@@ -13,7 +23,7 @@ from central.orchestrator.schemas import (
     RegisterBody,
     VerifyRegistrationBody,
 )
-from central.web import created, ok, parse_body
+from central.web import parse_body
 
 routes = web.RouteTableDef()
 
@@ -26,7 +36,8 @@ def _limit(request: web.Request, bucket: str) -> None:
 
 
 @routes.post("/api/auth/register")
-async def register(request: web.Request) -> web.Response:
+@answers(Registered, 201)
+async def register(request: web.Request) -> Registered:
     _limit(request, "register")
     body = await parse_body(request, RegisterBody)
     user = await request.app[backends_key].users.call(
@@ -35,18 +46,17 @@ async def register(request: web.Request) -> web.Response:
         json={"email": body.email, "password": body.password, "phone": body.phone},
         timeout=SLOW_HASH_TIMEOUT,
     )
-    return created(
-        {
-            "user_id": user["user_id"],
-            "email": user["email"],
-            "status": "PENDING_VERIFICATION",
-            "message": "a verification code was sent",
-        }
+    return Registered(
+        user_id=user["user_id"],
+        email=user["email"],
+        status="PENDING_VERIFICATION",
+        message="a verification code was sent",
     )
 
 
 @routes.post("/api/auth/verify-registration")
-async def verify_registration(request: web.Request) -> web.Response:
+@answers(Verified)
+async def verify_registration(request: web.Request) -> Verified:
     _limit(request, "verify")
     body = await parse_body(request, VerifyRegistrationBody)
     data = await request.app[backends_key].users.call(
@@ -54,11 +64,12 @@ async def verify_registration(request: web.Request) -> web.Response:
         "/auth/verify-registration",
         json={"user_id": str(body.user_id), "otp_code": body.otp_code},
     )
-    return ok(data)
+    return Verified.model_validate(data)
 
 
 @routes.post("/api/auth/login")
-async def login(request: web.Request) -> web.Response:
+@answers(LoggedIn)
+async def login(request: web.Request) -> LoggedIn:
     _limit(request, "login")
     body = await parse_body(request, LoginBody)
     data = await request.app[backends_key].users.call(
@@ -67,28 +78,31 @@ async def login(request: web.Request) -> web.Response:
         json={"email": body.email, "password": body.password},
         timeout=SLOW_HASH_TIMEOUT,
     )
-    return ok(data)
+    return LoggedIn.model_validate(data)
 
 
 @routes.post("/api/auth/refresh")
-async def refresh(request: web.Request) -> web.Response:
+@answers(Refreshed)
+async def refresh(request: web.Request) -> Refreshed:
     token = bearer_token(request)
     data = await request.app[backends_key].users.call(
         "POST", "/auth/refresh", json={"refresh_token": token}
     )
-    return ok(data)
+    return Refreshed.model_validate(data)
 
 
 @routes.post("/api/auth/logout")
-async def logout(request: web.Request) -> web.Response:
+@answers(LoggedOut)
+async def logout(request: web.Request) -> LoggedOut:
     backends = request.app[backends_key]
     await authenticate(request, backends)
     await backends.users.call("POST", "/auth/logout", json={"token": bearer_token(request)})
-    return ok({"logged_out": True})
+    return LoggedOut(logged_out=True)
 
 
 @routes.post("/api/otp/resend")
-async def otp_resend(request: web.Request) -> web.Response:
+@answers(OtpResent)
+async def otp_resend(request: web.Request) -> OtpResent:
     backends = request.app[backends_key]
     # Registration happens before there is a token; the other contexts belong to a signed-in user.
     user_id: str | None = None
@@ -106,12 +120,13 @@ async def otp_resend(request: web.Request) -> web.Response:
         "/otp/resend",
         json={"user_id": user_id, "purpose": body.context, "reference_id": reference},
     )
-    return ok(data)
+    return OtpResent.model_validate(data)
 
 
 @routes.get("/api/credits/balance")
-async def balance(request: web.Request) -> web.Response:
+@answers(Balance)
+async def balance(request: web.Request) -> Balance:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     data = await backends.users.call("GET", f"/credits/{principal.user_id}/balance")
-    return ok({"user_id": principal.user_id, "credit_balance": data["credit_balance"]})
+    return Balance(user_id=principal.user_id, credit_balance=data["credit_balance"])

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from central.errors import ApiError
 from central.orchestrator import admin_ops
+from central.orchestrator.answer_models import Balance, EventCreated, GateAdded, UpdatedUser
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.keys import backends_key
 from central.orchestrator.schemas import (
@@ -14,7 +16,7 @@ from central.orchestrator.schemas import (
     GrantCreditsBody,
     UpdateUserBody,
 )
-from central.web import created, ok, parse_body, parse_uuid
+from central.web import parse_body, parse_uuid
 
 routes = web.RouteTableDef()
 
@@ -26,32 +28,39 @@ async def _admin(request: web.Request) -> Principal:
 
 
 @routes.post("/api/admin/events")
-async def create_event(request: web.Request) -> web.Response:
+@answers(EventCreated, 201)
+async def create_event(request: web.Request) -> EventCreated:
     await _admin(request)
     body = await parse_body(request, CreateEventBody)
-    return created(await admin_ops.create_event(request.app[backends_key], body))
+    return EventCreated.model_validate(
+        await admin_ops.create_event(request.app[backends_key], body)
+    )
 
 
 @routes.post("/api/admin/gates")
-async def add_gate(request: web.Request) -> web.Response:
+@answers(GateAdded, 201)
+async def add_gate(request: web.Request) -> GateAdded:
     await _admin(request)
     body = await parse_body(request, AddGateBody)
-    return created(await admin_ops.add_gate(request.app[backends_key], body.hall_id, body.name))
+    gate = await admin_ops.add_gate(request.app[backends_key], body.hall_id, body.name)
+    return GateAdded.model_validate(gate)
 
 
 @routes.post("/api/admin/credits/grant")
-async def grant(request: web.Request) -> web.Response:
+@answers(Balance)
+async def grant(request: web.Request) -> Balance:
     await _admin(request)
     body = await parse_body(request, GrantCreditsBody)
     key = request.headers.get("Idempotency-Key")
     result = await admin_ops.grant_credits(
         request.app[backends_key], str(body.user_id), body.amount, key and f"grant:{key}"
     )
-    return ok(result)
+    return Balance.model_validate(result)
 
 
 @routes.patch("/api/admin/users/{user_id}")
-async def update_user(request: web.Request) -> web.Response:
+@answers(UpdatedUser)
+async def update_user(request: web.Request) -> UpdatedUser:
     await _admin(request)
     user_id = parse_uuid(request.match_info["user_id"], "user_id")
     body = await parse_body(request, UpdateUserBody)
@@ -66,4 +75,6 @@ async def update_user(request: web.Request) -> web.Response:
     if body.role is not None:
         changes["role"] = body.role
     user = await request.app[backends_key].users.call("PATCH", f"/users/{user_id}", json=changes)
-    return ok({**user, "flagged": bool(user["is_flagged"]), "verified": bool(user["is_verified"])})
+    return UpdatedUser.model_validate(
+        {**user, "flagged": bool(user["is_flagged"]), "verified": bool(user["is_verified"])}
+    )

@@ -8,6 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from central.orchestrator.answer_models import (
+    AccountList,
+    AdminEventList,
+    GateList,
+    GateRevoked,
+    TransferList,
+)
+from central.orchestrator.answers import Paged, Pagination, answers
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.keys import backends_key
 from central.orchestrator.queries import (
@@ -19,7 +27,7 @@ from central.orchestrator.queries import (
 )
 from central.orchestrator.routes.mine import transfer_items
 from central.orchestrator.verification import parse_time
-from central.web import ok, parse_query, parse_uuid
+from central.web import parse_query, parse_uuid
 from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
@@ -46,7 +54,8 @@ def event_status(event: dict[str, Any], now: float) -> str:
 
 
 @routes.get("/api/admin/events")
-async def list_events(request: web.Request) -> web.Response:
+@answers(AdminEventList, paged=True)
+async def list_events(request: web.Request) -> Paged[AdminEventList]:
     await _admin(request)
     query = parse_query(request, PageQuery)
     backends = request.app[backends_key]
@@ -87,7 +96,10 @@ async def list_events(request: web.Request) -> web.Response:
             }
         )
     total = int(meta.get("pagination", {}).get("total", len(items)))
-    return ok(items, pagination=pagination(query.page, query.per_page, total))
+    return Paged(
+        AdminEventList.model_validate(items),
+        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+    )
 
 
 def gate_item(gate: dict[str, Any]) -> dict[str, Any]:
@@ -103,16 +115,18 @@ def gate_item(gate: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.get("/api/admin/gates")
-async def list_gates(request: web.Request) -> web.Response:
+@answers(GateList)
+async def list_gates(request: web.Request) -> GateList:
     await _admin(request)
     query = parse_query(request, AdminGatesQuery)
     params = {"hall_id": query.hall_id} if query.hall_id else None
     gates = await request.app[backends_key].events.call("GET", "/gates", params=params)
-    return ok([gate_item(g) for g in gates])
+    return GateList.model_validate([gate_item(g) for g in gates])
 
 
 @routes.delete("/api/admin/gates/{gate_id}")
-async def revoke_gate(request: web.Request) -> web.Response:
+@answers(GateRevoked)
+async def revoke_gate(request: web.Request) -> GateRevoked:
     """From the next request on, the gate's device token gets 401 GATE_REVOKED: the gate is read
     fresh from the events service on every call, nothing caches it."""
     await _admin(request)
@@ -120,17 +134,18 @@ async def revoke_gate(request: web.Request) -> web.Response:
     gate = await request.app[backends_key].events.call(
         "PATCH", f"/gates/{gate_id}", json={"enabled": False}
     )
-    return ok({**gate_item(gate), "revoked": True})
+    return GateRevoked.model_validate({**gate_item(gate), "revoked": True})
 
 
 @routes.get("/api/admin/users")
-async def find_users(request: web.Request) -> web.Response:
+@answers(AccountList)
+async def find_users(request: web.Request) -> AccountList:
     await _admin(request)
     query = parse_query(request, AdminUsersQuery)
     users = await request.app[backends_key].users.call(
         "GET", "/users/search", params={"email": query.email.strip(), "limit": str(query.limit)}
     )
-    return ok(
+    return AccountList.model_validate(
         [
             {
                 "user_id": u["user_id"],
@@ -148,7 +163,8 @@ async def find_users(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/admin/transfers")
-async def list_transfers(request: web.Request) -> web.Response:
+@answers(TransferList, paged=True)
+async def list_transfers(request: web.Request) -> Paged[TransferList]:
     await _admin(request)
     query = parse_query(request, AdminTransfersQuery)
     params = {"limit": str(query.per_page), "offset": str(query.offset)}
@@ -159,4 +175,7 @@ async def list_transfers(request: web.Request) -> web.Response:
     )
     items = await transfer_items(request, rows, None)
     total = int(meta.get("pagination", {}).get("total", len(items)))
-    return ok(items, pagination=pagination(query.page, query.per_page, total))
+    return Paged(
+        TransferList.model_validate(items),
+        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+    )

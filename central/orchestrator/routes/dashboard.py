@@ -12,11 +12,13 @@ from aiohttp import web
 
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
+from central.orchestrator.answer_models import Dashboard
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate, require_role
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key
 from central.orchestrator.verification import iso_ms
-from central.web import ok, parse_uuid
+from central.web import parse_uuid
 from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
@@ -54,7 +56,8 @@ def entry_view(entry: Any, gate_names: dict[str, str]) -> dict[str, Any]:
 
 
 @routes.get("/api/admin/events/{event_id}/dashboard")
-async def dashboard(request: web.Request) -> web.Response:
+@answers(Dashboard)
+async def dashboard(request: web.Request) -> Dashboard:
     backends = request.app[backends_key]
     me = await authenticate(request, backends)
     require_role(me, "admin")
@@ -101,7 +104,7 @@ async def dashboard(request: web.Request) -> web.Response:
     ]
     entries = list(logs.entries)
     conflicts = [e for e in entries if e.result == "CONFLICT"]
-    return ok(
+    return Dashboard.model_validate(
         {
             "event": {
                 "event_id": event["event_id"],

@@ -17,13 +17,15 @@ from pydantic import Field
 
 from central.clients.inventory import InventoryError, owned_and_sold
 from central.errors import ApiError
+from central.orchestrator.answer_models import DeviceBound
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key, runtime_key
 from central.orchestrator.runtime import Runtime
 from central.orchestrator.schemas import Strict
 from central.orchestrator.verification import parse_time
 from central.timeutil import iso_ms
-from central.web import ok, parse_body, parse_uuid
+from central.web import parse_body, parse_uuid
 from proto import inventory_pb2 as pb
 from proto.ticket_token import DEVICE_KEY_LENGTH, TTL_SECONDS, device_key_or_none
 
@@ -65,7 +67,8 @@ def cert_end(event: dict[str, Any] | None, now: float) -> int:
 
 
 @routes.post("/api/tickets/{seat_id}/device")
-async def bind_device(request: web.Request) -> web.Response:
+@answers(DeviceBound)
+async def bind_device(request: web.Request) -> DeviceBound:
     backends = request.app[backends_key]
     me = await authenticate(request, backends)
     seat_id = parse_uuid(request.match_info["seat_id"], "seat_id")
@@ -97,7 +100,7 @@ async def bind_device(request: web.Request) -> web.Response:
     cert = runtime.keyring.certify_device(
         bound.seat_id, bound.owner_epoch, bound.device_serial, not_after, point, now
     )
-    return ok(
+    return DeviceBound.model_validate(
         {
             "seat_id": bound.seat_id,
             "cert": b64url(cert),

@@ -8,9 +8,11 @@ from aiohttp import web
 
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
+from central.orchestrator.answer_models import EventDetail, PublicEventList
+from central.orchestrator.answers import Paged, Pagination, answers
 from central.orchestrator.keys import backends_key
 from central.orchestrator.schemas import EventsQuery
-from central.web import ok, parse_query, parse_uuid
+from central.web import parse_query, parse_uuid
 from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
@@ -36,7 +38,8 @@ def public_event(event: dict[str, Any], counts: dict[str, int] | None) -> dict[s
 
 
 @routes.get("/api/events")
-async def list_events(request: web.Request) -> web.Response:
+@answers(PublicEventList, paged=True)
+async def list_events(request: web.Request) -> Paged[PublicEventList]:
     query = parse_query(request, EventsQuery)
     backends = request.app[backends_key]
     events, meta = await backends.events.call_with_meta(
@@ -49,11 +52,16 @@ async def list_events(request: web.Request) -> web.Response:
         )
         counts = {c.event_id: dict(c.by_status) for c in reply.events}
     data = [public_event(e, counts.get(e["event_id"])) for e in events]
-    return ok(data, pagination=meta.get("pagination"))
+    page = meta.get("pagination")
+    return Paged(
+        PublicEventList.model_validate(data),
+        Pagination.model_validate(page) if page is not None else None,
+    )
 
 
 @routes.get("/api/events/{event_id}")
-async def get_event(request: web.Request) -> web.Response:
+@answers(EventDetail)
+async def get_event(request: web.Request) -> EventDetail:
     event_id = parse_uuid(request.match_info["event_id"], "event_id")
     backends = request.app[backends_key]
     event = await backends.events.call("GET", f"/events/{event_id}")
@@ -79,4 +87,4 @@ async def get_event(request: web.Request) -> web.Response:
     data = public_event(event, counts)
     data["venue"]["address"] = (event.get("venue") or {}).get("address")
     data["seats"] = seats
-    return ok(data)
+    return EventDetail.model_validate(data)

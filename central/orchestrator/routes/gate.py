@@ -15,6 +15,8 @@ from aiohttp import web
 
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
+from central.orchestrator.answer_models import Checkins, GateVerdict, Manifest, StaffVerdict
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate, bearer_token, require_role
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, runtime_key
@@ -33,7 +35,7 @@ from central.orchestrator.verification import (
     parse_time,
     unavailable,
 )
-from central.web import ok, parse_body, parse_query
+from central.web import parse_body, parse_query
 from proto import inventory_pb2 as pb
 from proto.short_code import normalize_short_code
 
@@ -107,12 +109,13 @@ async def _ready(who: Scanner) -> Scanner:
 
 
 @routes.post("/api/gate/verify")
-async def gate_verify(request: web.Request) -> web.Response:
+@answers(GateVerdict)
+async def gate_verify(request: web.Request) -> GateVerdict:
     with _runtime(request).verify_limit.slot():
         return await _gate_verify(request)
 
 
-async def _gate_verify(request: web.Request) -> web.Response:
+async def _gate_verify(request: web.Request) -> GateVerdict:
     received = time.time()
     runtime = _runtime(request)
     # Authentication overlaps the lookups; it is awaited before any write or answer, and a bad
@@ -145,7 +148,9 @@ async def _gate_verify(request: web.Request) -> web.Response:
         try:
             outcome, who = await runtime.verifier.verify(payload, scanner(), scanned_at=received)
         except Replayed as replay:
-            return ok({**replay.answer, "server_time": server_time()})
+            # an uploaded scan's stored answer has no mode: it was decided offline
+            answer = {"mode": "offline", **replay.answer, "server_time": server_time()}
+            return GateVerdict.model_validate(answer)
         if payload == short:
             outcome.message = "Unknown or expired short code: ask for the QR code"
     finally:
@@ -155,16 +160,17 @@ async def _gate_verify(request: web.Request) -> web.Response:
     assert who.gate_id is not None
     await runtime.verifier.logged(who.scan_id)
     answer = await runtime.gate_scans.put(who.gate_id, body.scan_id, "online", answer)
-    return ok({**answer, "server_time": server_time()})
+    return GateVerdict.model_validate({**answer, "server_time": server_time()})
 
 
 @routes.post("/api/verify")
-async def staff_verify(request: web.Request) -> web.Response:
+@answers(StaffVerdict)
+async def staff_verify(request: web.Request) -> StaffVerdict:
     with _runtime(request).verify_limit.slot():
         return await _staff_verify(request)
 
 
-async def _staff_verify(request: web.Request) -> web.Response:
+async def _staff_verify(request: web.Request) -> StaffVerdict:
     received = time.time()
     me = await authenticate(request, request.app[backends_key])
     require_role(me, "staff", "admin")
@@ -175,7 +181,7 @@ async def _staff_verify(request: web.Request) -> web.Response:
     verifier = _runtime(request).verifier
     outcome, _ = await verifier.verify(body.qr_payload, _ready(who), scanned_at=received)
     await verifier.logged(who.scan_id)
-    return ok({**outcome.data(), "server_time": server_time()})
+    return StaffVerdict.model_validate({**outcome.data(), "server_time": server_time()})
 
 
 # ----- manifest -----
@@ -198,7 +204,8 @@ async def hall_events(backends: Backends, hall_id: str) -> list[dict[str, Any]]:
 
 
 @routes.get("/api/gate/manifest")
-async def manifest(request: web.Request) -> web.Response:
+@answers(Manifest)
+async def manifest(request: web.Request) -> Manifest:
     gate = await authenticate_gate(request)
     query = parse_query(request, ManifestQuery)
     backends = request.app[backends_key]
@@ -241,7 +248,7 @@ async def manifest(request: web.Request) -> web.Response:
             }
             for s in reply.seats
         ]
-    return ok(
+    return Manifest.model_validate(
         {
             "gate_id": gate["gate_id"],
             "gate_name": gate.get("name"),
@@ -377,7 +384,8 @@ def _seat_key(runtime: Runtime, item: CheckinItem, index: int) -> str:
 
 
 @routes.post("/api/gate/checkins")
-async def checkins(request: web.Request) -> web.Response:
+@answers(Checkins)
+async def checkins(request: web.Request) -> Checkins:
     gate = await authenticate_gate(request)
     body = await parse_body(request, CheckinsBody)
     runtime = _runtime(request)
@@ -418,4 +426,4 @@ async def checkins(request: web.Request) -> web.Response:
                 "result": first["result"],
             }
         out.append(answer)
-    return ok({"items": out, "server_time": server_time()})
+    return Checkins.model_validate({"items": out, "server_time": server_time()})

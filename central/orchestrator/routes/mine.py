@@ -8,21 +8,24 @@ from typing import Any
 from aiohttp import web
 
 from central.orchestrator import lookups
+from central.orchestrator.answer_models import Account, LedgerList, OrderList, TransferList
+from central.orchestrator.answers import Paged, Pagination, answers
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key
 from central.orchestrator.queries import PageQuery, TransfersQuery, pagination
 from central.orchestrator.saga_requests import runtime_of
-from central.web import ok, parse_query
+from central.web import parse_query
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/me")
-async def me(request: web.Request) -> web.Response:
+@answers(Account)
+async def me(request: web.Request) -> Account:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     user = await backends.users.call("GET", f"/users/{principal.user_id}")
-    return ok(
+    return Account.model_validate(
         {
             "user_id": user["user_id"],
             "email": user["email"],
@@ -37,7 +40,8 @@ async def me(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/orders")
-async def my_orders(request: web.Request) -> web.Response:
+@answers(OrderList, paged=True)
+async def my_orders(request: web.Request) -> Paged[OrderList]:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     query = parse_query(request, PageQuery)
@@ -71,7 +75,10 @@ async def my_orders(request: web.Request) -> web.Response:
             }
         )
     total = int(meta.get("pagination", {}).get("total", len(items)))
-    return ok(items, pagination=pagination(query.page, query.per_page, total))
+    return Paged(
+        OrderList.model_validate(items),
+        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+    )
 
 
 def transfer_item(
@@ -120,7 +127,8 @@ async def transfer_items(
 
 
 @routes.get("/api/transfers")
-async def my_transfers(request: web.Request) -> web.Response:
+@answers(TransferList, paged=True)
+async def my_transfers(request: web.Request) -> Paged[TransferList]:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     query = parse_query(request, TransfersQuery)
@@ -136,11 +144,15 @@ async def my_transfers(request: web.Request) -> web.Response:
     rows, meta = await backends.orders.call_with_meta("GET", "/transfers", params=params)
     items = await transfer_items(request, rows, principal.user_id)
     total = int(meta.get("pagination", {}).get("total", len(items)))
-    return ok(items, pagination=pagination(query.page, query.per_page, total))
+    return Paged(
+        TransferList.model_validate(items),
+        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+    )
 
 
 @routes.get("/api/credits/history")
-async def credit_history(request: web.Request) -> web.Response:
+@answers(LedgerList, paged=True)
+async def credit_history(request: web.Request) -> Paged[LedgerList]:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     query = parse_query(request, PageQuery)
@@ -149,4 +161,8 @@ async def credit_history(request: web.Request) -> web.Response:
         f"/credits/{principal.user_id}/history",
         params={"page": str(query.page), "per_page": str(query.per_page)},
     )
-    return ok(entries, pagination=meta.get("pagination"))
+    page = meta.get("pagination")
+    return Paged(
+        LedgerList.model_validate(entries),
+        Pagination.model_validate(page) if page is not None else None,
+    )

@@ -12,9 +12,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from central.errors import ApiError
+from central.orchestrator.answer_models import DemoPayment, TopupView, WebhookReceived
+from central.orchestrator.answers import answers, serves
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key, settings_key
-from central.web import created, ok, parse_body, parse_uuid
+from central.web import parse_body, parse_uuid
 
 routes = web.RouteTableDef()
 
@@ -45,13 +47,14 @@ def site_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _topup_view(topup: dict[str, object]) -> dict[str, object]:
-    keys = ("topup_id", "amount", "provider", "status", "checkout_url", "created_at", "paid_at")
-    return {k: topup.get(k) for k in keys}
+def _topup_view(topup: dict[str, object]) -> TopupView:
+    # the fields the model names only: never the owner's id
+    return TopupView.model_validate({k: topup.get(k) for k in TopupView.model_fields})
 
 
 @routes.post("/api/credits/topup")
-async def create_topup(request: web.Request) -> web.Response:
+@answers(TopupView, 201)
+async def create_topup(request: web.Request) -> TopupView:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     body = await parse_body(request, TopupBody)
@@ -61,22 +64,24 @@ async def create_topup(request: web.Request) -> web.Response:
         json={"user_id": principal.user_id, "amount": body.amount, "site_url": site_url(request)},
         timeout=30,  # a real provider's API may take a few seconds
     )
-    return created(_topup_view(topup))
+    return _topup_view(topup)
 
 
 @routes.get("/api/credits/topups/{topup_id}")
-async def get_topup(request: web.Request) -> web.Response:
+@answers(TopupView)
+async def get_topup(request: web.Request) -> TopupView:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     topup_id = parse_uuid(request.match_info["topup_id"], "topup_id")
     topup = await backends.users.call("GET", f"/topups/{topup_id}")
     if topup["user_id"] != principal.user_id and principal.role != "admin":
         raise ApiError("TOPUP_NOT_FOUND", "no such top-up")  # others' top-ups do not exist
-    return ok(_topup_view(topup))
+    return _topup_view(topup)
 
 
 @routes.post("/api/webhooks/stripe")
-async def stripe_webhook(request: web.Request) -> web.Response:
+@answers(WebhookReceived)
+async def stripe_webhook(request: web.Request) -> WebhookReceived:
     """Stripe's confirmation: the signature is checked over the exact bytes received, so they are
     passed on as they came (as text: Stripe sends UTF-8 JSON)."""
     if request.app[settings_key].payments != "stripe":
@@ -93,7 +98,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         "/payments/stripe/webhook",
         json={"payload": payload, "signature": request.headers.get("Stripe-Signature")},
     )
-    return ok({"received": True, "handled": bool(result.get("handled"))})
+    return WebhookReceived(received=True, handled=bool(result.get("handled")))
 
 
 def _demo_only(request: web.Request) -> None:
@@ -102,6 +107,7 @@ def _demo_only(request: web.Request) -> None:
 
 
 @routes.get("/pay/demo/{topup_id}")
+@serves("text/html")
 async def demo_page(request: web.Request) -> web.StreamResponse:
     _demo_only(request)
     parse_uuid(request.match_info["topup_id"], "topup_id")
@@ -110,6 +116,7 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/pay/demo/static/{name}")
+@serves(*PAGE_FILES.values())
 async def demo_asset(request: web.Request) -> web.StreamResponse:
     _demo_only(request)
     name = request.match_info["name"]
@@ -132,21 +139,23 @@ def _static(data: bytes, content_type: str) -> web.Response:
     return response
 
 
-async def _demo_call(request: web.Request, path: str) -> web.Response:
+async def _demo_call(request: web.Request, path: str) -> DemoPayment:
     _demo_only(request)
     body = await parse_body(request, DemoBody)
     data = await request.app[backends_key].users.call(
         "POST", path, json={"topup_id": str(body.topup_id), "secret": body.secret}
     )
-    keys = ("topup_id", "amount", "status", "credit_balance")
-    return ok({k: data[k] for k in keys if k in data})
+    # anyone holding the checkout URL may call this: the model's fields only, never the owner
+    return DemoPayment.model_validate({k: data[k] for k in DemoPayment.model_fields if k in data})
 
 
 @routes.post("/api/payments/demo/quote")
-async def demo_quote(request: web.Request) -> web.Response:
+@answers(DemoPayment)
+async def demo_quote(request: web.Request) -> DemoPayment:
     return await _demo_call(request, "/payments/demo/quote")
 
 
 @routes.post("/api/payments/demo/complete")
-async def demo_complete(request: web.Request) -> web.Response:
+@answers(DemoPayment)
+async def demo_complete(request: web.Request) -> DemoPayment:
     return await _demo_call(request, "/payments/demo/complete")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from central.orchestrator.answers import serves
+
 routes = web.RouteTableDef()
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -64,21 +66,25 @@ def _file(path: Path) -> web.FileResponse:
 
 
 @routes.get("/")
+@serves("text/html")
 async def attendee_page(request: web.Request) -> web.FileResponse:
     return _file(WEB_DIR / "attendee" / "index.html")
 
 
 @routes.get("/admin")
+@serves("text/html")  # a redirect to /admin/
 async def admin_redirect(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect("/admin/")
 
 
 @routes.get("/admin/")
+@serves("text/html")
 async def admin_page(request: web.Request) -> web.FileResponse:
     return _file(WEB_DIR / "admin" / "index.html")
 
 
 @routes.get("/app/{folder}/{name}")
+@serves(*sorted(set(CONTENT_TYPES.values())))
 async def asset(request: web.Request) -> web.FileResponse:
     folder, name = request.match_info["folder"], request.match_info["name"]
     # One level, plain names: no path can climb out of web/.

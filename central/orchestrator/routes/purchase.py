@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from central.errors import ApiError
+from central.orchestrator.answer_models import OtpVerified, Paid, Reserved
+from central.orchestrator.answers import answers, envelope
 from central.orchestrator.auth import Principal, authenticate
 from central.orchestrator.idempotency import Answer
 from central.orchestrator.keys import backends_key
@@ -24,6 +26,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/reserve")
+@answers(Reserved)
 async def reserve(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, ReserveBody)
@@ -65,18 +68,17 @@ async def reserve(request: web.Request) -> web.Response:
             reference_id=order_id,
         )
         held_until_ms = int(record.data["held_until_ms"])
-        return 200, {
-            "success": True,
-            "data": {
-                "order_id": order_id,
-                "seat_id": seat_id,
-                "event_id": seat.event_id,
-                "status": "HELD",
-                "held_until": iso_ms(held_until_ms),
-                "ttl_seconds": ttl,
-                "price": int(price),
-            },
-        }
+        return 200, envelope(
+            Reserved(
+                order_id=order_id,
+                seat_id=seat_id,
+                event_id=seat.event_id,
+                status="HELD",
+                held_until=iso_ms(held_until_ms),
+                ttl_seconds=ttl,
+                price=int(price),
+            )
+        )
 
     return await with_idempotency(request, principal, run)
 
@@ -98,6 +100,7 @@ def _ended(record: SagaRecord) -> ApiError:
 
 
 @routes.post("/api/pay")
+@answers(Paid)
 async def pay(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, PayBody)
@@ -120,7 +123,7 @@ async def pay(request: web.Request) -> web.Response:
             except SagaBusy:  # another request (or runner) got there first: wait for it
                 record = await settled(runtime, record.saga_id)
                 continue
-            return 200, {"success": True, "data": done.data["result"]}
+            return 200, envelope(Paid.model_validate(done.data["result"]))
 
     return await with_idempotency(request, principal, run)
 
@@ -130,7 +133,8 @@ def _hold_expired() -> ApiError:
 
 
 @routes.post("/api/verify-otp")
-async def verify_otp(request: web.Request) -> web.Response:
+@answers(OtpVerified)
+async def verify_otp(request: web.Request) -> OtpVerified:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, VerifyOtpBody)
     runtime = runtime_of(request)
@@ -157,4 +161,4 @@ async def verify_otp(request: web.Request) -> web.Response:
         if err.code == "OTP_MAX_RETRIES":
             await fail_waiting(runtime, record.saga_id, err)  # compensates 3, 2, 1
         raise
-    return web.json_response({"success": True, "data": {"verified": True}})
+    return OtpVerified(verified=True)

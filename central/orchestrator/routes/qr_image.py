@@ -11,6 +11,7 @@ import segno
 from aiohttp import web
 
 from central.clients.inventory import owned_and_sold
+from central.orchestrator.answers import serves
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key
 from central.orchestrator.saga_requests import runtime_of
@@ -84,12 +85,14 @@ def _image(body: bytes, content_type: str, issued: int) -> web.Response:
 
 
 @routes.get("/api/tickets/{seat_id}/qr.svg")
+@serves("image/svg+xml")
 async def ticket_qr_svg(request: web.Request) -> web.Response:
     payload, issued = await _current_token(request)
     return _image(svg_bytes(qr_code(payload)), "image/svg+xml", issued)
 
 
 @routes.get("/api/tickets/{seat_id}/qr.png")
+@serves("image/png")
 async def ticket_qr_png(request: web.Request) -> web.Response:
     payload, issued = await _current_token(request)
     return _image(png_bytes(qr_code(payload)), "image/png", issued)

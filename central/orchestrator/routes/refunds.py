@@ -10,13 +10,15 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from central.errors import ApiError
+from central.orchestrator.answer_models import DisputeClosed, EventCancelled, OrderRefunded
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate, require_role
 from central.orchestrator.keys import backends_key
 from central.orchestrator.runtime import Runtime
 from central.orchestrator.saga_requests import runtime_of, settled
 from central.orchestrator.sagas.disputes import KIND_CLOSE
 from central.orchestrator.sagas.refunds import KIND_CANCEL, KIND_REFUND
-from central.web import ok, parse_body, parse_uuid
+from central.web import parse_body, parse_uuid
 
 routes = web.RouteTableDef()
 
@@ -59,18 +61,22 @@ async def _run_once(
 
 
 @routes.post("/api/admin/events/{event_id}/cancel")
-async def cancel_event(request: web.Request) -> web.Response:
+@answers(EventCancelled)
+async def cancel_event(request: web.Request) -> EventCancelled:
     admin_id = await _admin(request)
     event_id = parse_uuid(request.match_info["event_id"], "event_id")
     body = await parse_body(request, CancelBody)
     runtime = runtime_of(request)
     await runtime.backends.events.call("GET", f"/events/{event_id}")  # EVENT_NOT_FOUND first
     data = {"event_id": event_id, "reason": body.reason, "admin_user_id": admin_id}
-    return ok(await _run_once(runtime, KIND_CANCEL, f"cancel:{event_id}", data))
+    return EventCancelled.model_validate(
+        await _run_once(runtime, KIND_CANCEL, f"cancel:{event_id}", data)
+    )
 
 
 @routes.post("/api/admin/orders/{order_id}/refund")
-async def refund_order(request: web.Request) -> web.Response:
+@answers(OrderRefunded)
+async def refund_order(request: web.Request) -> OrderRefunded:
     admin_id = await _admin(request)
     order_id = parse_uuid(request.match_info["order_id"], "order_id")
     runtime = runtime_of(request)
@@ -82,11 +88,14 @@ async def refund_order(request: web.Request) -> web.Response:
             {"status": order["status"]},
         )
     data = {"order_id": order_id, "admin_user_id": admin_id}
-    return ok(await _run_once(runtime, KIND_REFUND, f"refund:{order_id}", data))
+    return OrderRefunded.model_validate(
+        await _run_once(runtime, KIND_REFUND, f"refund:{order_id}", data)
+    )
 
 
 @routes.post("/api/admin/transfers/{transfer_id}/close")
-async def close_dispute(request: web.Request) -> web.Response:
+@answers(DisputeClosed)
+async def close_dispute(request: web.Request) -> DisputeClosed:
     admin_id = await _admin(request)
     transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
     body = await parse_body(request, CloseBody)
@@ -106,4 +115,4 @@ async def close_dispute(request: web.Request) -> web.Response:
     }
     # A dispute may be opened again after a close: each close is its own saga.
     done = await runtime.runner.start(KIND_CLOSE, data, reference_id=f"close:{transfer_id}")
-    return ok(dict(done.data["result"]))
+    return DisputeClosed.model_validate(done.data["result"])

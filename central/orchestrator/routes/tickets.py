@@ -12,11 +12,13 @@ from aiohttp import web
 from central.clients.inventory import InventoryError, owned_and_sold
 from central.errors import ApiError
 from central.orchestrator import lookups
+from central.orchestrator.answer_models import TicketList, TicketQr
+from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate
 from central.orchestrator.keys import backends_key, runtime_key
 from central.orchestrator.runtime import Runtime
 from central.timeutil import iso_ms
-from central.web import ok, parse_uuid
+from central.web import parse_uuid
 from proto import inventory_pb2 as pb
 from proto.ticket_token import TTL_SECONDS
 
@@ -47,7 +49,8 @@ def ticket_event(event: dict[str, Any] | None, event_id: str) -> dict[str, Any]:
 
 
 @routes.get("/api/tickets")
-async def list_tickets(request: web.Request) -> web.Response:
+@answers(TicketList)
+async def list_tickets(request: web.Request) -> TicketList:
     backends = request.app[backends_key]
     me = await authenticate(request, backends)
     runtime = _runtime(request)
@@ -96,11 +99,12 @@ async def list_tickets(request: web.Request) -> web.Response:
         for s in reply.seats
     ]
     tickets.sort(key=lambda t: (t["event"].get("event_date") or "", t["row"], t["number"]))
-    return ok(tickets)
+    return TicketList.model_validate(tickets)
 
 
 @routes.get("/api/tickets/{seat_id}/qr")
-async def ticket_qr(request: web.Request) -> web.Response:
+@answers(TicketQr)
+async def ticket_qr(request: web.Request) -> TicketQr:
     backends = request.app[backends_key]
     me = await authenticate(request, backends)
     seat_id = parse_uuid(request.match_info["seat_id"], "seat_id")
@@ -115,14 +119,12 @@ async def ticket_qr(request: web.Request) -> web.Response:
     short_code = await runtime.short_codes.issue(
         payload, issued + TTL_SECONDS + runtime.verifier.skew
     )
-    return ok(
-        {
-            "seat_id": seat.seat_id,
-            "qr_payload": payload,
-            "short_code": short_code,
-            "generated_at": iso_ms(issued * 1000),
-            "expires_at": iso_ms((issued + TTL_SECONDS) * 1000),
-            "ttl_seconds": TTL_SECONDS,
-            "server_time": iso_ms(int(now * 1000)),
-        }
+    return TicketQr(
+        seat_id=seat.seat_id,
+        qr_payload=payload,
+        short_code=short_code,
+        generated_at=iso_ms(issued * 1000),
+        expires_at=iso_ms((issued + TTL_SECONDS) * 1000),
+        ttl_seconds=TTL_SECONDS,
+        server_time=iso_ms(int(now * 1000)),
     )

@@ -13,6 +13,14 @@ from aiohttp import web
 from central.clients.inventory import owned_and_sold
 from central.errors import ApiError
 from central.faults import fault_point
+from central.orchestrator.answer_models import (
+    TransferConfirmed,
+    TransferDisputed,
+    TransferInitiated,
+    TransferRecord,
+    TransferReversed,
+)
+from central.orchestrator.answers import answers, envelope
 from central.orchestrator.auth import Principal, authenticate, require_role
 from central.orchestrator.idempotency import Answer
 from central.orchestrator.keys import backends_key
@@ -32,7 +40,7 @@ from central.orchestrator.schemas import (
     TransferReverseBody,
 )
 from central.saga import SagaBusy
-from central.web import ok, parse_body, parse_uuid
+from central.web import parse_body, parse_uuid
 
 routes = web.RouteTableDef()
 ACTIVE_TRANSFER = ("INITIATED", "PENDING_OTP")
@@ -59,6 +67,7 @@ def _invalid_state(transfer: dict[str, Any], action: str) -> ApiError:
 
 
 @routes.post("/api/transfer/initiate")
+@answers(TransferInitiated, 201)
 async def initiate(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, TransferInitiateBody)
@@ -99,23 +108,23 @@ async def initiate(request: web.Request) -> web.Response:
             deadline=time.time() + ttl,
             reference_id=transfer_id,
         )
-        return 201, {
-            "success": True,
-            "data": {
-                "transfer_id": transfer_id,
-                "status": "PENDING_OTP",
-                "seat_id": seat_id,
-                "seller_user_id": principal.user_id,
-                "buyer_user_id": buyer["user_id"],
-                "credits_amount": body.credits_amount,
-                "expires_in": ttl,
-            },
-        }
+        return 201, envelope(
+            TransferInitiated(
+                transfer_id=transfer_id,
+                status="PENDING_OTP",
+                seat_id=seat_id,
+                seller_user_id=principal.user_id,
+                buyer_user_id=buyer["user_id"],
+                credits_amount=body.credits_amount,
+                expires_in=ttl,
+            )
+        )
 
     return await with_idempotency(request, principal, run)
 
 
 @routes.post("/api/transfer/confirm")
+@answers(TransferConfirmed)
 async def confirm(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, TransferConfirmBody)
@@ -158,22 +167,22 @@ async def confirm(request: web.Request) -> web.Response:
         )
         fault_point("transfer.after_confirm_party")
         if not (transfer["seller_confirmed"] and transfer["buyer_confirmed"]):
-            return 200, {"success": True, "data": _pending(transfer)}
+            return 200, envelope(_pending(transfer))
         done = await _complete(runtime, transfer_id)
-        return 200, {"success": True, "data": done}
+        return 200, envelope(TransferConfirmed.model_validate(done))
 
     return await with_idempotency(request, principal, run)
 
 
-def _pending(transfer: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "transfer_id": transfer["transfer_id"],
-        "status": "PENDING_OTP",
-        "seat_id": transfer["seat_id"],
-        "seller_confirmed": transfer["seller_confirmed"],
-        "buyer_confirmed": transfer["buyer_confirmed"],
-        "new_owner_user_id": None,
-    }
+def _pending(transfer: dict[str, Any]) -> TransferConfirmed:
+    return TransferConfirmed(
+        transfer_id=transfer["transfer_id"],
+        status="PENDING_OTP",
+        seat_id=transfer["seat_id"],
+        seller_confirmed=transfer["seller_confirmed"],
+        buyer_confirmed=transfer["buyer_confirmed"],
+        new_owner_user_id=None,
+    )
 
 
 async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
@@ -194,16 +203,18 @@ async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
 
 
 @routes.get("/api/transfers/{transfer_id}")
-async def get_transfer(request: web.Request) -> web.Response:
+@answers(TransferRecord)
+async def get_transfer(request: web.Request) -> TransferRecord:
     principal = await authenticate(request, request.app[backends_key])
     transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
     transfer = await _transfer(runtime_of(request), transfer_id)
     if principal.role != "admin":
         _party(transfer, principal)
-    return ok(transfer)
+    return TransferRecord.model_validate(transfer)
 
 
 @routes.post("/api/transfer/dispute")
+@answers(TransferDisputed)
 async def dispute(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     body = await parse_body(request, TransferDisputeBody)
@@ -228,12 +239,13 @@ async def dispute(request: web.Request) -> web.Response:
             },
             reference_id=f"dispute:{transfer_id}",
         )
-        return 200, {"success": True, "data": done.data["result"]}
+        return 200, envelope(TransferDisputed.model_validate(done.data["result"]))
 
     return await with_idempotency(request, principal, run)
 
 
 @routes.post("/api/transfer/reverse")
+@answers(TransferReversed)
 async def reverse(request: web.Request) -> web.Response:
     principal = await authenticate(request, request.app[backends_key])
     require_role(principal, "admin")
@@ -257,6 +269,6 @@ async def reverse(request: web.Request) -> web.Response:
             },
             reference_id=f"reverse:{transfer_id}",
         )
-        return 200, {"success": True, "data": done.data["result"]}
+        return 200, envelope(TransferReversed.model_validate(done.data["result"]))
 
     return await with_idempotency(request, principal, run)

@@ -92,11 +92,19 @@ export function createEventView(ctx) {
       replace(status, message("error", err.message));
       return;
     }
+    // Thousands of seats take a moment (one transaction): say so while the button waits.
+    const seats = body.seats.rows * body.seats.seats_per_row;
+    const button = form.querySelector("#create-event");
+    button.disabled = true;
+    replace(status, message("info", `Creating the event and its ${seats.toLocaleString("en")} seats…`));
     try {
       const created = await ctx.api.post("/api/admin/events", body);
+      replace(status, message("ok", `${created.seats_created.toLocaleString("en")} seats created.`));
       ctx.go(`#/events/${created.event_id}`);
     } catch (err) {
       replace(status, message("error", describeError(err)));
+    } finally {
+      button.disabled = false;
     }
   });
   ctx.show(form);
