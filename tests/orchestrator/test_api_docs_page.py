@@ -66,6 +66,10 @@ async def test_the_page_lists_every_operation_in_chromium(tmp_path: Path) -> Non
                 assert await page.locator("section.op").count() == operations
                 register = page.locator("section.op", has_text="/api/auth/register")
                 assert "password" in await register.inner_text()
+                # the answer's model and its fields, a list's items' too
+                tickets = page.locator("section.op", has_text="GET/api/tickets")
+                text = await tickets.first.inner_text()
+                assert "answers 200: TicketList" in text and "checked_in_gate" in text, text
                 await page.fill("#filter", "transfer confirm")
                 visible = page.locator("section.op:not(.hidden)")
                 assert await visible.count() == 1

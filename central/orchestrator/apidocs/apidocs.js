@@ -49,6 +49,20 @@ function table(rows, headings) {
   return t;
 }
 
+// The success answer: the model its data is built from, and that model's fields (a list's items'),
+// or the media type of a page or image.
+function answerParts(spec, code, answer) {
+  const json = answer.content["application/json"];
+  if (!json) return [el("p", "answers " + code + ": " + Object.keys(answer.content).join(", "))];
+  const props = json.schema.properties || {};
+  const data = resolve(spec, props.data);
+  const paged = props.pagination ? " with pagination" : "";
+  const parts = [el("p", "answers " + code + ": " + typeOf(spec, props.data) + paged)];
+  const rows = fieldRows(spec, data.type === "array" ? data.items : props.data);
+  if (rows.length) parts.push(table(rows, ["answer field", "type", ""]));
+  return parts;
+}
+
 function operation(spec, path, method, op) {
   const section = el("section", null, "op");
   const h2 = el("h2");
@@ -64,9 +78,12 @@ function operation(spec, path, method, op) {
   if (params.length) section.appendChild(table(params, ["parameter", "in", ""]));
   const body = op.requestBody && op.requestBody.content["application/json"].schema;
   if (body) section.appendChild(table(fieldRows(spec, body), ["body field", "type", ""]));
-  const codes = Object.keys(op.responses).filter((c) => c !== "default");
-  section.appendChild(el("p", "success: " + codes.join(", ") + "; errors: the error envelope"));
+  // the filter looks at the call and what it takes, not at the answer's many field names
   section.dataset.search = (method + " " + path + " " + section.textContent).toLowerCase();
+  for (const [code, answer] of Object.entries(op.responses)) {
+    if (code !== "default") section.append(...answerParts(spec, code, answer));
+  }
+  section.appendChild(el("p", "errors: the error envelope"));
   return section;
 }
 
