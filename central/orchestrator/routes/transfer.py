@@ -181,7 +181,7 @@ async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
     while True:
         record = await settled(runtime, transfer_id)
         if record.status == "COMPLETED":
-            return dict(record.result or record.data["result"])
+            return dict(record.result)
         if record.status == "FAILED":
             raise record.error() or ApiError("TRANSFER_INVALID_STATE", "the transfer failed")
         if record.status != "WAITING":
@@ -190,7 +190,7 @@ async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
             done = await runtime.runner.run_phase(transfer_id, "complete")
         except SagaBusy:
             continue
-        return dict(done.data["result"])
+        return dict(done.result)
 
 
 @routes.get("/api/transfers/{transfer_id}")
@@ -228,7 +228,7 @@ async def dispute(request: web.Request) -> web.Response:
             },
             reference_id=f"dispute:{transfer_id}",
         )
-        return 200, {"success": True, "data": done.data["result"]}
+        return 200, {"success": True, "data": done.result}
 
     return await with_idempotency(request, principal, run)
 
@@ -257,6 +257,6 @@ async def reverse(request: web.Request) -> web.Response:
             },
             reference_id=f"reverse:{transfer_id}",
         )
-        return 200, {"success": True, "data": done.data["result"]}
+        return 200, {"success": True, "data": done.result}
 
     return await with_idempotency(request, principal, run)
