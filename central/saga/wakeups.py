@@ -41,6 +41,7 @@ class Wakeups:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while the PostgreSQL listener is connected
+        self.sleeping = 0  # waiters asleep on their event now (tests wait for this)
 
     @contextlib.contextmanager
     def watch(self, topic: str) -> Iterator[asyncio.Event]:
@@ -61,10 +62,13 @@ class Wakeups:
         """Wait for `event` at most the fallback interval (or `timeout` if sooner); True when
         notified. Clears it for the next round."""
         limit = self.fallback_poll if timeout is None else min(timeout, self.fallback_poll)
+        self.sleeping += 1
         try:
             await asyncio.wait_for(event.wait(), max(limit, 0.0))
         except TimeoutError:
             return False
+        finally:
+            self.sleeping -= 1
         event.clear()
         return True
 
