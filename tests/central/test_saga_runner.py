@@ -348,3 +348,22 @@ async def test_migration_105_moves_a_running_sagas_log(db_url: str) -> None:
         assert record is not None and record.status == "FAILED"
     finally:
         await engine.dispose()
+
+
+def test_no_saga_step_writes_its_input() -> None:
+    """A step's output is what it returns: the input (`ctx.data`, `d = ctx.data`) is read-only at
+    run time too, and this finds a write before a test has to run that step."""
+    import re
+    from pathlib import Path
+
+    write = re.compile(
+        r"\b(?:d|ctx\.data)\[[^\]]+\]\s*=(?!=)|\b(?:d|ctx\.data)\.(?:update|setdefault)\("
+    )
+    sagas_dir = Path(__file__).resolve().parents[2] / "central" / "orchestrator" / "sagas"
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(sagas_dir.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if write.search(line)
+    ]
+    assert found == []
