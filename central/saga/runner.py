@@ -12,6 +12,9 @@ know whether it took effect) is compensated too; a step that said for certain it
 (`Refused`) is not. After a crash, recovery takes over sagas whose lease expired and replays the
 recorded outputs: a phase marked `forward` is retried to completion (its steps are idempotent by
 the key `saga id : step`), any other is compensated. The saga's answer is its last step's output.
+On PostgreSQL a phase's last effect is recorded by the statement that ends the phase (one round
+trip less per phase); a crash between the effect and that statement runs the step again, which is
+why every step is idempotent by its key.
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ class SagaContext:
     compensated: set[str] = field(default_factory=set)
     lease: str = ""  # our lease token while we drive the saga
     lease_until: float = 0.0
+    # A phase's last effect, recorded by the same statement that ends the phase (PostgreSQL).
+    pending: tuple[str, Any] | None = None
 
     def key(self, step: str) -> str:
         """The idempotency key a step sends, so a retry repeats no effect."""
@@ -182,6 +187,9 @@ class SagaRunner:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.wakeups = wakeups or Wakeups()
+        # PostgreSQL can record a phase's last step and end the phase in one statement (a
+        # data-modifying WITH); SQLite would need two either way.
+        self._merge_phase_end = engine.dialect.name == "postgresql"
         # The lease token of each saga this process drives now (for heartbeat by saga id).
         self._leases: dict[str, SagaContext] = {}
 
@@ -304,10 +312,10 @@ class SagaRunner:
         record.outputs = ctx.results
         return record, ctx
 
-    async def _record(self, ctx: SagaContext, step: str, status: str, output: Any) -> None:
-        """Record one step outcome: one INSERT that lands only while our lease holds. On
-        PostgreSQL the lease row is share-locked by the same statement, so a takeover cannot
-        slip in between the check and the insert (SQLite serialises writers anyway)."""
+    def _step_insert(self, ctx: SagaContext, step: str, status: str, output: Any) -> Any:
+        """The INSERT of one step outcome that lands only while our lease holds. On PostgreSQL
+        the lease row is share-locked by the same statement, so a takeover cannot slip in
+        between the check and the insert (SQLite serialises writers anyway)."""
         now = self.clock()
         lease_held = (
             sa.select(sagas.c.saga_id)
@@ -325,13 +333,15 @@ class SagaRunner:
             sa.literal(json.dumps(output) if output is not None else None, sa.Text),
             sa.literal(now, sa.Float),
         ).where(lease_held.exists())
+        return saga_steps.insert().from_select(
+            ["saga_id", "step", "status", "output", "recorded_at"], row
+        )
+
+    async def _record(self, ctx: SagaContext, step: str, status: str, output: Any) -> None:
+        """Record one step outcome (one statement); SagaBusy when the lease is no longer ours."""
         try:
             async with self._db.connect() as conn:
-                inserted = await conn.execute(
-                    saga_steps.insert().from_select(
-                        ["saga_id", "step", "status", "output", "recorded_at"], row
-                    )
-                )
+                inserted = await conn.execute(self._step_insert(ctx, step, status, output))
         except IntegrityError:
             # Already recorded by whoever drove the saga before us and lost the lease after:
             # we no longer know what is true, so stop (the current holder carries on).
@@ -339,14 +349,35 @@ class SagaRunner:
         if inserted.rowcount != 1:
             raise SagaBusy(ctx.saga_id)  # our lease lapsed (and maybe was taken): stop driving
 
+    async def _flush(self, ctx: SagaContext) -> None:
+        """Record the step held back for the phase's end, now (the phase ends another way)."""
+        if ctx.pending is not None:
+            step, output = ctx.pending
+            ctx.pending = None
+            await self._record(ctx, step, "DONE", output)
+
     async def _finish(self, ctx: SagaContext, status: str, **values: Any) -> None:
-        """Set the saga's status and let go of the lease, only while it is still ours."""
-        async with self._db.connect() as conn:
-            changed = await conn.execute(
-                sagas.update()
-                .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == ctx.lease)
-                .values(status=status, lease_until=0, updated_at=self.clock(), **values)
+        """Set the saga's status and let go of the lease, only while it is still ours; with the
+        step held back for it, recorded by the same statement (only if both land)."""
+        update = (
+            sagas.update()
+            .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == ctx.lease)
+            .values(status=status, lease_until=0, updated_at=self.clock(), **values)
+        )
+        if ctx.pending is not None:
+            step, output = ctx.pending
+            recorded = (
+                self._step_insert(ctx, step, "DONE", output)
+                .returning(saga_steps.c.saga_id)
+                .cte("recorded")
             )
+            update = update.where(sa.exists(sa.select(recorded.c.saga_id))).add_cte(recorded)
+        try:
+            async with self._db.connect() as conn:
+                changed = await conn.execute(update)
+        except IntegrityError:
+            raise SagaBusy(ctx.saga_id) from None
+        ctx.pending = None
         if changed.rowcount != 1:
             raise SagaBusy(ctx.saga_id)
         self._leases.pop(ctx.saga_id, None)
@@ -484,14 +515,19 @@ class SagaRunner:
                     raise Abort(refused.error) from None
                 ctx.results[step.name] = output
                 if step.durable:
-                    await self._record(ctx, step.name, "DONE", output)
+                    if self._merge_phase_end and self._last_effect(definition, phase, step, ctx):
+                        # Nothing after it but checks and the answer: recorded by the statement
+                        # that ends the phase. A crash before that runs it again (idempotent).
+                        ctx.pending = (step.name, output)
+                    else:
+                        await self._record(ctx, step.name, "DONE", output)
                     ctx.done.add(step.name)
                 fault_point(f"{definition.kind}.after_{step.name}")
         except SagaBusy:
             self._leases.pop(ctx.saga_id, None)
             raise
         except Pause as pause:
-            await self._finish(
+            await self._finish(  # (records a held-back step too)
                 ctx,
                 "WAITING",
                 next_phase=None,
@@ -500,9 +536,11 @@ class SagaRunner:
             )
             raise pause.error from None
         except Abort as abort:
+            await self._flush(ctx)
             await self._compensate(definition, ctx, phase, abort.error)
             raise abort.error from None
         except Exception as exc:
+            await self._flush(ctx)
             error = exc if isinstance(exc, ApiError) else None
             if error is None and is_outage(exc):
                 # the database went away under the step: "try again", like a service outage
@@ -544,6 +582,13 @@ class SagaRunner:
             reference_id=reference_id,
             outputs=ctx.results,
         )
+
+    @staticmethod
+    def _last_effect(definition: SagaDefinition, phase: str, step: Step, ctx: SagaContext) -> bool:
+        """Whether no durable step of this saga follows `step` in its phase."""
+        steps = definition.phases[phase]
+        after = steps[steps.index(step) + 1 :]
+        return not any(s.durable and s.applies(ctx.data) for s in after)
 
     @staticmethod
     def _must_go_forward(

@@ -54,16 +54,18 @@ class Effects:
         self.calls: list[str] = []
         self.crash_at: str | None = None
         self.holds: list[Hold] = []
+        self.held_step = "charge"
 
-    def hold(self) -> Hold:
+    def hold(self, step: str = "charge") -> Hold:
         held = Hold()
+        self.held_step = step
         self.holds.append(held)
         return held
 
     async def act(self, name: str, ctx: SagaContext) -> Any:
         at = len(self.calls)  # which call this is: tells two runners' outputs apart
         self.calls.append(name)
-        if name == "charge" and self.holds:
+        if name == self.held_step and self.holds:
             held = self.holds.pop(0)
             held.entered.set()
             await held.release.wait()
@@ -198,6 +200,24 @@ async def test_a_runner_whose_lease_lapsed_cannot_record(engine: AsyncEngine) ->
     with pytest.raises(SagaBusy):
         await slow
     assert set(await rows(engine, saga_id)) == {"reserve"}
+
+
+async def test_a_runner_whose_lease_lapsed_cannot_end_the_phase(engine: AsyncEngine) -> None:
+    """The phase's last effect ("ship"): on PostgreSQL recorded by the statement that ends the
+    phase, which must refuse as a whole."""
+    clock, effects = FakeClock(), Effects()
+    a = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
+    saga_id = (await a.start("test", {"x": 1})).saga_id
+    held = effects.hold("ship")
+    slow = asyncio.create_task(a.run_phase(saga_id, "second"))
+    await held.entered.wait()
+    clock.advance(LEASE + 1)
+    held.release.set()
+    with pytest.raises(SagaBusy):
+        await slow
+    assert set(await rows(engine, saga_id)) == {"reserve", "charge"}
+    record = await a.get(saga_id)
+    assert record is not None and record.status == "RUNNING"
 
 
 async def test_a_runner_that_lost_its_lease_cannot_record(engine: AsyncEngine) -> None:
