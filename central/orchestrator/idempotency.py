@@ -6,7 +6,6 @@ idempotent underneath (saga steps carry their own keys)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central.db import autocommit
 from central.errors import ApiError
 from central.saga.schema import idempotency_keys as keys
+from central.saga.wakeups import Wakeups, idempotency_topic
 
 Answer = tuple[int, dict[str, Any]]
 MAX_KEY_LENGTH = 200
@@ -31,12 +31,21 @@ def request_hash(body: bytes) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, engine: AsyncEngine, *, stale_after: float = 60.0, wait: float = 30.0):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        stale_after: float = 60.0,
+        wait: float = 30.0,
+        wakeups: Wakeups | None = None,
+    ):
         # Every statement here stands alone: autocommit spares the BEGIN/COMMIT round trips.
         self.engine = autocommit(engine)
         self.owner = uuid.uuid4().hex
         self.stale_after = stale_after
         self.wait = wait
+        # A repeat waiting for the first request is woken when it answers or lets go.
+        self.wakeups = wakeups or Wakeups()
 
     async def run(
         self, scope: str, key: str, digest: str, handler: Callable[[], Awaitable[Answer]]
@@ -44,28 +53,34 @@ class IdempotencyStore:
         if not key or len(key) > MAX_KEY_LENGTH:
             raise ApiError("VALIDATION_ERROR", f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} characters")
         deadline = time.monotonic() + self.wait
-        while True:
-            claimed = await self._claim(scope, key, digest)
-            if claimed:
-                break
-            row = await self._get(scope, key)
-            if row is None:
-                continue  # the first attempt answered 5xx and let go; try to claim again
-            if row.request_hash != digest:
-                raise ApiError(
-                    "IDEMPOTENCY_CONFLICT", "this Idempotency-Key was used with a different body"
-                )
-            if row.status is not None:
-                return int(row.status), json.loads(row.body)
-            if time.time() - row.created_at > self.stale_after and await self._take_over(
-                scope, key, row.owner
-            ):
-                break
-            if time.monotonic() > deadline:
-                raise ApiError(
-                    "SERVICE_UNAVAILABLE", "the first request with this key is still running"
-                )
-            await asyncio.sleep(0.05)
+        with self.wakeups.watch(idempotency_topic(scope, key)) as woken:
+            while True:
+                woken.clear()
+                claimed = await self._claim(scope, key, digest)
+                if claimed:
+                    break
+                row = await self._get(scope, key)
+                if row is None:
+                    continue  # the first attempt answered 5xx and let go; try to claim again
+                if row.request_hash != digest:
+                    raise ApiError(
+                        "IDEMPOTENCY_CONFLICT",
+                        "this Idempotency-Key was used with a different body",
+                    )
+                if row.status is not None:
+                    return int(row.status), json.loads(row.body)
+                if time.time() - row.created_at > self.stale_after and await self._take_over(
+                    scope, key, row.owner
+                ):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(
+                        "SERVICE_UNAVAILABLE", "the first request with this key is still running"
+                    )
+                # Woken when the first request answers or lets go (here or, on PostgreSQL, in
+                # another process); re-read at the slow fallback interval otherwise.
+                await self.wakeups.wait(woken, left)
         try:
             status, body = await handler()
         except ApiError as err:
@@ -122,6 +137,7 @@ class IdempotencyStore:
                 .where(keys.c.scope == scope, keys.c.key == key, keys.c.owner == self.owner)
                 .values(status=status, body=json.dumps(body))
             )
+        self.wakeups.notify(idempotency_topic(scope, key))
 
     async def _release(self, scope: str, key: str) -> None:
         async with self.engine.connect() as conn:
@@ -130,3 +146,4 @@ class IdempotencyStore:
                     keys.c.scope == scope, keys.c.key == key, keys.c.owner == self.owner
                 )
             )
+        self.wakeups.notify(idempotency_topic(scope, key))

@@ -33,7 +33,8 @@ from central.orchestrator.short_codes import STEPS as SHORT_CODE_STEPS
 from central.orchestrator.short_codes import ShortCodeStore
 from central.orchestrator.verification import Verifier
 from central.saga import SagaBusy, SagaRunner
-from central.saga.schema import STEPS
+from central.saga.schema import STEP_LOG_STEPS, STEPS
+from central.saga.wakeups import Wakeups
 from central.signing import KeyRing
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Runtime:
     verify_limit: InFlightLimit
     rate_limits: RateLimits
     short_codes: ShortCodeStore
+    wakeups: Wakeups
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -62,8 +64,19 @@ class Runtime:
         await migrate(
             engine,
             # one version sequence for the whole database: a new module's step takes the next number
-            [*STEPS, *GATE_SCAN_STEPS, *SHORT_CODE_STEPS, *ENTRY_LOG_STEPS, *RATE_LIMIT_STEPS],
+            [
+                *STEPS,
+                *GATE_SCAN_STEPS,
+                *SHORT_CODE_STEPS,
+                *ENTRY_LOG_STEPS,
+                *RATE_LIMIT_STEPS,
+                *STEP_LOG_STEPS,
+            ],
         )
+        # Requests waiting for another request's saga or Idempotency-Key are woken, not polling:
+        # in this process directly, from other processes by PostgreSQL NOTIFY.
+        wakeups = Wakeups()
+        await wakeups.listen(engine)
         keyring = (
             KeyRing.from_dir(settings.signing_keys_dir)
             if settings.signing_keys_dir is not None
@@ -90,6 +103,7 @@ class Runtime:
                 dispute_close_saga(backends),
             ],
             lease_seconds=settings.saga_lease,
+            wakeups=wakeups,
         )
         runners.append(runner)
         runtime = cls(
@@ -97,7 +111,7 @@ class Runtime:
             backends=backends,
             engine=engine,
             runner=runner,
-            idempotency=IdempotencyStore(engine),
+            idempotency=IdempotencyStore(engine, wakeups=wakeups),
             events=events,
             holds=holds,
             keyring=keyring,
@@ -113,6 +127,7 @@ class Runtime:
             gate_scans=GateScanStore(engine),
             rate_limits=RateLimits(engine),
             short_codes=ShortCodeStore(engine),
+            wakeups=wakeups,
         )
         runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
         entry_log.start()  # also drains rows a previous run of this database left behind
@@ -141,4 +156,5 @@ class Runtime:
                 await task
         if self.holds is not None:
             await self.holds.close()
+        await self.wakeups.close()
         await self.engine.dispose()

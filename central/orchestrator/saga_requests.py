@@ -3,7 +3,6 @@ request or runner drives a saga, and ending a waiting saga."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -56,20 +55,16 @@ async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:
 
 
 async def settled(runtime: Runtime, saga_id: str) -> SagaRecord:
-    """The saga once no one is driving it (or as it is after WAIT_FOR_OTHER_REQUEST)."""
-    deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
-    while True:
-        record = await runtime.runner.get(saga_id)
-        assert record is not None
-        if record.status not in ("RUNNING", "COMPENSATING") or time.monotonic() > deadline:
-            return record
-        await asyncio.sleep(0.02)
+    """The saga once no one is driving it (or as it is after WAIT_FOR_OTHER_REQUEST): woken by
+    notification when its driver lets it go (SagaRunner.wait_settled), not by polling."""
+    return await runtime.runner.wait_settled(saga_id, WAIT_FOR_OTHER_REQUEST)
 
 
 async def fail_waiting(runtime: Runtime, saga_id: str, err: ApiError) -> None:
     """Compensate a WAITING saga (codes used up, time run out); a no-op once it has moved on."""
     deadline = time.monotonic() + WAIT_FOR_OTHER_REQUEST
     while time.monotonic() < deadline:
+        # Someone took it between our read and our lease: settled() waits for them to let go.
         record = await settled(runtime, saga_id)
         if record.status != "WAITING":
             return
@@ -77,4 +72,4 @@ async def fail_waiting(runtime: Runtime, saga_id: str, err: ApiError) -> None:
             await runtime.runner.compensate(saga_id, err)
             return
         except SagaBusy:
-            await asyncio.sleep(0.02)
+            continue

@@ -1,10 +1,11 @@
-"""The durable saga runner (ARCHITECTURE §6): every saga and step outcome in the orchestrator's
-database before the next step runs; compensation in reverse order; recovery after a crash; one
-runner per saga at a time through a lease."""
+"""The durable saga runner (ARCHITECTURE §6): the saga's input fixed at start, every step's output
+in its own row before the next step runs (recorded only while the runner holds the saga's lease);
+compensation in reverse order; recovery after a crash replays the recorded outputs."""
 
 from central.saga.runner import (
     Abort,
     Pause,
+    Refused,
     SagaBusy,
     SagaContext,
     SagaDefinition,
@@ -16,6 +17,7 @@ from central.saga.runner import (
 __all__ = [
     "Abort",
     "Pause",
+    "Refused",
     "SagaBusy",
     "SagaContext",
     "SagaDefinition",

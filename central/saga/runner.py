@@ -1,13 +1,20 @@
 """The saga runner.
 
-A saga is a list of phases, each a list of steps with compensations. A phase runs under a lease
-(owner, expiry — taken by one conditional UPDATE), and each step's outcome is committed before the
-next step starts. Between phases the saga WAITS (the purchase waits for /api/pay); a waiting saga
-past its deadline is compensated. Compensation runs every step of the phases begun so far, in reverse:
-each compensation is safe when its step never took effect, so a step interrupted mid-flight (we cannot
-know whether it took effect) is compensated too. After a crash, recovery takes over sagas whose lease
-expired: a phase marked `forward` is retried to completion (its steps are idempotent by the key
-`saga id : step`), any other is compensated.
+A saga is a list of phases, each a list of steps with compensations. Its input (`data`) is fixed
+when it starts and never written again; a step's return value is its only output, recorded in its
+own `saga_steps` row before the next step starts (as DBOS records operation outputs). A phase runs
+under a lease (owner token, expiry — taken by one conditional UPDATE), and a step's row is written
+by one INSERT that also proves the lease is still ours: a runner that lost its lease records
+nothing. Between phases the saga WAITS (the purchase waits for /api/pay); a waiting saga past its
+deadline is compensated. Compensation runs every step of the phases begun so far, in reverse: each
+compensation is safe when its step never took effect, so a step interrupted mid-flight (we cannot
+know whether it took effect) is compensated too; a step that said for certain it took no effect
+(`Refused`) is not. After a crash, recovery takes over sagas whose lease expired and replays the
+recorded outputs: a phase marked `forward` is retried to completion (its steps are idempotent by
+the key `saga id : step`), any other is compensated. The saga's answer is its last step's output.
+On PostgreSQL a phase's last effect is recorded by the statement that ends the phase (one round
+trip less per phase); a crash between the effect and that statement runs the step again, which is
+why every step is idempotent by its key.
 """
 
 from __future__ import annotations
@@ -17,21 +24,25 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit, is_outage
 from central.errors import ApiError
 from central.faults import fault_point
-from central.saga.schema import sagas
+from central.saga.schema import saga_steps, sagas
+from central.saga.wakeups import Wakeups, saga_topic
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("RUNNING", "COMPENSATING")
+UNDO = "undo:"
 
 
 class Pause(Exception):
@@ -51,6 +62,15 @@ class Abort(Exception):
         self.error = error
 
 
+class Refused(Exception):
+    """The step says for certain that it took no effect (a definite refusal): the saga is rolled
+    back answering `error`, and this step's own compensation does not run."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class SagaBusy(Exception):
     """Another runner holds this saga's lease."""
 
@@ -59,13 +79,16 @@ class SagaBusy(Exception):
 class SagaContext:
     saga_id: str
     kind: str
-    data: dict[str, Any]
-    results: dict[str, Any] = field(default_factory=dict)
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, record: SagaRecord) -> SagaContext:
-        return cls(record.saga_id, record.kind, record.data, record.results(), dict(record.steps))
+    # The input, read-only: a step's output is what it returns, never something it writes here.
+    data: Mapping[str, Any]
+    results: dict[str, Any] = field(default_factory=dict)  # outputs, recorded or not
+    done: set[str] = field(default_factory=set)  # steps recorded DONE
+    refused: set[str] = field(default_factory=set)
+    compensated: set[str] = field(default_factory=set)
+    lease: str = ""  # our lease token while we drive the saga
+    lease_until: float = 0.0
+    # A phase's last effect, recorded by the same statement that ends the phase (PostgreSQL).
+    pending: tuple[str, Any] | None = None
 
     def key(self, step: str) -> str:
         """The idempotency key a step sends, so a retry repeats no effect."""
@@ -80,10 +103,21 @@ Compensation = Callable[[SagaContext], Awaitable[None]]
 class Step:
     name: str
     action: Action
+    # The one compensation of the step's one effect (None: nothing to undo).
     compensate: Compensation | None = None
-    # A step that changes nothing anywhere (a check, building the answer) is not worth a write:
-    # after a crash it simply runs again.
+    # A non-durable step has no effect outside this process (a check, building the answer): it
+    # is not worth a write, and after a crash it simply runs again.
     durable: bool = True
+    # Whether the step applies to this saga, decided by the saga's fixed input alone (so a replay
+    # decides the same): a step that does not apply is skipped without a record.
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.durable and self.compensate is not None:
+            raise ValueError(f"step {self.name}: a non-durable step has no effect to compensate")
+
+    def applies(self, data: Mapping[str, Any]) -> bool:
+        return self.when is None or self.when(data)
 
 
 @dataclass(frozen=True)
@@ -108,6 +142,11 @@ class SagaDefinition:
                 break
         return out
 
+    @property
+    def answer_step(self) -> str:
+        """The step whose output is the saga's answer: its last."""
+        return list(self.phases.values())[-1][-1].name
+
 
 @dataclass
 class SagaRecord:
@@ -115,20 +154,14 @@ class SagaRecord:
     kind: str
     status: str
     phase: str
-    data: dict[str, Any]
-    result: dict[str, Any] | None
+    data: Mapping[str, Any]
+    result: Any
     error_code: str | None
     error_message: str | None
     deadline: float | None
     reference_id: str | None
-    steps: dict[str, dict[str, Any]]
-
-    @property
-    def done_steps(self) -> set[str]:
-        return {name for name, step in self.steps.items() if step["status"] == "DONE"}
-
-    def results(self) -> dict[str, Any]:
-        return {n: s.get("result") for n, s in self.steps.items() if s["status"] == "DONE"}
+    # Step outputs: filled when the record comes from driving the saga, empty from a plain read.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def error(self) -> ApiError | None:
         if self.error_code is None:
@@ -144,6 +177,7 @@ class SagaRunner:
         *,
         lease_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self.engine = engine
         # Single statements need no BEGIN/COMMIT round trips (each one costs a syscall pair).
@@ -152,12 +186,18 @@ class SagaRunner:
         self.owner = f"runner-{uuid.uuid4().hex[:12]}"
         self.lease_seconds = lease_seconds
         self.clock = clock
+        self.wakeups = wakeups or Wakeups()
+        # PostgreSQL can record a phase's last step and end the phase in one statement (a
+        # data-modifying WITH); SQLite would need two either way.
+        self._merge_phase_end = engine.dialect.name == "postgresql"
+        # The lease token of each saga this process drives now (for heartbeat by saga id).
+        self._leases: dict[str, SagaContext] = {}
 
     # ----- reads -----
     async def get(self, saga_id: str) -> SagaRecord | None:
         async with self._db.connect() as conn:
             row = (await conn.execute(sa.select(sagas).where(sagas.c.saga_id == saga_id))).first()
-        return self._record(row._mapping) if row is not None else None
+        return self._as_record(row._mapping) if row is not None else None
 
     async def find_by_reference(self, reference_id: str) -> SagaRecord | None:
         async with self._db.connect() as conn:
@@ -169,32 +209,70 @@ class SagaRunner:
                     .limit(1)
                 )
             ).first()
-        return self._record(row._mapping) if row is not None else None
+        return self._as_record(row._mapping) if row is not None else None
+
+    async def wait_settled(self, saga_id: str, timeout: float) -> SagaRecord:
+        """The saga once no one drives it (or as it is after `timeout` seconds): woken by the
+        runner that lets it go, in this process or (PostgreSQL) another; re-read at the slow
+        fallback interval otherwise. KeyError if there is no such saga."""
+        deadline = time.monotonic() + timeout
+        with self.wakeups.watch(saga_topic(saga_id)) as woken:
+            while True:
+                woken.clear()
+                record = await self.get(saga_id)
+                if record is None:
+                    raise KeyError(saga_id)
+                left = deadline - time.monotonic()
+                if record.status not in ACTIVE or left <= 0:
+                    return record
+                await self.wakeups.wait(woken, left)
+
+    async def step_rows(self, saga_id: str) -> list[Any]:
+        """The saga's recorded step outcomes, in the order they were recorded."""
+        async with self._db.connect() as conn:
+            return await self._step_rows(conn, saga_id)
 
     @staticmethod
-    def _record(row: Any) -> SagaRecord:
+    async def _step_rows(conn: AsyncConnection, saga_id: str) -> list[Any]:
+        return list(
+            (
+                await conn.execute(
+                    sa.select(saga_steps)
+                    .where(saga_steps.c.saga_id == saga_id)
+                    .order_by(saga_steps.c.recorded_at)
+                )
+            ).all()
+        )
+
+    @staticmethod
+    def _as_record(row: Any) -> SagaRecord:
         return SagaRecord(
             saga_id=row["saga_id"],
             kind=row["kind"],
             status=row["status"],
             phase=row["phase"],
-            data=json.loads(row["data"]),
+            data=MappingProxyType(json.loads(row["data"])),
             result=json.loads(row["result"]) if row["result"] else None,
             error_code=row["error_code"],
             error_message=row["error_message"],
             deadline=row["deadline"],
             reference_id=row["reference_id"],
-            steps=json.loads(row["steps"] or "{}"),
         )
 
     # ----- lease -----
+    def _new_token(self) -> str:
+        # One token per drive, not per process: a request of this very process whose lease
+        # lapsed cannot record over the one (recovery, another request) that took it over.
+        return f"{self.owner}:{uuid.uuid4().hex[:8]}"
+
     async def _take_lease(
         self, saga_id: str, *, allowed: tuple[str, ...], status: str, phase: str | None
-    ) -> SagaRecord | None:
-        """Take the saga (one conditional UPDATE); answer it as it now is, or None if taken."""
+    ) -> tuple[SagaRecord, SagaContext] | None:
+        """Take the saga (one conditional UPDATE) and read its recorded steps; None if taken."""
         now = self.clock()
+        token = self._new_token()
         values: dict[str, Any] = {
-            "lease_owner": self.owner,
+            "lease_owner": token,
             "lease_until": now + self.lease_seconds,
             "status": status,
             "updated_at": now,
@@ -217,46 +295,141 @@ class SagaRunner:
                     .returning(*sagas.c)
                 )
             ).first()
-        return self._record(row._mapping) if row is not None else None
+            if row is None:
+                return None
+            steps = await self._step_rows(conn, saga_id)
+        record = self._as_record(row._mapping)
+        ctx = SagaContext(record.saga_id, record.kind, record.data, lease=token)
+        ctx.lease_until = now + self.lease_seconds
+        for step in steps:
+            if step.status == "COMPENSATED":
+                ctx.compensated.add(step.step.removeprefix(UNDO))
+            elif step.status == "REFUSED":
+                ctx.refused.add(step.step)
+            else:
+                ctx.done.add(step.step)
+                ctx.results[step.step] = json.loads(step.output) if step.output else None
+        record.outputs = ctx.results
+        return record, ctx
 
-    async def _write(self, ctx: SagaContext, **values: Any) -> None:
-        """Persist the saga's state, only while we still hold its lease."""
+    def _step_insert(self, ctx: SagaContext, step: str, status: str, output: Any) -> Any:
+        """The INSERT of one step outcome that lands only while our lease holds. On PostgreSQL
+        the lease row is share-locked by the same statement, so a takeover cannot slip in
+        between the check and the insert (SQLite serialises writers anyway)."""
         now = self.clock()
-        values.setdefault("lease_until", now + self.lease_seconds)
+        lease_held = (
+            sa.select(sagas.c.saga_id)
+            .where(
+                sagas.c.saga_id == ctx.saga_id,
+                sagas.c.lease_owner == ctx.lease,
+                sagas.c.lease_until > now,
+            )
+            .with_for_update(read=True)
+        )
+        row = sa.select(
+            sa.literal(ctx.saga_id, sa.String),
+            sa.literal(step, sa.String),
+            sa.literal(status, sa.String),
+            sa.literal(json.dumps(output) if output is not None else None, sa.Text),
+            sa.literal(now, sa.Float),
+        ).where(lease_held.exists())
+        return saga_steps.insert().from_select(
+            ["saga_id", "step", "status", "output", "recorded_at"], row
+        )
+
+    async def _record(self, ctx: SagaContext, step: str, status: str, output: Any) -> None:
+        """Record one step outcome (one statement); SagaBusy when the lease is no longer ours."""
+        try:
+            async with self._db.connect() as conn:
+                inserted = await conn.execute(self._step_insert(ctx, step, status, output))
+        except IntegrityError:
+            # Already recorded by whoever drove the saga before us and lost the lease after:
+            # we no longer know what is true, so stop (the current holder carries on).
+            raise SagaBusy(ctx.saga_id) from None
+        if inserted.rowcount != 1:
+            raise SagaBusy(ctx.saga_id)  # our lease lapsed (and maybe was taken): stop driving
+
+    async def _flush(self, ctx: SagaContext) -> None:
+        """Record the step held back for the phase's end, now (the phase ends another way)."""
+        if ctx.pending is not None:
+            step, output = ctx.pending
+            ctx.pending = None
+            await self._record(ctx, step, "DONE", output)
+
+    async def _finish(self, ctx: SagaContext, status: str, **values: Any) -> None:
+        """Set the saga's status and let go of the lease, only while it is still ours; with the
+        step held back for it, recorded by the same statement (only if both land)."""
+        update = (
+            sagas.update()
+            .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == ctx.lease)
+            .values(status=status, lease_until=0, updated_at=self.clock(), **values)
+        )
+        if ctx.pending is not None:
+            step, output = ctx.pending
+            recorded = (
+                self._step_insert(ctx, step, "DONE", output)
+                .returning(saga_steps.c.saga_id)
+                .cte("recorded")
+            )
+            update = update.where(sa.exists(sa.select(recorded.c.saga_id))).add_cte(recorded)
+        try:
+            async with self._db.connect() as conn:
+                changed = await conn.execute(update)
+        except IntegrityError:
+            raise SagaBusy(ctx.saga_id) from None
+        ctx.pending = None
+        if changed.rowcount != 1:
+            raise SagaBusy(ctx.saga_id)
+        self._leases.pop(ctx.saga_id, None)
+        if status not in ACTIVE:
+            self.wakeups.notify(saga_topic(ctx.saga_id))
+
+    async def _set_status(self, ctx: SagaContext, status: str, error: ApiError) -> None:
+        """Mark the saga COMPENSATING (keeping the lease), only while it is ours."""
         async with self._db.connect() as conn:
             changed = await conn.execute(
                 sagas.update()
-                .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == self.owner)
+                .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == ctx.lease)
                 .values(
-                    data=json.dumps(ctx.data),
-                    steps=json.dumps(ctx.steps),
-                    updated_at=now,
-                    **values,
+                    status=status,
+                    error_code=error.code,
+                    error_message=error.message,
+                    updated_at=self.clock(),
                 )
             )
         if changed.rowcount != 1:
-            # Another runner took the saga over (our lease lapsed): stop driving it.
             raise SagaBusy(ctx.saga_id)
 
     async def heartbeat(self, saga_id: str) -> None:
         """Extend our lease from inside a long step (a cancellation refunding thousands of
         orders), so recovery does not take the saga over while it is still being driven.
         SagaBusy when the lease is no longer ours."""
+        ctx = self._leases.get(saga_id)
+        if ctx is None:
+            raise SagaBusy(saga_id)
+        await self._extend(ctx)
+
+    async def _extend(self, ctx: SagaContext) -> None:
         now = self.clock()
         async with self._db.connect() as conn:
             changed = await conn.execute(
                 sagas.update()
-                .where(sagas.c.saga_id == saga_id, sagas.c.lease_owner == self.owner)
+                .where(
+                    sagas.c.saga_id == ctx.saga_id,
+                    sagas.c.lease_owner == ctx.lease,
+                    sagas.c.lease_until > now,
+                )
                 .values(lease_until=now + self.lease_seconds, updated_at=now)
             )
         if changed.rowcount != 1:
-            raise SagaBusy(saga_id)
+            raise SagaBusy(ctx.saga_id)
+        ctx.lease_until = now + self.lease_seconds
 
-    async def _record_step(self, ctx: SagaContext, step: str, status: str, result: Any) -> None:
-        ctx.steps[step] = {"status": status, "result": result}
-        if status == "DONE":
-            ctx.results[step] = result
-        await self._write(ctx)
+    async def _keep_lease(self, ctx: SagaContext) -> None:
+        """Before a step: renew the lease once half of it is used. A fast phase writes nothing
+        for this; a slow one is not taken over while it is still making progress."""
+        if self.clock() > ctx.lease_until - self.lease_seconds / 2:
+            await self._extend(ctx)
 
     # ----- driving -----
     async def start(
@@ -268,11 +441,13 @@ class SagaRunner:
         deadline: float | None = None,
         reference_id: str | None = None,
     ) -> SagaRecord:
-        """Create the saga (already leased by us) and run its first phase."""
+        """Create the saga (already leased by us, its input fixed) and run its first phase."""
         definition = self.definitions[kind]
         saga_id = saga_id or str(uuid.uuid4())
         first = definition.phase_names()[0]
         now = self.clock()
+        token = self._new_token()
+        encoded = json.dumps(data)
         async with self._db.connect() as conn:
             await conn.execute(
                 sagas.insert().values(
@@ -280,9 +455,8 @@ class SagaRunner:
                     kind=kind,
                     status="RUNNING",
                     phase=first,
-                    data=json.dumps(data),
-                    steps="{}",
-                    lease_owner=self.owner,
+                    data=encoded,
+                    lease_owner=token,
                     lease_until=now + self.lease_seconds,
                     deadline=deadline,
                     reference_id=reference_id,
@@ -290,22 +464,21 @@ class SagaRunner:
                     updated_at=now,
                 )
             )
-        ctx = SagaContext(saga_id, kind, data)
+        # Steps see the input as stored (a JSON round trip), so a replay sees exactly the same.
+        ctx = SagaContext(saga_id, kind, MappingProxyType(json.loads(encoded)), lease=token)
+        ctx.lease_until = now + self.lease_seconds
         return await self._run_phase(definition, ctx, first, deadline, reference_id)
 
     async def run_phase(self, saga_id: str, phase: str) -> SagaRecord:
         """Run `phase` of a WAITING saga. SagaBusy when another runner drives it now."""
-        record = await self._take_lease(
-            saga_id, allowed=("WAITING",), status="RUNNING", phase=phase
-        )
-        if record is None:
+        taken = await self._take_lease(saga_id, allowed=("WAITING",), status="RUNNING", phase=phase)
+        if taken is None:
             if await self.get(saga_id) is None:
                 raise KeyError(saga_id)
             raise SagaBusy(saga_id)
+        record, ctx = taken
         definition = self.definitions[record.kind]
-        return await self._run_phase(
-            definition, SagaContext.of(record), phase, record.deadline, record.reference_id
-        )
+        return await self._run_phase(definition, ctx, phase, record.deadline, record.reference_id)
 
     async def request_phase(self, saga_id: str, phase: str) -> None:
         """Note that `phase` should run next; a caller about to run it says so first, and if it
@@ -325,33 +498,49 @@ class SagaRunner:
         deadline: float | None,
         reference_id: str | None,
     ) -> SagaRecord:
+        self._leases[ctx.saga_id] = ctx
         current = ""
         try:
             for step in definition.phases[phase]:
-                if step.name in ctx.results:
+                if step.name in ctx.done or not step.applies(ctx.data):
                     continue
+                await self._keep_lease(ctx)
                 fault_point(f"{definition.kind}.before_{step.name}")
                 current = step.name  # from here the step may have taken effect
-                result = await step.action(ctx)
+                try:
+                    output = await step.action(ctx)
+                except Refused as refused:
+                    await self._record(ctx, step.name, "REFUSED", None)
+                    ctx.refused.add(step.name)
+                    raise Abort(refused.error) from None
+                ctx.results[step.name] = output
                 if step.durable:
-                    await self._record_step(ctx, step.name, "DONE", result)
+                    if self._merge_phase_end and self._last_effect(definition, phase, step, ctx):
+                        # Nothing after it but checks and the answer: recorded by the statement
+                        # that ends the phase. A crash before that runs it again (idempotent).
+                        ctx.pending = (step.name, output)
+                    else:
+                        await self._record(ctx, step.name, "DONE", output)
+                    ctx.done.add(step.name)
                 fault_point(f"{definition.kind}.after_{step.name}")
         except SagaBusy:
+            self._leases.pop(ctx.saga_id, None)
             raise
         except Pause as pause:
-            await self._write(
+            await self._finish(  # (records a held-back step too)
                 ctx,
-                status="WAITING",
-                lease_until=0,
+                "WAITING",
                 next_phase=None,
                 error_code=pause.error.code,
                 error_message=pause.error.message,
             )
             raise pause.error from None
         except Abort as abort:
+            await self._flush(ctx)
             await self._compensate(definition, ctx, phase, abort.error)
             raise abort.error from None
         except Exception as exc:
+            await self._flush(ctx)
             error = exc if isinstance(exc, ApiError) else None
             if error is None and is_outage(exc):
                 # the database went away under the step: "try again", like a service outage
@@ -362,7 +551,7 @@ class SagaRunner:
             if self._must_go_forward(definition, ctx, current, error):
                 # Past (or possibly past) the point of no return: never compensate; leave it
                 # RUNNING with the lease dropped so recovery retries the idempotent steps.
-                await self._write(ctx, lease_until=0)
+                await self._finish(ctx, "RUNNING")
                 raise ApiError(
                     "SERVICE_UNAVAILABLE", "the order is being completed; ask again shortly"
                 ) from None
@@ -371,12 +560,11 @@ class SagaRunner:
             raise error from None
         last = phase == definition.phase_names()[-1]
         status = "COMPLETED" if last else "WAITING"
-        result = ctx.data.get("result") if last else None
-        await self._write(
+        result = ctx.results.get(definition.answer_step) if last else None
+        await self._finish(
             ctx,
-            status=status,
+            status,
             result=json.dumps(result) if last else None,
-            lease_until=0,
             next_phase=None,
             error_code=None,
             error_message=None,
@@ -392,8 +580,15 @@ class SagaRunner:
             error_message=None,
             deadline=deadline,
             reference_id=reference_id,
-            steps=ctx.steps,
+            outputs=ctx.results,
         )
+
+    @staticmethod
+    def _last_effect(definition: SagaDefinition, phase: str, step: Step, ctx: SagaContext) -> bool:
+        """Whether no durable step of this saga follows `step` in its phase."""
+        steps = definition.phases[phase]
+        after = steps[steps.index(step) + 1 :]
+        return not any(s.durable and s.applies(ctx.data) for s in after)
 
     @staticmethod
     def _must_go_forward(
@@ -401,7 +596,7 @@ class SagaRunner:
     ) -> bool:
         if definition.pivot is None:
             return False
-        if definition.pivot in ctx.results:
+        if definition.pivot in ctx.done:
             return True
         # The pivot itself failed without a definite answer: it may have taken effect.
         unknown = error is None or error.code in ("SERVICE_UNAVAILABLE", "INTERNAL_ERROR")
@@ -409,15 +604,16 @@ class SagaRunner:
 
     async def compensate(self, saga_id: str, error: ApiError) -> SagaRecord:
         """Compensate a WAITING saga (hold expired, OTP attempts used up). SagaBusy if driven."""
-        record = await self._take_lease(
+        taken = await self._take_lease(
             saga_id, allowed=("WAITING",), status="COMPENSATING", phase=None
         )
-        if record is None:
+        if taken is None:
             if await self.get(saga_id) is None:
                 raise KeyError(saga_id)
             raise SagaBusy(saga_id)
-        definition = self.definitions[record.kind]
-        await self._compensate(definition, SagaContext.of(record), record.phase, error)
+        record, ctx = taken
+        self._leases[saga_id] = ctx
+        await self._compensate(self.definitions[record.kind], ctx, record.phase, error)
         final = await self.get(saga_id)
         assert final is not None
         return final
@@ -428,39 +624,39 @@ class SagaRunner:
         may have been in flight); steps run in order, so none after it ever started."""
         started: list[Step] = []
         for step in definition.steps_through(phase):
+            if not step.durable or not step.applies(ctx.data):
+                continue  # never recorded (no effect, or not this saga's), so not the frontier
+            if step.name in ctx.refused:
+                break  # it said it took no effect, and nothing after it ran
             started.append(step)
-            if not step.durable:
-                continue  # never recorded (it changes nothing), so it cannot mark the frontier
-            recorded = ctx.steps.get(step.name, {}).get("status")
-            if recorded not in ("DONE", "COMPENSATED"):
+            if step.name not in ctx.done:
                 break
         return started
 
     async def _compensate(
         self, definition: SagaDefinition, ctx: SagaContext, phase: str, error: ApiError
     ) -> None:
-        await self._write(
-            ctx, status="COMPENSATING", error_code=error.code, error_message=error.message
-        )
+        await self._set_status(ctx, "COMPENSATING", error)
         try:
             for step in reversed(self._started(definition, ctx, phase)):
-                if step.compensate is None or ctx.steps.get(step.name, {}).get("status") == (
-                    "COMPENSATED"
-                ):
+                if step.compensate is None or step.name in ctx.compensated:
                     continue
+                await self._keep_lease(ctx)
                 fault_point(f"{definition.kind}.compensate_{step.name}")
                 await step.compensate(ctx)
-                await self._record_step(ctx, step.name, "COMPENSATED", None)
+                await self._record(ctx, UNDO + step.name, "COMPENSATED", None)
+                ctx.compensated.add(step.name)
             if definition.on_failed is not None:
                 await definition.on_failed(ctx, error)
         except SagaBusy:
+            self._leases.pop(ctx.saga_id, None)
             raise
         except Exception:
             # Leave it COMPENSATING with the lease dropped: recovery retries until it lands.
             log.exception("saga %s: compensation interrupted; recovery will retry", ctx.saga_id)
-            await self._write(ctx, lease_until=0)
+            await self._finish(ctx, "COMPENSATING")
             return
-        await self._write(ctx, status="FAILED", lease_until=0)
+        await self._finish(ctx, "FAILED")
         log.info(
             "saga failed and compensated",
             extra={"fields": {"saga_id": ctx.saga_id, "error_code": error.code}},
@@ -517,14 +713,14 @@ class SagaRunner:
         return handled
 
     async def _recover(self, saga_id: str, status: str) -> int:
-        record = await self._take_lease(saga_id, allowed=(status,), status=status, phase=None)
-        if record is None:
+        taken = await self._take_lease(saga_id, allowed=(status,), status=status, phase=None)
+        if taken is None:
             return 0
+        record, ctx = taken
         log.warning("recovering saga", extra={"fields": {"saga_id": saga_id, "status": status}})
         definition = self.definitions[record.kind]
-        ctx = SagaContext.of(record)
         try:
-            past_pivot = definition.pivot is not None and definition.pivot in record.done_steps
+            past_pivot = definition.pivot is not None and definition.pivot in ctx.done
             if status == "RUNNING" and (record.phase in definition.forward_phases or past_pivot):
                 try:
                     await self._run_phase(
@@ -533,6 +729,7 @@ class SagaRunner:
                 except ApiError:
                     pass  # the phase paused, compensated or stays for the next pass; all recorded
                 return 1
+            self._leases[saga_id] = ctx
             error = record.error() or ApiError("SERVICE_UNAVAILABLE", "interrupted; rolled back")
             await self._compensate(definition, ctx, record.phase, error)
         except SagaBusy:

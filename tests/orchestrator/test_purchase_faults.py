@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cluster import Cluster, running_cluster
 from purchase_support import PRICE, balance, make_event, pay, reserve, seat_status
+from saga_clock import LONG_LEASE, lapse_leases
 
 from central import faults
 
@@ -79,7 +80,7 @@ async def test_fault_during_pay_rolls_back(tmp_path: Path, point: str) -> None:
 
 
 async def test_fault_after_the_seat_is_confirmed_completes_forward(tmp_path: Path) -> None:
-    async with running_cluster(tmp_path, saga_lease=2.0, sweep_interval=0.2) as c:
+    async with running_cluster(tmp_path, saga_lease=LONG_LEASE) as c:
         event = await make_event(c)
         seat_id = event["seat_ids"][0]
         buyer = await c.make_user(credits=2 * PRICE)
@@ -89,7 +90,8 @@ async def test_fault_after_the_seat_is_confirmed_completes_forward(tmp_path: Pat
         status, body = await pay(c, buyer["token"], order_id)
         assert (status, body["error_code"]) == (503, "SERVICE_UNAVAILABLE"), body
         faults.disarm()
-        for _ in range(150):  # recovery picks it up once the lease lapses
+        await lapse_leases(c)  # recovery picks it up once the lease lapses
+        for _ in range(150):
             order = await c.backends.orders.call("GET", f"/orders/{order_id}")
             record = await c.runtime().runner.find_by_reference(order_id)
             if record is not None and record.status == "COMPLETED":
@@ -104,7 +106,7 @@ async def test_fault_after_the_seat_is_confirmed_completes_forward(tmp_path: Pat
 
 
 async def test_interrupted_compensation_is_finished_by_recovery(tmp_path: Path) -> None:
-    async with running_cluster(tmp_path, saga_lease=2.0, sweep_interval=0.2) as c:
+    async with running_cluster(tmp_path, saga_lease=LONG_LEASE) as c:
         event = await make_event(c)
         seat_id = event["seat_ids"][0]
         buyer = await c.make_user(credits=2 * PRICE)
@@ -117,6 +119,7 @@ async def test_interrupted_compensation_is_finished_by_recovery(tmp_path: Path) 
         record = await c.runtime().runner.find_by_reference(order_id)
         assert record is not None and record.status == "COMPENSATING"
         faults.disarm()
+        await lapse_leases(c)
         for _ in range(150):
             record = await c.runtime().runner.find_by_reference(order_id)
             if record is not None and record.status == "FAILED":

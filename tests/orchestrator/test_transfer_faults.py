@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from cluster import Cluster, running_cluster
 from purchase_support import PRICE
+from saga_clock import LONG_LEASE, lapse_leases
 from transfer_support import (
     AMOUNT,
     BUYER_START,
@@ -54,7 +55,7 @@ COMPLETE_BACK_POINTS = [
 ]
 # Past the pivot (the seat moved): finished forward.
 COMPLETE_FORWARD_POINTS = ["after_update_owner", "before_mark_completed", "after_mark_completed"]
-LEASE, SWEEP = 2.0, 0.2  # recovery takes over soon, yet no step under CI load outlasts it
+LEASE, SWEEP = LONG_LEASE, 0.2  # only lapse_leases() (a moved clock) ends a lease
 
 
 @pytest.fixture(autouse=True)
@@ -156,6 +157,7 @@ async def test_fault_after_the_seat_moved_completes_forward(tmp_path: Path, poin
         status, body = await both_confirm_last_faulted(c, s, tid)
         assert (status, body["error_code"]) == (503, "SERVICE_UNAVAILABLE"), body
         faults.disarm()
+        await lapse_leases(c)
         record = await saga_status(c, tid, "COMPLETED")
         assert record is not None and record.status == "COMPLETED"
         assert (await transfer_record(c, tid))["status"] == "COMPLETED"
@@ -181,6 +183,7 @@ async def test_interrupted_compensation_is_finished_by_recovery(tmp_path: Path) 
         assert record is not None and record.status == "COMPENSATING"
         assert await balances(c, seller, buyer) == moved(s)  # mid-way: not yet given back
         faults.disarm()
+        await lapse_leases(c)
         record = await saga_status(c, tid, "FAILED")
         assert record is not None and record.status == "FAILED"
         assert (await transfer_record(c, tid))["status"] == "FAILED"
@@ -235,6 +238,7 @@ async def test_fault_in_reverse_after_credits_finishes_forward(tmp_path: Path, p
         status, body = await reverse(c, s, tid)
         assert (status, body["error_code"]) == (503, "SERVICE_UNAVAILABLE"), body
         faults.disarm()
+        await lapse_leases(c)
         for _ in range(100):
             if (await transfer_record(c, tid))["status"] == "REVERSED":
                 break
@@ -277,7 +281,7 @@ async def test_request_dying_after_the_second_consent_is_completed_by_recovery(
 ) -> None:
     """The buyer's confirm lands at orders, then the request dies before completion starts:
     recovery completes the transfer by itself (nobody has to confirm again)."""
-    async with running_cluster(tmp_path, saga_lease=2.0, sweep_interval=0.2) as c:
+    async with running_cluster(tmp_path, saga_lease=LEASE, sweep_interval=SWEEP) as c:
         s = await sold_seat(c)
         status, body = await initiate(c, s["seller"], s["seat_id"], s["buyer"]["email"])
         tid = body["data"]["transfer_id"]
@@ -287,6 +291,7 @@ async def test_request_dying_after_the_second_consent_is_completed_by_recovery(
         status, body = await confirm(c, s["buyer"], tid, code_for(c, s["buyer"]["user_id"], tid))
         assert status == 500, body
         faults.disarm()
+        await lapse_leases(c)
         record = await saga_status(c, tid, "COMPLETED")
         assert record is not None and record.status == "COMPLETED"
         assert (await transfer_record(c, tid))["status"] == "COMPLETED"

@@ -67,7 +67,7 @@ async def reserve(request: web.Request) -> web.Response:
             deadline=time.time() + ttl,
             reference_id=order_id,
         )
-        held_until_ms = int(record.data["held_until_ms"])
+        held_until_ms = int(record.outputs["reserve_seat"]["held_until_ms"])
         return 200, envelope(
             Reserved(
                 order_id=order_id,
@@ -123,7 +123,7 @@ async def pay(request: web.Request) -> web.Response:
             except SagaBusy:  # another request (or runner) got there first: wait for it
                 record = await settled(runtime, record.saga_id)
                 continue
-            return 200, envelope(Paid.model_validate(done.data["result"]))
+            return 200, envelope(Paid.model_validate(done.result))
 
     return await with_idempotency(request, principal, run)
 

@@ -49,7 +49,7 @@ async def _run_once(
     if record is not None and record.kind == kind and record.status != "FAILED":
         record = await settled(runtime, record.saga_id)
         if record.status == "COMPLETED":
-            return dict(record.result or record.data["result"])
+            return dict(record.result)
         if record.status != "FAILED":
             raise ApiError(
                 "SAGA_IN_PROGRESS",
@@ -57,7 +57,7 @@ async def _run_once(
                 {"saga_id": record.saga_id, "status": record.status},
             )
     done = await runtime.runner.start(kind, data, reference_id=reference)
-    return dict(done.data["result"])
+    return dict(done.result)
 
 
 @routes.post("/api/admin/events/{event_id}/cancel")
@@ -115,4 +115,4 @@ async def close_dispute(request: web.Request) -> DisputeClosed:
     }
     # A dispute may be opened again after a close: each close is its own saga.
     done = await runtime.runner.start(KIND_CLOSE, data, reference_id=f"close:{transfer_id}")
-    return DisputeClosed.model_validate(done.data["result"])
+    return DisputeClosed.model_validate(done.result)

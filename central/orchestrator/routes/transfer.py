@@ -190,7 +190,7 @@ async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
     while True:
         record = await settled(runtime, transfer_id)
         if record.status == "COMPLETED":
-            return dict(record.result or record.data["result"])
+            return dict(record.result)
         if record.status == "FAILED":
             raise record.error() or ApiError("TRANSFER_INVALID_STATE", "the transfer failed")
         if record.status != "WAITING":
@@ -199,7 +199,7 @@ async def _complete(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
             done = await runtime.runner.run_phase(transfer_id, "complete")
         except SagaBusy:
             continue
-        return dict(done.data["result"])
+        return dict(done.result)
 
 
 @routes.get("/api/transfers/{transfer_id}")
@@ -239,7 +239,7 @@ async def dispute(request: web.Request) -> web.Response:
             },
             reference_id=f"dispute:{transfer_id}",
         )
-        return 200, envelope(TransferDisputed.model_validate(done.data["result"]))
+        return 200, envelope(TransferDisputed.model_validate(done.result))
 
     return await with_idempotency(request, principal, run)
 
@@ -269,6 +269,6 @@ async def reverse(request: web.Request) -> web.Response:
             },
             reference_id=f"reverse:{transfer_id}",
         )
-        return 200, envelope(TransferReversed.model_validate(done.data["result"]))
+        return 200, envelope(TransferReversed.model_validate(done.result))
 
     return await with_idempotency(request, principal, run)

@@ -65,8 +65,7 @@ def dispute_open_saga(backends: Backends) -> SagaDefinition:
             f"/transfers/{d['transfer_id']}/transition",
             json={"to": "DISPUTED", "reason": d["reason"]},
         )
-        d["result"] = {**record, "held_credits": d["credits_amount"]}
-        return {"status": "DISPUTED"}
+        return {**record, "held_credits": d["credits_amount"]}  # the saga's answer
 
     return SagaDefinition(
         kind=KIND_OPEN,
@@ -107,13 +106,12 @@ def dispute_close_saga(backends: Backends) -> SagaDefinition:
             json={"reference_id": hold_reference(d["transfer_id"])},
         )
         released = int(answer["hold"]["amount"]) if answer["released"] else 0
-        d["result"] = {
+        return {  # the saga's answer
             "transfer_id": d["transfer_id"],
             "status": "COMPLETED",
             "dispute": "CLOSED",
             "credits_released": released if released else d.get("credits_amount", 0),
         }
-        return {"released": released}
 
     return SagaDefinition(
         kind=KIND_CLOSE,

@@ -3,18 +3,22 @@
 reserve phase                           compensation
   1 reserve_seat  ReserveSeat(hold id)   ReleaseSeat(that hold)
   2 create_order  order PENDING          order → FAILED
-  3 publish_hold  hold message (confirm) ReleaseSeat(that hold); the dead-letter path is the backup
+  3 publish_hold  hold message (confirm) — (1's release; a message for a failed saga is ignored)
 pay phase (recovered forward: every step is idempotent)
-  4 otp           flagged users only     — (three wrong codes compensate the saga)
-  5 deduct        ledger debit (key)     refund, only if the debit exists (key family `…:refund`)
-  6 confirm_order order CONFIRMED        order → FAILED (as a compensation)
-  7 confirm_seat  ConfirmSeat(hold)      — (a failure here compensates 6, 5, 3, 2, 1)
-  8 ticket        the answer
+  4 send_otp      flagged users only:    — (a code for a failed order verifies nothing)
+                  one challenge, recorded
+  5 otp           flagged users only: a check, no effect (three wrong codes compensate the saga;
+                  an expired code is replaced through /api/otp/resend)
+  6 deduct        ledger debit (key)     refund, only if the debit exists (key family `…:refund`)
+  7 confirm_order order CONFIRMED        order → FAILED (as a compensation)
+  8 confirm_seat  ConfirmSeat(hold)      — (a failure here compensates 7, 6, 2, 1)
+  9 ticket        the answer (its output is the saga's result)
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +52,11 @@ def _expired(expires_at: str | None) -> bool:
     return datetime.fromisoformat(expires_at) <= datetime.now(UTC)
 
 
+def flagged(data: Mapping[str, Any]) -> bool:
+    """Flagged buyers confirm a purchase with a one-time code (fixed in the saga's input)."""
+    return bool(data.get("flagged"))
+
+
 def purchase_saga(
     backends: Backends, holds: HoldQueue | None, *, max_holds_per_user: int = 0
 ) -> SagaDefinition:
@@ -70,7 +79,6 @@ def purchase_saga(
             )
         except InventoryError as exc:
             raise seat_error(exc) from None
-        d["held_until_ms"] = seat.held_until_ms
         return {"held_until_ms": seat.held_until_ms}
 
     async def release_seat(ctx: SagaContext) -> None:
@@ -120,21 +128,33 @@ def purchase_saga(
         )
         return {"broker": True}
 
-    async def otp(ctx: SagaContext) -> Any:
+    def otp_query(ctx: SagaContext) -> dict[str, Any]:
         d = ctx.data
-        if not d.get("flagged"):
-            return {"required": False}
-        query = {"user_id": d["user_id"], "purpose": "purchase", "reference_id": d["order_id"]}
+        return {"user_id": d["user_id"], "purpose": "purchase", "reference_id": d["order_id"]}
+
+    async def send_otp(ctx: SagaContext) -> Any:
+        # The effect (a code sent), durable: recorded once, so paying again does not send again.
+        challenge = await users.call("POST", "/otp/challenges", json=otp_query(ctx))
+        return {"expires_at": challenge["expires_at"]}
+
+    async def otp(ctx: SagaContext) -> Any:
+        # A check only (non-durable: no effect, it simply runs again on every pay).
         try:
-            status = await users.call("GET", "/otp/status", params=query)
+            status = await users.call("GET", "/otp/status", params=otp_query(ctx))
         except ApiError as exc:
             if exc.code != "OTP_NOT_FOUND":
                 raise
             status = None
         if status and status.get("verified"):
-            return {"required": True, "verified": True}
+            return {"verified": True}
         if status is None or _expired(status.get("expires_at")):
-            await users.call("POST", "/otp/challenges", json=query)
+            raise Pause(
+                ApiError(
+                    "OTP_REQUIRED",
+                    "the one-time code expired; ask for a new one (/api/otp/resend), verify it, "
+                    "then pay again",
+                )
+            )
         raise Pause(ApiError("OTP_REQUIRED", "a one-time code was sent; verify it, then pay again"))
 
     async def deduct(ctx: SagaContext) -> Any:
@@ -155,7 +175,6 @@ def purchase_saga(
             if exc.code == "INSUFFICIENT_CREDITS":
                 raise Pause(exc) from None  # the hold stays until it expires: the buyer may top up
             raise
-        d["remaining_balance"] = entry["credit_balance"]
         return {"entry_id": entry["entry_id"], "credit_balance": entry["credit_balance"]}
 
     async def refund(ctx: SagaContext) -> None:
@@ -201,14 +220,13 @@ def purchase_saga(
 
     async def ticket(ctx: SagaContext) -> Any:
         d = ctx.data
-        d["result"] = {
+        return {
             "order_id": d["order_id"],
             "seat_id": d["seat_id"],
             "status": "CONFIRMED",
             "credits_charged": d["price"],
-            "remaining_balance": d.get("remaining_balance"),
+            "remaining_balance": ctx.results["deduct"]["credit_balance"],
         }
-        return {"ready": True}
 
     return SagaDefinition(
         kind=KIND,
@@ -216,10 +234,11 @@ def purchase_saga(
             "reserve": [
                 Step("reserve_seat", reserve_seat, release_seat),
                 Step("create_order", create_order, fail_order),
-                Step("publish_hold", publish_hold, release_seat),
+                Step("publish_hold", publish_hold),
             ],
             "pay": [
-                Step("otp", otp, durable=False),
+                Step("send_otp", send_otp, when=flagged),
+                Step("otp", otp, durable=False, when=flagged),
                 Step("deduct", deduct, refund),
                 Step("confirm_order", confirm_order, fail_order),
                 Step("confirm_seat", confirm_seat),

@@ -258,8 +258,7 @@ def cancel_event_saga(refunds: Refunds) -> SagaDefinition:
     async def mark_cancelling(ctx: SagaContext) -> Any:
         d = ctx.data
         await refunds.set_event_status(d["event_id"], "CANCELLING", d.get("reason"))
-        d["cancelling_at"] = time.time()
-        return {"at": d["cancelling_at"]}
+        return {"at": time.time()}
 
     async def end_transfers(ctx: SagaContext) -> Any:
         seats = await refunds.event_seats(ctx.data["event_id"])
@@ -274,7 +273,7 @@ def cancel_event_saga(refunds: Refunds) -> SagaDefinition:
 
     async def wait_caches(ctx: SagaContext) -> Any:
         # After this no orchestrator can still see the event SCHEDULED and start a sale.
-        until = ctx.data["cancelling_at"] + EVENT_CACHE_TTL + 0.5
+        until = ctx.results["mark_cancelling"]["at"] + EVENT_CACHE_TTL + 0.5
         while (left := until - time.time()) > 0:
             await refunds.heartbeat(ctx.saga_id)
             await asyncio.sleep(min(left, 0.5))
@@ -292,13 +291,12 @@ def cancel_event_saga(refunds: Refunds) -> SagaDefinition:
         stats = await refunds.backends.orders.call(
             "GET", "/stats", params={"event_id": d["event_id"]}
         )
-        d["result"] = {
+        return {  # the saga's answer
             "event_id": d["event_id"],
             "status": "CANCELLED",
             "orders_refunded": int(stats["orders_by_status"].get("REFUNDED", 0)),
             "reason": d.get("reason"),
         }
-        return {"status": "CANCELLED"}
 
     return SagaDefinition(
         kind=KIND_CANCEL,
@@ -328,32 +326,30 @@ def order_refund_saga(refunds: Refunds) -> SagaDefinition:
                 f"only a CONFIRMED order can be refunded; this one is {order['status']}",
                 {"status": order["status"]},
             )
-        ctx.data["order"] = {
-            k: order[k] for k in ("order_id", "user_id", "seat_id", "event_id", "credits_charged")
-        }
-        return {"status": order["status"]}
+        kept = ("order_id", "user_id", "seat_id", "event_id", "credits_charged")
+        return {"status": order["status"], "order": {k: order[k] for k in kept}}
 
     async def end_transfers(ctx: SagaContext) -> Any:
         try:
-            ended = await refunds.end_transfers({ctx.data["order"]["seat_id"]}, TICKET_REFUNDED)
+            seat_id = ctx.results["check_order"]["order"]["seat_id"]
+            ended = await refunds.end_transfers({seat_id}, TICKET_REFUNDED)
         except StillBusy as exc:
             raise _busy_to_retry(exc) from None
         return {"ended": ended}
 
     async def refund(ctx: SagaContext) -> Any:
-        order = ctx.data["order"]
+        order = ctx.results["check_order"]["order"]
         try:
             await refunds.refund_order(order)
         except StillBusy as exc:
             raise _busy_to_retry(exc) from None
-        ctx.data["result"] = {
+        return {  # the saga's answer
             "order_id": order["order_id"],
             "status": "REFUNDED",
             "seat_id": order["seat_id"],
             "credits_refunded": int(order["credits_charged"]),
             "user_id": order["user_id"],
         }
-        return {"status": "REFUNDED"}
 
     return SagaDefinition(
         kind=KIND_REFUND,

@@ -20,6 +20,7 @@ complete phase (recovered forward: every step is idempotent)
 reverse phase (KIND_REVERSE; recovered forward)
   1 check_disputed the transfer is DISPUTED            —
   2 return_seat    UpdateOwner CAS buyer → seller      UpdateOwner back, only if this step moved it
+                   (a definite refusal: Refused, no undo)
   3 return_credits ledger transfer seller → buyer      — the pivot (a 402 compensates 2)
   4 mark_reversed  transfer → REVERSED                 —
 """
@@ -35,7 +36,7 @@ from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
 from central.orchestrator.sagas.disputes import hold_reference
-from central.saga import Abort, Pause, SagaContext, SagaDefinition, Step
+from central.saga import Abort, Pause, Refused, SagaContext, SagaDefinition, Step
 from proto import inventory_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,6 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
                 },
             )
             sent[party] = challenge["expires_at"]
-        d["otp_expires_at"] = sent
         return sent
 
     async def await_otp(ctx: SagaContext) -> Any:
@@ -217,14 +217,13 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
                 d["transfer_id"],
             )
             raise
-        d["result"] = {
+        return {  # the saga's answer
             "transfer_id": d["transfer_id"],
             "status": "COMPLETED",
             "seat_id": d["seat_id"],
             "new_owner_user_id": d["buyer_user_id"],
             "credits_amount": d["credits_amount"],
         }
-        return {"status": "COMPLETED"}
 
     return SagaDefinition(
         kind=KIND,
@@ -266,19 +265,17 @@ def reverse_saga(backends: Backends) -> SagaDefinition:
             epoch = await move_seat(backends, d["seat_id"], d["buyer_user_id"], d["seller_user_id"])
         except ApiError as exc:
             if exc.code == "SEAT_UNAVAILABLE":
-                d["seat_not_returned"] = True  # a definite refusal: nothing for 2's undo to do
+                raise Refused(exc) from None  # a definite refusal: nothing for 2's undo to do
             raise
-        d["returned_epoch"] = epoch
         return {"owner_epoch": epoch}
 
     async def give_seat_back(ctx: SagaContext) -> None:
         d = ctx.data
-        if d.get("seat_not_returned"):
-            return
+        returned = ctx.results.get("return_seat")
         seat = await backends.inventory.seat(d["seat_id"])
         if seat.owner_user_id != d["seller_user_id"] or seat.status != "SOLD":
             return  # our move never took effect (or the seat went on): nothing to undo
-        if "returned_epoch" in d and seat.owner_epoch != d["returned_epoch"]:
+        if returned is not None and seat.owner_epoch != returned["owner_epoch"]:
             return  # the seller holds it through a later change, not through our move
         try:
             await move_seat(backends, d["seat_id"], d["seller_user_id"], d["buyer_user_id"])
@@ -313,13 +310,12 @@ def reverse_saga(backends: Backends) -> SagaDefinition:
             f"/transfers/{d['transfer_id']}/transition",
             json={"to": "REVERSED", "reason": "reversed by an admin"},
         )
-        d["result"] = {
+        return {  # the saga's answer
             "transfer_id": d["transfer_id"],
             "status": "REVERSED",
             "restored_owner_user_id": d["seller_user_id"],
             "credits_returned": d["credits_amount"],
         }
-        return {"status": "REVERSED"}
 
     return SagaDefinition(
         kind=KIND_REVERSE,
