@@ -117,20 +117,42 @@ class VerifyTicketRequest(_message.Message):
     def __init__(self, seat_id: _Optional[str] = ...) -> None: ...
 
 class MarkCheckedInRequest(_message.Message):
-    __slots__ = ("seat_id", "owner_epoch", "gate_id", "scan_id", "checked_in_at_ms", "device_serial")
+    __slots__ = ("seat_id", "owner_epoch", "gate_id", "scan_id", "checked_in_at_ms", "device_serial", "entry_log")
     SEAT_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     GATE_ID_FIELD_NUMBER: _ClassVar[int]
     SCAN_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKED_IN_AT_MS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_LOG_FIELD_NUMBER: _ClassVar[int]
     seat_id: str
     owner_epoch: int
     gate_id: str
     scan_id: str
     checked_in_at_ms: int
     device_serial: int
-    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., gate_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., checked_in_at_ms: _Optional[int] = ..., device_serial: _Optional[int] = ...) -> None: ...
+    entry_log: EntryLogEntry
+    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., gate_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., checked_in_at_ms: _Optional[int] = ..., device_serial: _Optional[int] = ..., entry_log: _Optional[_Union[EntryLogEntry, _Mapping]] = ...) -> None: ...
+
+class UndoCheckInRequest(_message.Message):
+    __slots__ = ("seat_id", "scan_id", "result", "detail")
+    SEAT_ID_FIELD_NUMBER: _ClassVar[int]
+    SCAN_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    seat_id: str
+    scan_id: str
+    result: str
+    detail: str
+    def __init__(self, seat_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., result: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class UndoCheckInResponse(_message.Message):
+    __slots__ = ("undone", "seat")
+    UNDONE_FIELD_NUMBER: _ClassVar[int]
+    SEAT_FIELD_NUMBER: _ClassVar[int]
+    undone: bool
+    seat: Seat
+    def __init__(self, undone: _Optional[bool] = ..., seat: _Optional[_Union[Seat, _Mapping]] = ...) -> None: ...
 
 class BindDeviceRequest(_message.Message):
     __slots__ = ("seat_id", "owner_user_id", "owner_epoch")

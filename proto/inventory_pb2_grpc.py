@@ -69,6 +69,11 @@ class InventoryStub:
                 request_serializer=proto_dot_inventory__pb2.MarkCheckedInRequest.SerializeToString,
                 response_deserializer=proto_dot_inventory__pb2.Seat.FromString,
                 _registered_method=True)
+        self.UndoCheckIn = channel.unary_unary(
+                '/ticketremaster.inventory.v1.Inventory/UndoCheckIn',
+                request_serializer=proto_dot_inventory__pb2.UndoCheckInRequest.SerializeToString,
+                response_deserializer=proto_dot_inventory__pb2.UndoCheckInResponse.FromString,
+                _registered_method=True)
         self.BindDevice = channel.unary_unary(
                 '/ticketremaster.inventory.v1.Inventory/BindDevice',
                 request_serializer=proto_dot_inventory__pb2.BindDeviceRequest.SerializeToString,
@@ -164,6 +169,16 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UndoCheckIn(self, request, context):
+        """A gate's turned-away scan that central's late verdict had admitted: CHECKED_IN by exactly this
+        scan_id -> SOLD again (check-in fields cleared), and that scan's SUCCESS entry-log row rewritten
+        to the gate's result, in one atomic write. undone=false (nothing changed) when the seat is not
+        checked in by this scan: never admitted by it, undone before, or admitted by another scan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def BindDevice(self, request, context):
         """SOLD, owned by owner_user_id at owner_epoch -> device_serial + 1: the device
         certified for the ticket's TR2 codes is replaced (the old one's codes are refused from now on).
@@ -249,6 +264,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.MarkCheckedIn,
                     request_deserializer=proto_dot_inventory__pb2.MarkCheckedInRequest.FromString,
                     response_serializer=proto_dot_inventory__pb2.Seat.SerializeToString,
+            ),
+            'UndoCheckIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndoCheckIn,
+                    request_deserializer=proto_dot_inventory__pb2.UndoCheckInRequest.FromString,
+                    response_serializer=proto_dot_inventory__pb2.UndoCheckInResponse.SerializeToString,
             ),
             'BindDevice': grpc.unary_unary_rpc_method_handler(
                     servicer.BindDevice,
@@ -475,6 +495,33 @@ class Inventory:
             '/ticketremaster.inventory.v1.Inventory/MarkCheckedIn',
             proto_dot_inventory__pb2.MarkCheckedInRequest.SerializeToString,
             proto_dot_inventory__pb2.Seat.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndoCheckIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ticketremaster.inventory.v1.Inventory/UndoCheckIn',
+            proto_dot_inventory__pb2.UndoCheckInRequest.SerializeToString,
+            proto_dot_inventory__pb2.UndoCheckInResponse.FromString,
             options,
             channel_credentials,
             insecure,

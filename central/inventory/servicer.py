@@ -83,10 +83,25 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         at = v.time_ms_field(request.checked_in_at_ms, "checked_in_at_ms", self.store.clock())
         if request.device_serial < 0:
             raise invalid("device_serial", "must not be negative")
+        entry = None
+        if request.HasField("entry_log"):
+            entry = self._entry(request.entry_log)
+            if (entry.scan_id, entry.seat_id) != (scan_id, seat_id):
+                raise invalid("entry_log", "must name the check-in's own scan_id and seat_id")
         seat = await self.store.mark_checked_in(
-            seat_id, request.owner_epoch, gate_id, scan_id, at, request.device_serial
+            seat_id, request.owner_epoch, gate_id, scan_id, at, request.device_serial, entry
         )
         return seat_message(seat)
+
+    async def UndoCheckIn(
+        self, request: pb.UndoCheckInRequest, context: Ctx
+    ) -> pb.UndoCheckInResponse:
+        seat_id = v.uuid_field(request.seat_id, "seat_id")
+        scan_id = v.uuid_field(request.scan_id, "scan_id")
+        result = v.text_field(request.result, "result", 32)
+        detail = v.text_field(request.detail, "detail", v.MAX_TEXT, required=False)
+        undone, seat = await self.store.undo_check_in(seat_id, scan_id, result, detail)
+        return pb.UndoCheckInResponse(undone=undone, seat=seat_message(seat))
 
     async def RefundSeat(
         self, request: pb.RefundSeatRequest, context: Ctx
@@ -158,9 +173,14 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
     async def WriteEntryLog(
         self, request: pb.EntryLogEntry, context: Ctx
     ) -> pb.WriteEntryLogResponse:
+        return pb.WriteEntryLogResponse(
+            written=await self.store.write_entry_log(self._entry(request))
+        )
+
+    def _entry(self, request: pb.EntryLogEntry) -> EntryLogRecord:
         if not math.isfinite(request.latency_ms) or request.latency_ms < 0:
             raise invalid("latency_ms", "must be a non-negative number")
-        entry = EntryLogRecord(
+        return EntryLogRecord(
             log_id=v.optional_uuid(request.log_id, "log_id") or str(uuid.uuid4()),
             seat_id=v.optional_uuid(request.seat_id, "seat_id"),
             event_id=v.optional_uuid(request.event_id, "event_id"),
@@ -181,7 +201,6 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
             latency_ms=request.latency_ms,
             detail=v.text_field(request.detail, "detail", v.MAX_TEXT, required=False),
         )
-        return pb.WriteEntryLogResponse(written=await self.store.write_entry_log(entry))
 
     async def ListEntryLogs(
         self, request: pb.ListEntryLogsRequest, context: Ctx

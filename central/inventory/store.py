@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
@@ -30,6 +32,9 @@ from central.inventory.schema import STATUSES, entry_logs, next_seq, seats
 
 log = logging.getLogger(__name__)
 
+# A check-in refused, yet admissible when its refusal is explained: a check-in was undone in
+# between (UndoCheckIn). Tried again this often before answering ABORTED.
+CHECK_IN_ATTEMPTS = 3
 SEQ_LOCK_KEY = 7_314_001  # pg advisory lock: one seat writer at a time draws a cursor value
 USER_LOCK_NAMESPACE = 7_314  # pg advisory lock (two-key form): one user's reserves in turn
 
@@ -414,29 +419,50 @@ class InventoryStore:
         scan_id: str,
         at_ms: int,
         device_serial: int = 0,
+        entry: EntryLogRecord | None = None,
     ) -> SeatRecord:
+        """`entry`: the admission's entry-log row, written in the same atomic write as the
+        check-in when this call wins it (never when it loses or repeats a won check-in)."""
         current = [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch]
         if device_serial:
             # a TR2 code admits only while its device is the seat's current one
             current.append(seats.c.device_serial == device_serial)
-        won = await self._update_one(
-            seat_id,
-            current,
-            {
-                "status": "CHECKED_IN",
-                "checked_in_at_ms": at_ms,
-                "checked_in_gate_id": gate_id,
-                "checked_in_scan_id": scan_id,
-            },
+        admit = (
+            seats.update()
+            .where(seats.c.seat_id == seat_id, *current)
+            .values(
+                status="CHECKED_IN",
+                checked_in_at_ms=at_ms,
+                checked_in_gate_id=gate_id,
+                checked_in_scan_id=scan_id,
+                updated_seq=next_seq(self._dialect),
+                updated_at_ms=self.clock(),
+            )
         )
-        if won is not None:
-            log.info("seat %s checked in at gate %s (scan %s)", seat_id, gate_id, scan_id)
-            return won
-        seat = await self.require_seat(seat_id)
-        if seat.status == "CHECKED_IN":
-            if seat.checked_in_scan_id == scan_id:
+        for _ in range(CHECK_IN_ATTEMPTS):
+            rows = await self._seat_write_with_log(admit, entry, self._log_insert)
+            if rows:
+                log.info("seat %s checked in at gate %s (scan %s)", seat_id, gate_id, scan_id)
+                return SeatRecord.from_row(rows[0])
+            seat = await self.require_seat(seat_id)
+            admissible = (
+                seat.status == "SOLD"
+                and seat.owner_epoch == owner_epoch
+                and (not device_serial or seat.device_serial == device_serial)
+            )
+            if seat.status == "CHECKED_IN" and seat.checked_in_scan_id == scan_id:
                 return seat  # the same scan again: the admission it won stands
-            raise InventoryError(
+            if not admissible:
+                raise self._why_not_checked_in(seat, owner_epoch, device_serial)
+            # refused, yet admissible now: a check-in was undone between the write and this read
+        raise InventoryError(Kind.ABORTED, "CONCURRENT_UPDATE", "seat changed meanwhile; retry")
+
+    @staticmethod
+    def _why_not_checked_in(
+        seat: SeatRecord, owner_epoch: int, device_serial: int
+    ) -> InventoryError:
+        if seat.status == "CHECKED_IN":
+            return InventoryError(
                 Kind.ALREADY_EXISTS,
                 "ALREADY_CHECKED_IN",
                 f"checked in at gate {seat.checked_in_gate_id or '-'} "
@@ -444,22 +470,106 @@ class InventoryStore:
                 seat,
             )
         if seat.status == "SOLD" and seat.owner_epoch == owner_epoch:
-            raise InventoryError(
+            return InventoryError(
                 Kind.ABORTED,
                 "DEVICE_REPLACED",
                 f"code of device {device_serial}, seat's device {seat.device_serial}",
                 seat,
             )
         if seat.status == "SOLD":
-            raise InventoryError(
+            return InventoryError(
                 Kind.ABORTED,
                 "STALE_EPOCH",
                 f"ticket epoch {owner_epoch}, seat epoch {seat.owner_epoch}",
                 seat,
             )
-        raise InventoryError(
+        return InventoryError(
             Kind.FAILED_PRECONDITION, "SEAT_NOT_SOLD", f"seat is {seat.status}", seat
         )
+
+    async def undo_check_in(
+        self, seat_id: str, scan_id: str, result: str, detail: str
+    ) -> tuple[bool, SeatRecord]:
+        """CHECKED_IN by exactly `scan_id` -> SOLD again, and that scan's SUCCESS entry-log row
+        rewritten to `result` (the gate's own verdict), in one atomic write: a gate turned the
+        holder away while central's late verdict admitted them, and the door is what happened.
+        (undone, seat); (False, seat) when the seat is not checked in by this scan — a repeat, or
+        another scan's admission, which this never touches."""
+        undo = (
+            seats.update()
+            .where(
+                seats.c.seat_id == seat_id,
+                seats.c.status == "CHECKED_IN",
+                seats.c.checked_in_scan_id == scan_id,
+            )
+            .values(
+                status="SOLD",
+                checked_in_at_ms=None,
+                checked_in_gate_id=None,
+                checked_in_scan_id=None,
+                updated_seq=next_seq(self._dialect),
+                updated_at_ms=self.clock(),
+            )
+        )
+
+        def relog(won: Any, scan_id: str) -> Any:
+            # the row MarkCheckedIn wrote for this scan now says what the gate did (offline)
+            stmt = (
+                entry_logs.update()
+                .where(entry_logs.c.scan_id == scan_id, entry_logs.c.result == "SUCCESS")
+                .values(result=result, detail=detail, mode="offline")
+            )
+            if won is not None:  # PostgreSQL: only when the seat update (the CTE) took effect
+                stmt = stmt.where(sa.exists(sa.select(won.c.seat_id)))
+            return stmt
+
+        rows = await self._seat_write_with_log(undo, scan_id, relog)
+        if rows:
+            log.warning(
+                "seat %s check-in by scan %s undone: the gate turned the holder away (%s)",
+                seat_id,
+                scan_id,
+                result,
+            )
+            return True, SeatRecord.from_row(rows[0])
+        return False, await self.require_seat(seat_id)
+
+    def _log_insert(self, won: Any, entry: EntryLogRecord) -> Any:
+        """INSERT of an admission's entry-log row; on PostgreSQL fed by the seat-update CTE `won`,
+        so it happens exactly when the seat update does. A row already there (the same log id) is
+        kept."""
+        values = {f.name: getattr(entry, f.name) for f in fields(entry)}
+        values["created_at_ms"] = self.clock()
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        if won is None:
+            return insert(entry_logs).values(**values).on_conflict_do_nothing()
+        columns = list(values)
+        source = sa.select(
+            *(sa.literal(values[c], entry_logs.c[c].type).label(c) for c in columns)
+        ).select_from(won)
+        return insert(entry_logs).from_select(columns, source).on_conflict_do_nothing()
+
+    async def _seat_write_with_log(
+        self, seat_update: Any, log_arg: Any, log_statement: Callable[..., Any]
+    ) -> list[Any]:
+        """One seat UPDATE and, only when it changed the seat, one entry-log write — atomically.
+        PostgreSQL: a single statement (the seat update a data-modifying CTE the log write reads
+        from, the cursor lock inside it, autocommit: no lock held across a round trip). SQLite:
+        one transaction (its single writer serialises it anyway). Answers the seat rows."""
+        if log_arg is None:
+            return await self._write_statement(seat_update.returning(*seats.c))
+        if self._dialect != "postgresql":
+            async with self.engine.begin() as conn:
+                rows = list((await conn.execute(seat_update.returning(*seats.c))).mappings().all())
+                if rows:
+                    await conn.execute(log_statement(None, log_arg))
+                return rows
+        lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
+        won = seat_update.where(lock.is_not(None)).returning(*seats.c).cte("won")
+        logged = log_statement(won, log_arg).cte("logged")
+        stmt = sa.select(won).add_cte(logged)
+        async with autocommit(self.engine).connect() as conn:
+            return list((await conn.execute(stmt)).mappings().all())
 
     async def refund(self, seat_id: str, owner_epoch: int) -> tuple[bool, SeatRecord]:
         """SOLD or CHECKED_IN at `owner_epoch` -> AVAILABLE with no owner, owner_epoch + 1, and
