@@ -48,6 +48,7 @@ class CentralClient:
         *,
         timeout: float = 0.8,
         ca_file: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         verify: ssl.SSLContext | bool = True
         if ca_file is not None:
@@ -61,6 +62,7 @@ class CentralClient:
             headers={"Authorization": f"Bearer {device_token}"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
             verify=verify,
+            transport=transport,  # tests: a network that loses or delays answers on purpose
         )
 
     def close(self) -> None:

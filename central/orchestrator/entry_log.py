@@ -81,7 +81,7 @@ class EntryLogOutbox:
     # ----- taking rows -----
 
     @staticmethod
-    def _name(entry: pb.EntryLogEntry) -> None:
+    def name(entry: pb.EntryLogEntry) -> None:
         if not entry.log_id:  # one id for every retry and every replica: written once
             named = uuid.uuid5(LOG_NAMESPACE, entry.scan_id) if entry.scan_id else uuid.uuid4()
             entry.log_id = str(named)
@@ -90,7 +90,7 @@ class EntryLogOutbox:
         """Keep the row an admission will have, before inventory is asked for it: a process
         killed between the admission and its final row leaves this one behind, and the drain
         writes it if (and only if) inventory's seat shows the admission. Never raises."""
-        self._name(entry)
+        self.name(entry)
         row = {
             "log_id": entry.log_id,
             "entry": entry.SerializeToString(),
@@ -108,7 +108,7 @@ class EntryLogOutbox:
 
     def submit(self, entry: pb.EntryLogEntry) -> None:
         """Start keeping one row (never raises, never waits: the scan path calls it)."""
-        self._name(entry)
+        self.name(entry)
         task = asyncio.create_task(self._store(entry))
         key = entry.scan_id or entry.log_id
         self._stored[key] = task

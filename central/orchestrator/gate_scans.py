@@ -71,3 +71,16 @@ class GateScanStore:
         except DBAPIError as exc:
             raise ApiError("SERVICE_UNAVAILABLE", "scan store unavailable") from exc
         return answer
+
+    async def replace(self, gate_id: str, scan_id: str, kind: str, answer: dict[str, Any]) -> None:
+        """The stored answer overruled (a check-in the gate's own decision undid)."""
+        stmt = (
+            gate_scans.update()
+            .where(gate_scans.c.gate_id == gate_id, gate_scans.c.scan_id == scan_id)
+            .values(kind=kind, answer=json.dumps(answer, separators=(",", ":")))
+        )
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(stmt)
+        except DBAPIError as exc:
+            raise ApiError("SERVICE_UNAVAILABLE", "scan store unavailable") from exc

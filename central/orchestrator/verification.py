@@ -94,6 +94,8 @@ class ScanResult:
     event_id: str | None = None
     hall_expected: str | None = None
     latency_ms: float = 0.0
+    # the entry-log row was written with the admission itself (MarkCheckedIn): none to submit
+    logged: bool = False
 
     @property
     def admitted(self) -> bool:
@@ -190,14 +192,18 @@ class Verifier:
                 outcome.details["reason"] = local.reason
         else:
             assert local.claims is not None
-            outcome, who = await self._judge(local.claims, scanner, scanned_at)
+            outcome, who = await self._judge(local.claims, scanner, scanned_at, started)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         if write_log:
             self.log_scan(outcome, who, scanned_at)
         return outcome, who
 
     async def _judge(
-        self, claims: TicketClaims, scanner: Awaitable[Scanner], scanned_at: float
+        self,
+        claims: TicketClaims,
+        scanner: Awaitable[Scanner],
+        scanned_at: float,
+        started: float,
     ) -> tuple[ScanResult, Scanner]:
         seat_t = asyncio.create_task(self._seat(claims.seat_id))
         paid_t = asyncio.create_task(self._paid(claims.seat_id))
@@ -246,7 +252,7 @@ class Verifier:
                     doors_close=event.get("doors_close"),
                 )
                 return self._set(outcome, "WRONG_DATE"), who
-            return await self._check_in(outcome, claims, who, scanned_at), who
+            return await self._check_in(outcome, claims, who, scanned_at, started), who
         finally:
             for task in tasks:
                 if not task.done():
@@ -277,13 +283,18 @@ class Verifier:
         return outcome
 
     async def _check_in(
-        self, outcome: ScanResult, claims: TicketClaims, who: Scanner, scanned_at: float
+        self,
+        outcome: ScanResult,
+        claims: TicketClaims,
+        who: Scanner,
+        scanned_at: float,
+        started: float,
     ) -> ScanResult:
-        # the admission's log row is kept before the admission: a crash between the two cannot
-        # leave a ticket checked in with no row
-        await self.entry_log.provisional(
-            self.log_entry(outcome, who, scanned_at, result="SUCCESS", detail=MESSAGES["SUCCESS"])
-        )
+        # the admission's log row goes with the admission, in inventory's one write: a ticket is
+        # never checked in without its row, and an undone check-in rewrites that very row
+        outcome.latency_ms = (time.perf_counter() - started) * 1000
+        row = self.log_entry(outcome, who, scanned_at, result="SUCCESS", detail=MESSAGES["SUCCESS"])
+        EntryLogOutbox.name(row)
         request = pb.MarkCheckedInRequest(
             seat_id=claims.seat_id,
             owner_epoch=claims.owner_epoch,
@@ -291,6 +302,7 @@ class Verifier:
             scan_id=who.scan_id,
             checked_in_at_ms=int(scanned_at * 1000),
             device_serial=claims.device_serial or 0,
+            entry_log=row,
         )
         try:
             seat = await self.backends.inventory.call(
@@ -315,7 +327,39 @@ class Verifier:
             raise ApiError("SERVICE_UNAVAILABLE", "inventory refused the check-in") from None
         self._set(outcome, "SUCCESS")
         outcome.checked_in_at = iso_ms(seat.checked_in_at_ms)
+        outcome.logged = True
         return outcome
+
+    async def undo_check_in(self, seat_id: str, who: Scanner, gate_result: str) -> bool:
+        """The gate turned this scan's holder away while central had admitted them (its answer
+        came after the gate's timeout): the door is what happened, so the check-in this scan made
+        (and only that one) is undone and its entry-log row says what the gate did. True when
+        there was one to undo. Raises SERVICE_UNAVAILABLE when inventory cannot answer."""
+        detail = (
+            f"turned away by the gate offline ({gate_result}) while central's late verdict "
+            "had admitted it: check-in undone"
+        )
+        request = pb.UndoCheckInRequest(
+            seat_id=seat_id, scan_id=who.scan_id, result=gate_result, detail=detail
+        )
+        try:
+            reply = await self.backends.inventory.call(
+                "UndoCheckIn", request, timeout=self.call_timeout
+            )
+        except InventoryError as exc:
+            if exc.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return False
+            log.warning("UndoCheckIn refused: %s", exc)
+            raise ApiError("SERVICE_UNAVAILABLE", "inventory could not undo a check-in") from None
+        if reply.undone:
+            log.warning(
+                "check-in of seat %s undone: gate %s turned the holder away (%s), scan %s",
+                seat_id,
+                who.gate_id,
+                gate_result,
+                who.scan_id,
+            )
+        return bool(reply.undone)
 
     # ----- the three lookups, each under its own deadline -----
 
@@ -392,6 +436,8 @@ class Verifier:
         result: str | None = None,
         detail: str = "",
     ) -> None:
+        if outcome.logged and result in (None, "SUCCESS"):
+            return  # inventory wrote this admission's row with the check-in
         self.entry_log.submit(
             self.log_entry(outcome, who, scanned_at, result=result, detail=detail)
         )

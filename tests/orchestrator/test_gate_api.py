@@ -18,6 +18,9 @@ from typing import Any
 from cluster import Cluster, running_cluster
 from verify_support import add_gate, buy, entry_logs, gate_verify, keyring, make_event, qr, seat
 
+from central.orchestrator.entry_log import EntryLogOutbox
+from central.orchestrator.routes.gate import scan_uuid
+from proto import inventory_pb2 as pb
 from proto.ticket_token import public_keys_from_json, verify_token
 
 
@@ -365,3 +368,59 @@ async def test_a_scan_id_uploaded_first_then_verified_online_answers_the_upload(
         data = body["data"]
         assert (data["scan_id"], data["mode"], data["outcome"]) == ("dup-1", "offline", "REJECTED")
         assert data["result"] == "INVALID" and data["server_time"]
+
+
+async def test_upload_of_a_turned_away_scan_undoes_only_that_scans_check_in(
+    tmp_path: Path,
+) -> None:
+    """Central checked a seat in for a gate scan whose answer never reached the gate (here: the
+    check-in made, the answer never stored, as when the process dies in between); the gate had
+    turned the holder away and uploads that. The check-in of that scan id is undone, its entry-log
+    row says what the gate did; another scan's admission is never touched."""
+    async with running_cluster(tmp_path) as c:
+        event = await make_event(c, seats=2)
+        gate = await add_gate(c, event["admin"]["token"])
+        ids = event["seat_ids"]
+        buyers = [await buy(c, s) for s in ids]
+        epoch = (await seat(c, ids[0])).owner_epoch
+        turned_away = await qr(c, buyers[0]["token"], ids[0])
+        row = pb.EntryLogEntry(
+            seat_id=ids[0],
+            gate_id=gate["gate_id"],
+            scan_id=scan_uuid(gate["gate_id"], "late-1"),
+            result="SUCCESS",
+            mode="online",
+            scanned_at_ms=int(time.time() * 1000),
+        )
+        EntryLogOutbox.name(row)
+        await c.backends.inventory.call(
+            "MarkCheckedIn",
+            pb.MarkCheckedInRequest(
+                seat_id=ids[0],
+                owner_epoch=epoch,
+                gate_id=gate["gate_id"],
+                scan_id=row.scan_id,
+                entry_log=row,
+            ),
+        )
+        # seat 1 admitted online by another scan: a turned-away upload naming it changes nothing
+        payload = await qr(c, buyers[1]["token"], ids[1])
+        status, body = await gate_verify(c, gate, payload, "ok-1")
+        assert body["data"]["result"] == "SUCCESS"
+        item = {"qr_payload": turned_away, "scanned_at": time.time(),
+                "decision": "REJECTED", "result": "UNPAID"}  # fmt: skip
+        status, body = await upload(
+            c,
+            gate,
+            [{**item, "scan_id": "late-1"}, {**item, "qr_payload": payload, "scan_id": "other"}],
+        )
+        assert status == 200, body
+        assert [(a["outcome"], a["result"]) for a in body["data"]["items"]] == [
+            ("REJECTED", "UNPAID"),
+            ("REJECTED", "UNPAID"),
+        ]
+        assert (await seat(c, ids[0])).status == "SOLD"
+        assert (await seat(c, ids[1])).status == "CHECKED_IN"
+        logged = await entry_logs(c, gate, "late-1")
+        assert [(e.result, e.mode) for e in logged] == [("UNPAID", "offline")]
+        assert "undone" in logged[0].detail

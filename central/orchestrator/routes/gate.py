@@ -47,6 +47,7 @@ routes = web.RouteTableDef()
 SCAN_NAMESPACE = uuid.UUID("3f0c7f54-5a0e-4d49-9a57-7d3bd1f0a9c1")
 MANIFEST_EVENT_HORIZON = 24 * 3600  # events whose doors closed longer ago leave the manifest
 UPLOAD_CONCURRENCY = 16
+REJECTED = "REJECTED"
 EVENTS_PAGE = 100
 MAX_MANIFEST_EVENTS = 1000
 
@@ -159,8 +160,14 @@ async def _gate_verify(request: web.Request) -> GateVerdict:
     answer = {**outcome.data(), "scan_id": body.scan_id, "mode": "online"}
     assert who.gate_id is not None
     await runtime.verifier.logged(who.scan_id)
-    answer = await runtime.gate_scans.put(who.gate_id, body.scan_id, "online", answer)
-    return GateVerdict.model_validate({**answer, "server_time": server_time()})
+    stored = await runtime.gate_scans.put(who.gate_id, body.scan_id, "online", answer)
+    if stored is not answer and outcome.admitted and stored.get("result") != "SUCCESS":
+        # The gate gave up waiting for this answer and already uploaded what it did instead:
+        # it turned the holder away. The door is what happened: this admission is undone.
+        assert outcome.seat is not None
+        gate_result = str(stored.get("gate_result") or stored.get("result"))
+        await runtime.verifier.undo_check_in(outcome.seat["seat_id"], who, gate_result)
+    return GateVerdict.model_validate({**stored, "server_time": server_time()})
 
 
 @routes.post("/api/verify")
@@ -291,6 +298,8 @@ class Upload:
     async def apply(self, item: CheckinItem) -> dict[str, Any]:
         stored = await self.runtime.gate_scans.get(self.gate_id, item.scan_id)
         if stored is not None:
+            if item.decision == REJECTED and _admitted_online(stored):
+                return await self._overrule(item, stored)
             return {
                 "scan_id": item.scan_id,
                 "outcome": "ALREADY_RECEIVED",
@@ -299,7 +308,9 @@ class Upload:
         answer = await self._decide(item)
         await self.runtime.verifier.logged(scan_uuid(self.gate_id, item.scan_id))
         stored = await self.runtime.gate_scans.put(self.gate_id, item.scan_id, "upload", answer)
-        if stored is not answer:  # a concurrent upload of the same scan id got there first
+        if stored is not answer:  # a concurrent upload or online verify of the scan id was first
+            if item.decision == REJECTED and _admitted_online(stored):
+                return await self._overrule(item, stored)
             return {
                 "scan_id": item.scan_id,
                 "outcome": "ALREADY_RECEIVED",
@@ -307,27 +318,53 @@ class Upload:
             }
         return answer
 
-    async def _decide(self, item: CheckinItem) -> dict[str, Any]:
-        verifier = self.runtime.verifier
-        at = unix_seconds(item.scanned_at)
-        who = Scanner(
+    def _scanner(self, item: CheckinItem) -> Scanner:
+        return Scanner(
             hall_id=self.hall_id,
             mode="offline",
             scan_id=scan_uuid(self.gate_id, item.scan_id),
             gate_id=self.gate_id,
         )
+
+    async def _overrule(self, item: CheckinItem, stored: dict[str, Any]) -> dict[str, Any]:
+        """Central admitted this scan online, but its answer reached the gate too late: the gate
+        had decided alone and turned the holder away. The check-in is undone (only if still this
+        scan's) and the stored answer becomes the gate's, so a repeat upload reads the same."""
+        seat = stored.get("seat") or {}
+        await self.runtime.verifier.undo_check_in(
+            str(seat.get("seat_id")), self._scanner(item), item.result
+        )
+        answer = {
+            "scan_id": item.scan_id,
+            "outcome": "REJECTED",
+            "result": item.result,
+            "gate_result": item.result,
+            "message": "turned away at the gate; central's late admission was undone",
+            "seat": stored.get("seat"),
+            "event": stored.get("event"),
+        }
+        await self.runtime.gate_scans.replace(self.gate_id, item.scan_id, "upload", answer)
+        return answer
+
+    async def _decide(self, item: CheckinItem) -> dict[str, Any]:
+        verifier = self.runtime.verifier
+        at = unix_seconds(item.scanned_at)
+        who = self._scanner(item)
         scanned = iso_ms(int(at * 1000))
         if at > self.now + verifier.skew:
             outcome = ScanResult("INVALID", "scanned_at is later than central's time")
             verifier.log_scan(outcome, who, self.now, detail=f"scanned_at {scanned} in the future")
             return self._answer(item, "REJECTED", outcome)
-        if item.decision in ("REJECT", "REJECTED"):
+        if item.decision == REJECTED:
             # Turned away at the door: nothing to apply, but the scan is recorded as the gate saw it.
             local = verifier.keyring.verify(
                 item.qr_payload, at, ttl=verifier.ttl, skew=verifier.skew
             )
             outcome = ScanResult(item.result, f"rejected offline by the gate: {item.result}")
             if local.claims is not None:
+                # central may have admitted this very scan online after the gate stopped waiting
+                # (its answer then never stored: e.g. the process died before it could be)
+                await verifier.undo_check_in(local.claims.seat_id, who, item.result)
                 outcome.seat = {"seat_id": local.claims.seat_id}
                 # the seat's event, so the event's dashboard counts the rejection too
                 place = await verifier.place(local.claims.seat_id)
@@ -374,6 +411,11 @@ class Upload:
             "gate_result": item.result,
             **data,
         }
+
+
+def _admitted_online(stored: dict[str, Any]) -> bool:
+    """The stored answer is central's online SUCCESS for this scan id."""
+    return stored.get("mode") == "online" and stored.get("result") == "SUCCESS"
 
 
 def _seat_key(runtime: Runtime, item: CheckinItem, index: int) -> str:
