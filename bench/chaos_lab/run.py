@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.chaos_lab.invariants import Check, check_all, door_disagreements, gate_scans, settle
+from bench.chaos_lab.invariants import Check, check_all, gate_scans, settle
 from bench.chaos_lab.load import EXPECTED, PURCHASE_INTERVAL, Load
 from bench.chaos_lab.system import System
 from central.progress import Progress
@@ -121,7 +121,6 @@ class FaultReport:
     recover_s: float | None
     checks: list[Check]
     totals: dict[str, int] = field(default_factory=dict)
-    door_disagreements: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> int:
@@ -177,11 +176,6 @@ def format_report(r: FaultReport) -> str:
     for check in r.checks:
         extra = f"   e.g. {check.examples}" if check.violations else ""
         lines.append(f"   {check.name:<48}{check.violations:>4}{extra}")
-    if r.door_disagreements:
-        lines.append(
-            f"   known, not fixed: {len(r.door_disagreements)} seat(s) checked in at central by a"
-            f" scan the gate turned away, e.g. {r.door_disagreements[:2]}"
-        )
     return "\n".join(lines)
 
 
@@ -255,7 +249,6 @@ async def run_chaos(
             None,
             checks,
             totals(system, load),
-            await door_disagreements(system),
         )
         reports.append(final)
         out(format_report(final))

@@ -36,7 +36,7 @@ async def test_every_invariant_holds_through_every_fault(tmp_path: Path) -> None
 
     assert [r.name for r in reports[:-1]] == [f.name for f in FAULTS]
     for report in reports:
-        assert len(report.checks) == 8, format_report(report)
+        assert len(report.checks) == 9, format_report(report)
         for check in report.checks:
             assert check.violations == 0, format_report(report)
 

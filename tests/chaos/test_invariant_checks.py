@@ -1,7 +1,8 @@
 """The chaos run's invariant checks can fail: on a private PostgreSQL cluster with every service's
 schema, a healthy state has zero violations, and each kind of damage a fault could leave behind
 (a seat sold twice, a hold nobody released, credits out of thin air, a top-up credited twice or
-not at all, a stuck saga, a ticket admitted twice, an entry-log row still waiting, a gate admission central never heard of) is
+not at all, a stuck saga, a ticket admitted twice, an entry-log row still waiting, a gate admission central never heard of, a
+seat checked in by a scan its gate turned away) is
 counted by the check that names it."""
 
 from __future__ import annotations
@@ -171,7 +172,30 @@ async def test_each_kind_of_damage_is_counted(system: System, tmp_path: Path) ->
             "INSERT INTO scans (scan_id, at, qr_payload, result, mode, pending)"
             " VALUES ('g-2', 0, 'x', 'SUCCESS', 'offline', 0)"
         )
+    # the seat checked in at central by a scan the gate turned away (the late-verdict disagreement)
+    await sql(
+        system,
+        "inventory",
+        "UPDATE seats SET checked_in_scan_id = :scan WHERE seat_id = :s",
+        s=seat,
+        scan=scan_uuid(gate.gate_id, "g-3"),
+    )
+    await sql(
+        system,
+        "inventory",
+        "INSERT INTO entry_logs (log_id, seat_id, scan_id, result, mode, scanned_at_ms,"
+        " created_at_ms) VALUES (:l, :s, :scan, 'UNPAID', 'offline', 0, 0)",
+        l=str(uuid.uuid4()),
+        s=seat,
+        scan=scan_uuid(gate.gate_id, "g-3"),
+    )
+    with sqlite3.connect(gate.db_path) as conn:
+        conn.execute(
+            "INSERT INTO scans (scan_id, at, qr_payload, result, mode, pending)"
+            " VALUES ('g-3', 0, 'x', 'UNPAID', 'offline', 0)"
+        )
     found = by_name(await check_all(system, include_pending=True))
+    assert found["the door and central agree on every scan"] == 1
     assert found["no seat sold twice"] == 1
     assert found["no seat HELD past its TTL"] == 1
     assert found["credits conserved"] >= 1
