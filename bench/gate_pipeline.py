@@ -36,7 +36,7 @@ from central.progress import Progress  # noqa: E402
 from central.signing import KeyRing  # noqa: E402
 from gate_agent.agent import GateAgent  # noqa: E402
 from gate_agent.config import load_config  # noqa: E402
-from gate_agent.outbox import Outbox, ScanRecord, _iso  # noqa: E402
+from gate_agent.outbox import Outbox, ScanRecord  # noqa: E402
 from gate_agent.pipeline import Pipeline  # noqa: E402
 from hardware.decode import make_decoder, usable_decoders  # noqa: E402
 from hardware.fake_sources import SyntheticSource  # noqa: E402
@@ -199,7 +199,7 @@ def online_latency(tmp: Path, trials: int) -> tuple[dict[str, Any], dict[str, An
                 rtts = []
                 for code in codes[:10]:
                     t0 = time.perf_counter()
-                    agent.client.verify(code, uuid.uuid4().hex, _iso(time.time()))
+                    agent.client.verify(code, uuid.uuid4().hex, time.time())
                     rtts.append((time.perf_counter() - t0) * 1000)
             finally:
                 agent.stop()

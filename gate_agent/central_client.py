@@ -1,18 +1,38 @@
 """The gate's side of api-contract "Verification" and "Gates": verify, manifest, checkins over
-httpx. Each exchange also measures the clock offset. Failures become these exception types: the
-gate decides offline on CentralUnavailable, alarms on CentralAuthError, drops on CentralRejected,
-and disables itself on CentralRevoked (never "offline": a revoked gate must stop admitting)."""
+httpx, each request and answer one of the models central uses too (proto/gate_api.py). Each
+exchange also measures the clock offset. Failures become these exception types: the gate decides
+offline on CentralUnavailable (an answer the shared model refuses included), alarms on
+CentralAuthError, drops on CentralRejected, and disables itself on CentralRevoked (never
+"offline": a revoked gate must stop admitting)."""
 
 from __future__ import annotations
 
 import logging
 import ssl
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from gate_agent.clock import CentralClock, server_time_of
+from proto.gate_api import (
+    CHECKINS_PATH,
+    GATE_REVOKED,
+    MANIFEST_PATH,
+    VERIFY_PATH,
+    CheckinAnswer,
+    CheckinItem,
+    CheckinsAnswer,
+    CheckinsBody,
+    GateMessage,
+    GateMessageError,
+    GateVerifyBody,
+    ManifestAnswer,
+    VerifyAnswer,
+)
+
+M = TypeVar("M", bound=GateMessage)
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +108,7 @@ class CentralClient:
         if stamp is not None:
             self.clock.observe(sent, received, *stamp)
         if resp.status_code == 401:
-            if isinstance(body, dict) and body.get("error_code") == "GATE_REVOKED":
+            if isinstance(body, dict) and body.get("error_code") == GATE_REVOKED:
                 raise CentralRevoked(f"{method} {path}: the operator revoked this gate")
             raise CentralAuthError(f"{method} {path}: central refused the device token")
         if resp.status_code >= 500 or resp.status_code in (408, 429):
@@ -99,27 +119,38 @@ class CentralClient:
             raise CentralUnavailable(f"{method} {path}: not an API envelope")
         return body["data"]
 
-    def verify(self, qr_payload: str, scan_id: str, scanned_at: str) -> dict[str, Any]:
-        data = self._call(
-            "POST",
-            "/api/gate/verify",
-            json={"qr_payload": qr_payload, "scan_id": scan_id, "scanned_at": scanned_at},
-        )
-        if not isinstance(data, dict) or not isinstance(data.get("result"), str):
-            raise CentralUnavailable("verify: answer without a result")
-        return data
+    def verify(self, qr_payload: str, scan_id: str, scanned_at: float) -> VerifyAnswer:
+        """Central's verdict on one scan; `scanned_at` in central's unix seconds."""
+        try:
+            body = GateVerifyBody.make(
+                qr_payload=qr_payload,
+                scan_id=scan_id,
+                scanned_at=datetime.fromtimestamp(scanned_at, UTC),
+            )
+        except GateMessageError as exc:  # what central would refuse is not sent at all
+            raise CentralRejected(400, str(exc)) from None
+        data = self._call("POST", VERIFY_PATH, json=body.to_json())
+        return _answer(VerifyAnswer, data, "verify")
 
-    def manifest(self, cursor: str | None) -> dict[str, Any]:
+    def manifest(self, cursor: str | None) -> ManifestAnswer:
         params = {"cursor": cursor} if cursor else None
         # a full manifest can be large; it is fetched off the scan path, so it may take longer
-        data = self._call("GET", "/api/gate/manifest", params=params, timeout=10.0)
-        if not isinstance(data, dict):
-            raise CentralUnavailable("manifest: answer is not an object")
-        return data
+        data = self._call("GET", MANIFEST_PATH, params=params, timeout=10.0)
+        return _answer(ManifestAnswer, data, "manifest")
 
-    def checkins(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        data = self._call("POST", "/api/gate/checkins", json={"items": items}, timeout=10.0)
-        results = data.get("items", data.get("results")) if isinstance(data, dict) else data
-        if not isinstance(results, list):
-            raise CentralUnavailable("checkins: answer has no item list")
-        return [r for r in results if isinstance(r, dict)]
+    def checkins(self, items: list[CheckinItem]) -> list[CheckinAnswer]:
+        try:
+            body = CheckinsBody.make(items=items)
+        except GateMessageError as exc:
+            raise CentralRejected(400, str(exc)) from None
+        data = self._call("POST", CHECKINS_PATH, json=body.to_json(), timeout=10.0)
+        return _answer(CheckinsAnswer, data, "checkins").items
+
+
+def _answer(model: type[M], data: Any, what: str) -> M:
+    if not isinstance(data, dict):
+        raise CentralUnavailable(f"{what}: answer is not an object")
+    try:
+        return model.from_json(data)
+    except GateMessageError as exc:
+        raise CentralUnavailable(f"{what}: answer refused ({exc})") from None

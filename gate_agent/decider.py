@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from gate_agent.central_client import (
     CentralAuthError,
@@ -18,7 +17,7 @@ from gate_agent.central_client import (
     CentralUnavailable,
 )
 from gate_agent.clock import CentralClock
-from gate_agent.outbox import Outbox, ScanRecord, _iso
+from gate_agent.outbox import Outbox, ScanRecord
 from gate_agent.revocation import Revocation
 from gate_agent.sync import Connectivity
 from gate_agent.verifier import (
@@ -31,6 +30,7 @@ from gate_agent.verifier import (
     seat_view,
 )
 from hardware.indicators import Indicator
+from proto.gate_api import VerifyAnswer
 from proto.short_code import normalize_short_code
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Decider:
             """Central's verdict on this scan; None when central could not be asked."""
             assert self.client is not None
             try:
-                data = self.client.verify(text, scan_id, _iso(at))
+                data = self.client.verify(text, scan_id, at)
             except CentralRevoked as exc:
                 # central answered, and its answer is "not you": never decide offline now
                 self.connectivity.record(True)
@@ -195,14 +195,14 @@ class Decider:
         return record(decision, "offline", local=False, pending=True)
 
 
-def _from_central(data: dict[str, Any], own_gate_id: str | None = None) -> Decision:
-    result = str(data["result"])
-    seat = data.get("seat") if isinstance(data.get("seat"), dict) else None
-    event = data.get("event") if isinstance(data.get("event"), dict) else None
-    message = str(data.get("message") or MESSAGES.get(result, result))
-    first_gate = data.get("checked_in_gate_id")
+def _from_central(data: VerifyAnswer, own_gate_id: str | None = None) -> Decision:
+    result = data.result
+    seat = data.seat.to_json() if data.seat is not None else None
+    event = data.event.to_json() if data.event is not None else None
+    message = data.message or MESSAGES.get(result, result)
+    first_gate = data.checked_in_gate_id
     if result == "DUPLICATE" and first_gate:
         # the staff's first question when someone argues: was it here, or at another gate?
-        where = "this gate" if first_gate == own_gate_id else f"gate {str(first_gate)[:8]}"
+        where = "this gate" if first_gate == own_gate_id else f"gate {first_gate[:8]}"
         message = f"{message} ({where})"
     return Decision(result, message, seat_view(seat, None) if seat else None, event)

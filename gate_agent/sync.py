@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
 
 from gate_agent.central_client import (
     CentralAuthError,
@@ -22,9 +22,10 @@ from gate_agent.central_client import (
     CentralRevoked,
     CentralUnavailable,
 )
-from gate_agent.outbox import Outbox, ScanRecord, _iso
+from gate_agent.outbox import Outbox, ScanRecord
 from gate_agent.revocation import Revocation
 from gate_agent.verifier import Manifest
+from proto.gate_api import ADMITTED, REJECTED, CheckinAnswer, CheckinItem, GateMessageError
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,16 @@ class Connectivity:
                 self.on_change(self.online)
 
 
-def upload_item(scan: ScanRecord, to_iso: Callable[[float], str] = _iso) -> dict[str, Any]:
-    return {
-        "scan_id": scan.scan_id,
-        "qr_payload": scan.qr_payload[:1000],
-        "scanned_at": to_iso(scan.at),
-        "decision": "ADMITTED" if scan.admitted else "REJECTED",
-        "result": scan.result,
-    }
+def upload_item(scan: ScanRecord) -> CheckinItem:
+    """The upload of one scan the gate decided alone. GateMessageError when the scan cannot be
+    told to central at all (e.g. an empty code): central would refuse it whatever the retry."""
+    return CheckinItem.make(
+        scan_id=scan.scan_id,
+        qr_payload=scan.qr_payload[:1000],
+        scanned_at=datetime.fromtimestamp(scan.at, UTC),
+        decision=ADMITTED if scan.admitted else REJECTED,
+        result=scan.result,
+    )
 
 
 class SyncWorker:
@@ -155,19 +158,19 @@ class SyncWorker:
 
     def pull_manifest(self) -> None:
         for _page in range(1000):  # a bound, so a broken peer cannot keep us paging forever
-            data = self.client.manifest(self.manifest.cursor)
+            answer = self.client.manifest(self.manifest.cursor)
             self.connectivity.record(True)
             if self.revocation is not None:
                 self.revocation.restore()
             try:
-                self.manifest.apply(data)
-            except (ValueError, KeyError, TypeError) as exc:
+                self.manifest.apply(answer.to_json())
+            except ValueError as exc:  # e.g. a public key that does not parse
                 raise CentralUnavailable(f"manifest: malformed ({exc})") from exc
             self.outbox.set_meta("manifest", self.manifest.as_rows())
             self.last_sync_at = time.time()
             if self.on_manifest is not None:
                 self.on_manifest()
-            if not data.get("more"):
+            if not answer.more:
                 break
         self._next_manifest = time.monotonic() + self.sync_interval_s
 
@@ -176,32 +179,31 @@ class SyncWorker:
             batch = self.outbox.pending(UPLOAD_BATCH)
             if not batch:
                 return
-            try:
-                answers = self.client.checkins([upload_item(s) for s in batch])
-            except CentralRejected as exc:
-                # one poisoned item must not block the queue: retry one by one, drop the refused
-                logger.warning(
-                    "batch refused, uploading one by one", extra={"fields": {"error": str(exc)}}
-                )
-                answers = []
-                for scan in batch:
-                    try:
-                        answers += self.client.checkins([upload_item(scan)])
-                    except CentralRejected as one:
-                        answers.append(
-                            {"scan_id": scan.scan_id, "outcome": "REJECTED", "result": None}
-                        )
-                        logger.error(
-                            "central refused an upload item; kept as REJECTED",
-                            extra={"fields": {"scan_id": scan.scan_id, "error": str(one)[:200]}},
-                        )
+            outcomes: list[tuple[str, str, str | None]] = []
+            sendable: list[tuple[ScanRecord, CheckinItem]] = []
+            for scan in batch:
+                try:
+                    sendable.append((scan, upload_item(scan)))
+                except GateMessageError as exc:
+                    outcomes.append(self._refused(scan, str(exc)))
+            answers: list[CheckinAnswer] = []
+            if sendable:
+                try:
+                    answers = self.client.checkins([item for _, item in sendable])
+                except CentralRejected as exc:
+                    # one poisoned item must not block the queue: retry one by one
+                    logger.warning(
+                        "batch refused, uploading one by one",
+                        extra={"fields": {"error": str(exc)}},
+                    )
+                    for scan, item in sendable:
+                        try:
+                            answers += self.client.checkins([item])
+                        except CentralRejected as one:
+                            outcomes.append(self._refused(scan, str(one)))
             self.connectivity.record(True)
             known = {s.scan_id for s in batch}
-            outcomes = [
-                (str(a["scan_id"]), str(a.get("outcome")), a.get("result"))
-                for a in answers
-                if a.get("scan_id") in known and a.get("outcome")
-            ]
+            outcomes += [(a.scan_id, a.outcome, a.result) for a in answers if a.scan_id in known]
             self.outbox.mark_uploaded(outcomes)
             self.uploaded += len(outcomes)
             for scan_id, outcome, result in outcomes:
@@ -211,6 +213,15 @@ class SyncWorker:
                     "upload acknowledged",
                     extra={"fields": {"scan_id": scan_id, "outcome": outcome, "result": result}},
                 )
-            if len(outcomes) < len(batch):
+            if len({o[0] for o in outcomes}) < len(batch):
                 # central skipped some: leave them for the next round instead of spinning
                 return
+
+    @staticmethod
+    def _refused(scan: ScanRecord, error: str) -> tuple[str, str, str | None]:
+        """An item central will never accept as it is: kept as REJECTED, never retried."""
+        logger.error(
+            "central refused an upload item; kept as REJECTED",
+            extra={"fields": {"scan_id": scan.scan_id, "error": error[:200]}},
+        )
+        return (scan.scan_id, "REJECTED", None)

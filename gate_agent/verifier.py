@@ -83,8 +83,6 @@ class Manifest:
         keys = public_keys_from_json(data.get("keys") or [])
         seats = {str(s["seat_id"]): dict(s) for s in data.get("seats") or [] if "seat_id" in s}
         events = {str(e["event_id"]): dict(e) for e in data.get("events") or [] if "event_id" in e}
-        gate_raw = data.get("gate")
-        gate: dict[str, Any] = gate_raw if isinstance(gate_raw, dict) else {}
         with self._lock:
             self.seats.update(seats)
             self.events.update(events)
@@ -93,12 +91,11 @@ class Manifest:
                 self.key_rows[int(item["kid"])] = str(item["public_key"])
             if data.get("cursor") is not None:
                 self.cursor = str(data["cursor"])
-            self.gate_id = str(gate.get("gate_id") or data.get("gate_id") or self.gate_id or "")
-            self.gate_id = self.gate_id or None
-            name = gate.get("name") or data.get("gate_name")
+            self.gate_id = str(data.get("gate_id") or self.gate_id or "") or None
+            name = data.get("gate_name")
             if name:
                 self.gate_name = str(name)
-            hall = gate.get("hall_id") or data.get("hall_id")
+            hall = data.get("hall_id")
             if hall:
                 self.hall_id = str(hall)
 

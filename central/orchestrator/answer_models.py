@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import RootModel
 
 from central.orchestrator.answers import AnswerModel
+from proto.gate_api import VerdictFacts
 
 # ----- accounts -----
 
@@ -506,110 +507,10 @@ class TransferList(RootModel[list[TransferItem]]):
 
 
 # ----- scanning -----
+# A gate's answers (verify, manifest, checkins) are proto/gate_api.py's models, shared with the
+# gate agent; a staff phone's verdict says the same facts.
 
 
-class ScanSeat(AnswerModel):
-    seat_id: str
-    row: str | None = None
-    number: int | None = None
-
-
-class ScanEvent(AnswerModel):
-    event_id: str
-    name: str
-    hall_id: str
-
-
-class ScanAt(AnswerModel):
-    gate_id: str | None
-    at: str | None
-
-
-class ScanConflict(AnswerModel):
-    first: ScanAt
-    second: ScanAt
-
-
-class VerdictFields(AnswerModel):
-    """What a verification found besides its result; which fields appear depends on it."""
-
-    message: str | None = None
-    seat: ScanSeat | None = None
-    event: ScanEvent | None = None
-    checked_in_at: str | None = None
-    checked_in_gate_id: str | None = None
-    issued_at: str | None = None
-    reason: str | None = None
-    expected_hall: str | None = None
-    presented_hall: str | None = None
-    event_date: str | None = None
-    doors_open: str | None = None
-    doors_close: str | None = None
-    conflict: ScanConflict | None = None
-
-
-class StaffVerdict(VerdictFields):
+class StaffVerdict(VerdictFacts):
     result: str
-    server_time: str
-
-
-class GateVerdict(StaffVerdict):
-    scan_id: str
-    mode: str
-    # a scan id the gate first uploaded (POST /api/gate/checkins) is answered as uploaded then
-    outcome: str | None = None
-    gate_result: str | None = None
-
-
-class CheckinOutcome(VerdictFields):
-    scan_id: str
-    outcome: str  # APPLIED, CONFLICT, REJECTED or ALREADY_RECEIVED
-    result: str
-    gate_result: str | None = None
-
-
-class Checkins(AnswerModel):
-    items: list[CheckinOutcome]
-    server_time: str
-
-
-class ManifestSeat(AnswerModel):
-    seat_id: str
-    event_id: str
-    status: str
-    owner_epoch: int
-    refunded_epoch: int
-    device_serial: int
-    hall_id: str
-    row: str
-    number: int
-    checked_in_at: str | None
-
-
-class ManifestEvent(AnswerModel):
-    event_id: str
-    name: str
-    hall_id: str
-    event_date: str
-    doors_open: str | None
-    doors_close: str | None
-    status: str
-
-
-class SigningKey(AnswerModel):
-    kid: int
-    public_key: str
-
-
-class Manifest(AnswerModel):
-    gate_id: str
-    gate_name: str | None
-    hall_id: str
-    cursor: int
-    more: bool
-    seats: list[ManifestSeat]
-    events: list[ManifestEvent]
-    keys: list[SigningKey]
-    ttl_seconds: int
-    skew_seconds: int
     server_time: str

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proto.gate_api import QrPayload
+
 # No control characters (NUL included) anywhere in an address: docs/internal-api.md promises a 400.
 _ADDR = r"[^@\s\x00-\x1f\x7f]"
 EMAIL_PATTERN = rf"^{_ADDR}{{1,64}}@{_ADDR}{{1,185}}\.{_ADDR}{{1,63}}$"
@@ -113,43 +115,12 @@ class VerifyOtpBody(Strict):
 
 
 # ----- verification and gates -----
-
-QrPayload = Annotated[str, Field(min_length=1, max_length=1000)]
-# A gate's own scan id: UUID text or any short opaque id it generates.
-ScanId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-VerdictName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z_]+$")]
-# ISO-8601 text (a zone is required; naive is taken as UTC) or unix seconds.
-ScanTime = datetime | Annotated[float, Field(ge=0, le=4_294_967_295)]
+# The gate's messages (verify, manifest, checkins) are proto/gate_api.py, shared with the gate.
 
 
 class StaffVerifyBody(Strict):
     qr_payload: QrPayload
     hall_id: HallId
-
-
-class GateVerifyBody(Strict):
-    qr_payload: QrPayload
-    scan_id: ScanId
-    scanned_at: ScanTime | None = None
-
-
-class CheckinItem(Strict):
-    scan_id: ScanId
-    qr_payload: QrPayload
-    scanned_at: ScanTime
-    # what the gate did: it admitted (ADMIT/ADMITTED) or turned the holder away
-    decision: Literal["ADMIT", "ADMITTED", "REJECT", "REJECTED"]
-    result: VerdictName
-
-
-class CheckinsBody(Strict):
-    items: Annotated[list[CheckinItem], Field(min_length=1, max_length=500)]
-
-
-class ManifestQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    cursor: Annotated[int, Field(ge=0, le=2**62)] = 0
-    limit: Annotated[int, Field(ge=1, le=5000)] = 1000
 
 
 # ----- transfers -----

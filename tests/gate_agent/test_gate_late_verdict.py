@@ -89,7 +89,7 @@ def test_a_scan_the_gate_turned_away_is_not_left_checked_in(venue: Venue, tmp_pa
         assert venue.seat_status(seat) == "CHECKED_IN"
         # the turned-away scan uploaded again (a lost answer) never undoes the new admission
         (repeat,) = client.checkins([upload_item(uploaded)])
-        assert (repeat["outcome"], repeat["result"]) == ("ALREADY_RECEIVED", "UNPAID")
+        assert (repeat.outcome, repeat.result) == ("ALREADY_RECEIVED", "UNPAID")
         assert venue.seat_status(seat) == "CHECKED_IN"
         assert venue.dashboard()["checked_in"] == 1
     finally:

@@ -120,7 +120,7 @@ class RevokingCentral:
     def __init__(self) -> None:
         self.calls = 0
 
-    def verify(self, qr_payload: str, scan_id: str, scanned_at: str) -> dict[str, Any]:
+    def verify(self, qr_payload: str, scan_id: str, scanned_at: float) -> dict[str, Any]:
         self.calls += 1
         raise CentralRevoked("POST /api/gate/verify: the operator revoked this gate")
 

@@ -15,19 +15,13 @@ from aiohttp import web
 
 from central.clients.inventory import InventoryError
 from central.errors import ApiError
-from central.orchestrator.answer_models import Checkins, GateVerdict, Manifest, StaffVerdict
+from central.orchestrator.answer_models import StaffVerdict
 from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate, bearer_token, require_role
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, runtime_key
 from central.orchestrator.runtime import Runtime
-from central.orchestrator.schemas import (
-    CheckinItem,
-    CheckinsBody,
-    GateVerifyBody,
-    ManifestQuery,
-    StaffVerifyBody,
-)
+from central.orchestrator.schemas import StaffVerifyBody
 from central.orchestrator.verification import (
     Scanner,
     ScanResult,
@@ -37,6 +31,20 @@ from central.orchestrator.verification import (
 )
 from central.web import parse_body, parse_query
 from proto import inventory_pb2 as pb
+from proto.gate_api import (
+    CHECKINS_PATH,
+    GATE_REVOKED,
+    MANIFEST_PATH,
+    REJECTED,
+    VERIFY_PATH,
+    CheckinItem,
+    CheckinsAnswer,
+    CheckinsBody,
+    GateVerifyBody,
+    ManifestAnswer,
+    ManifestQuery,
+    VerifyAnswer,
+)
 from proto.short_code import normalize_short_code
 
 log = logging.getLogger(__name__)
@@ -47,7 +55,6 @@ routes = web.RouteTableDef()
 SCAN_NAMESPACE = uuid.UUID("3f0c7f54-5a0e-4d49-9a57-7d3bd1f0a9c1")
 MANIFEST_EVENT_HORIZON = 24 * 3600  # events whose doors closed longer ago leave the manifest
 UPLOAD_CONCURRENCY = 16
-REJECTED = "REJECTED"
 EVENTS_PAGE = 100
 MAX_MANIFEST_EVENTS = 1000
 
@@ -93,9 +100,9 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
             "POST", "/gates/authenticate", json={"device_token": token}
         )
     except ApiError as err:
-        if err.code == "GATE_REVOKED":
+        if err.code == GATE_REVOKED:
             # not "offline": the gate must stop admitting, also from its manifest
-            raise ApiError("GATE_REVOKED", "this gate was revoked by the operator") from None
+            raise ApiError(GATE_REVOKED, "this gate was revoked by the operator") from None
         if err.code in ("VALIDATION_ERROR", "UNAUTHORIZED"):
             raise ApiError("UNAUTHORIZED", "unknown gate") from None
         raise unavailable(err, "events") from None
@@ -109,14 +116,14 @@ async def _ready(who: Scanner) -> Scanner:
 # ----- online verification -----
 
 
-@routes.post("/api/gate/verify")
-@answers(GateVerdict)
-async def gate_verify(request: web.Request) -> GateVerdict:
+@routes.post(VERIFY_PATH)
+@answers(VerifyAnswer)
+async def gate_verify(request: web.Request) -> VerifyAnswer:
     with _runtime(request).verify_limit.slot():
         return await _gate_verify(request)
 
 
-async def _gate_verify(request: web.Request) -> GateVerdict:
+async def _gate_verify(request: web.Request) -> VerifyAnswer:
     received = time.time()
     runtime = _runtime(request)
     # Authentication overlaps the lookups; it is awaited before any write or answer, and a bad
@@ -149,15 +156,13 @@ async def _gate_verify(request: web.Request) -> GateVerdict:
         try:
             outcome, who = await runtime.verifier.verify(payload, scanner(), scanned_at=received)
         except Replayed as replay:
-            # an uploaded scan's stored answer has no mode: it was decided offline
-            answer = {"mode": "offline", **replay.answer, "server_time": server_time()}
-            return GateVerdict.model_validate(answer)
+            return verify_answer(replay.answer, body.scan_id)
         if payload == short:
             outcome.message = "Unknown or expired short code: ask for the QR code"
     finally:
         if not auth.done():
             auth.cancel()
-    answer = {**outcome.data(), "scan_id": body.scan_id, "mode": "online"}
+    answer = VerifyAnswer.make(**outcome.data(), scan_id=body.scan_id, mode="online").to_json()
     assert who.gate_id is not None
     await runtime.verifier.logged(who.scan_id)
     stored = await runtime.gate_scans.put(who.gate_id, body.scan_id, "online", answer)
@@ -167,7 +172,16 @@ async def _gate_verify(request: web.Request) -> GateVerdict:
         assert outcome.seat is not None
         gate_result = str(stored.get("gate_result") or stored.get("result"))
         await runtime.verifier.undo_check_in(outcome.seat["seat_id"], who, gate_result)
-    return GateVerdict.model_validate({**stored, "server_time": server_time()})
+    return verify_answer(stored, body.scan_id)
+
+
+def verify_answer(stored: dict[str, Any], scan_id: str) -> VerifyAnswer:
+    """The verify answer for a scan id's stored answer. One first stored by an upload (the gate
+    sent the scan id there before this call finished) has no mode: it was decided offline, and
+    says what central did with the upload (`outcome`)."""
+    if "outcome" in stored:
+        stored = {**stored, "scan_id": scan_id, "mode": "offline"}
+    return VerifyAnswer.make(**{**stored, "server_time": server_time()})
 
 
 @routes.post("/api/verify")
@@ -210,9 +224,9 @@ async def hall_events(backends: Backends, hall_id: str) -> list[dict[str, Any]]:
     return found
 
 
-@routes.get("/api/gate/manifest")
-@answers(Manifest)
-async def manifest(request: web.Request) -> Manifest:
+@routes.get(MANIFEST_PATH)
+@answers(ManifestAnswer)
+async def manifest(request: web.Request) -> ManifestAnswer:
     gate = await authenticate_gate(request)
     query = parse_query(request, ManifestQuery)
     backends = request.app[backends_key]
@@ -255,8 +269,8 @@ async def manifest(request: web.Request) -> Manifest:
             }
             for s in reply.seats
         ]
-    return Manifest.model_validate(
-        {
+    return ManifestAnswer.make(
+        **{
             "gate_id": gate["gate_id"],
             "gate_name": gate.get("name"),
             "hall_id": gate["hall_id"],
@@ -425,9 +439,9 @@ def _seat_key(runtime: Runtime, item: CheckinItem, index: int) -> str:
     return verdict.claims.seat_id if verdict.claims is not None else f"#{index}"
 
 
-@routes.post("/api/gate/checkins")
-@answers(Checkins)
-async def checkins(request: web.Request) -> Checkins:
+@routes.post(CHECKINS_PATH)
+@answers(CheckinsAnswer)
+async def checkins(request: web.Request) -> CheckinsAnswer:
     gate = await authenticate_gate(request)
     body = await parse_body(request, CheckinsBody)
     runtime = _runtime(request)
@@ -468,4 +482,4 @@ async def checkins(request: web.Request) -> Checkins:
                 "result": first["result"],
             }
         out.append(answer)
-    return Checkins.model_validate({"items": out, "server_time": server_time()})
+    return CheckinsAnswer.make(items=out, server_time=server_time())
