@@ -63,7 +63,9 @@ def main() -> int:
         reports = asyncio.run(run_chaos(run_dir, plan, out=lambda s: print(s, flush=True)))
     else:
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
-            reports = asyncio.run(run_chaos(Path(tmp), plan, out=lambda s: print(s, flush=True)))
+            reports = asyncio.run(
+                run_chaos(Path(tmp), plan, out=lambda s: print(s, flush=True), throwaway=True)
+            )
     total = sum(r.violations for r in reports)
     print(f"\ninvariant violations over the run: {total}")
     return 1 if total else 0

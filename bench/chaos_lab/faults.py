@@ -18,8 +18,12 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from bench.chaos_lab.reaper import Leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,6 +89,7 @@ class PrivatePostgres:
         self.data = root / "pgdata"
         self.log = root / "postgres.log"
         self.port = free_port()
+        self.leftovers: Leftovers | None = None  # told of the cluster, to remove it if we die
 
     @property
     def url(self) -> str:
@@ -99,6 +104,9 @@ class PrivatePostgres:
 
     def init(self) -> PrivatePostgres:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.leftovers is not None:
+            user = "postgres" if os.geteuid() == 0 else None
+            self.leftovers.postgres(str(PG_BIN / "pg_ctl"), str(self.data), str(self.root), user)
         self._run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync")
         return self
 
@@ -144,12 +152,15 @@ class PrivateRabbit:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(root / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(root / "rabbit.pid"),
         }
+        self.leftovers: Leftovers | None = None
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def init(self) -> PrivateRabbit:
+        if self.leftovers is not None:
+            self.leftovers.rabbit(self.node, self.env["RABBITMQ_PID_FILE"])
         for sub in ("home", "mnesia", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "rabbitmq.conf").write_text(
@@ -286,13 +297,18 @@ class Process:
         self.log_path = log_path
         self.health_url = health_url
         self.proc: subprocess.Popen[bytes] | None = None
+        self.leftovers: Leftovers | None = None
 
     def start(self, *, wait: bool = True, timeout: float = 90) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TR_")}
         with open(self.log_path, "ab") as log:
+            # a session (and process group) of its own: a fault kills it alone, and the reaper
+            # kills its whole group if the run dies
             self.proc = subprocess.Popen(
                 self.cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
             )
+        if self.leftovers is not None:
+            self.leftovers.group(self.proc.pid)
         if wait:
             self.wait_healthy(timeout)
 
@@ -319,6 +335,7 @@ class Process:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._gone()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -327,6 +344,12 @@ class Process:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._gone()
+
+    def _gone(self) -> None:
+        # its group id is free for reuse from now on: the reaper must not kill it any more
+        if self.leftovers is not None and self.proc is not None and self.proc.poll() is not None:
+            self.leftovers.group(self.proc.pid, alive=False)
 
 
 def python_cmd(*args: str) -> list[str]:

@@ -180,9 +180,11 @@ def format_report(r: FaultReport) -> str:
 
 
 async def run_chaos(
-    root: Path, plan: Plan, out: Callable[[str], None] = print
+    root: Path, plan: Plan, out: Callable[[str], None] = print, *, throwaway: bool = False
 ) -> list[FaultReport]:
-    system = System(root)
+    """`throwaway`: root is a temporary folder, removed with everything else should the run be
+    killed (a kept folder, or a test's, stays)."""
+    system = System(root, remove_root=throwaway)
     load: Load | None = None
     reports: list[FaultReport] = []
     chosen = [f for f in FAULTS if f.name in plan.faults]

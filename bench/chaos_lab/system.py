@@ -27,6 +27,7 @@ from bench.chaos_lab.faults import (
     http_ok,
     wait_for,
 )
+from bench.chaos_lab.reaper import Leftovers
 
 SERVICES = ("inventory", "users", "orders", "events")
 PASSWORD = "chaos password 1"
@@ -71,6 +72,7 @@ class System:
     event: dict[str, Any] = field(default_factory=dict)
     admin_token: str = ""
     admin_email: str = ""
+    remove_root: bool = False  # a throwaway folder: removed too if the run dies
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -78,8 +80,15 @@ class System:
         self.logs = self.root / "logs"
         self.logs.mkdir(exist_ok=True)
         self.otp_file = self.root / "otp.jsonl"
+        # first of all: whatever starts from here on is removed if this process dies, even by
+        # SIGKILL (see reaper.py)
+        self.leftovers = Leftovers(self.root / "leftovers.json")
+        if self.remove_root:
+            self.leftovers.folder(self.root)
         self.pg = PrivatePostgres(self.root / "pg")
+        self.pg.leftovers = self.leftovers
         self.rabbit = PrivateRabbit(self.root / "rabbit")
+        self.rabbit.leftovers = self.leftovers
 
     @property
     def url(self) -> str:
@@ -137,7 +146,11 @@ class System:
             # limit) would stop transfers after the first minute
             args += ["--otp-send-limit", "100000"]
         cmd = [sys.executable, "-m", "central", "serve", *args]
-        return Process(name, cmd, self.logs / f"{name}.log", health)
+        return self._tracked(Process(name, cmd, self.logs / f"{name}.log", health))
+
+    def _tracked(self, process: Process) -> Process:
+        process.leftovers = self.leftovers
+        return process
 
     def admin(self, *args: str) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "central", "admin", *self._common()[:4], *args]
@@ -331,8 +344,10 @@ class System:
             "--verify-timeout-s",
             "1.5",
         ]
-        process = Process(
-            f"gate-{name}", cmd, self.logs / f"gate-{name}.log", f"http://127.0.0.1:{port}/"
+        process = self._tracked(
+            Process(
+                f"gate-{name}", cmd, self.logs / f"gate-{name}.log", f"http://127.0.0.1:{port}/"
+            )
         )
         return Gate(
             name,
@@ -357,6 +372,8 @@ class System:
         wait_for(self.central_healthy, timeout, "central")
 
     def stop(self) -> None:
+        """Everything stopped and removed; if a step fails, the reaper finishes the job when
+        this process ends."""
         for gate in self.gates:
             gate.process.stop()
             if gate.proxy is not None:
@@ -366,6 +383,7 @@ class System:
                 self.procs[name].stop()
         self.rabbit.stop()
         self.pg.remove()
+        self.leftovers.done()
 
 
 def latest_code(path: Path, user_id: str, reference_id: str) -> str | None:

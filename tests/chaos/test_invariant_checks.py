@@ -71,6 +71,7 @@ def system(tmp_path: Path) -> Any:
     s.pg.init().start()
     yield s
     s.pg.remove()
+    s.leftovers.done()
 
 
 @needs_binaries
