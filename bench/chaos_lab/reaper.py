@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class Leftovers:
     def __init__(self, state_file: Path) -> None:
         self.state_file = state_file
         self.state: dict[str, Any] = {"groups": [], "postgres": None, "rabbit": None, "dirs": []}
+        # parts start from several threads at once (the broker while the database comes up)
+        self._lock = threading.RLock()
         self._save()
         read_end, self._write_end = os.pipe()
         self.reaper = subprocess.Popen(
@@ -44,33 +47,34 @@ class Leftovers:
         # no child started later may inherit the write end: it would keep the pipe open
         os.set_inheritable(self._write_end, False)
 
-    def _save(self) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state))
-        os.replace(tmp, self.state_file)
+    def _save(self, **change: Any) -> None:
+        """Apply the change and write the whole state (atomically: the reaper may read it at
+        any instant)."""
+        with self._lock:
+            self.state.update(change)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state))
+            os.replace(tmp, self.state_file)
 
     def group(self, pgid: int, alive: bool = True) -> None:
         """A process group (a child started with start_new_session) to kill, or no longer."""
-        groups = [g for g in self.state["groups"] if g != pgid]
-        self.state["groups"] = [*groups, pgid] if alive else groups
-        self._save()
+        with self._lock:  # read and write as one: two starts at once must both be kept
+            groups = [g for g in self.state["groups"] if g != pgid]
+            self._save(groups=[*groups, pgid] if alive else groups)
 
     def postgres(self, pg_ctl: str, data: str, root: str, as_user: str | None) -> None:
-        self.state["postgres"] = {"pg_ctl": pg_ctl, "data": data, "root": root, "user": as_user}
-        self._save()
+        self._save(postgres={"pg_ctl": pg_ctl, "data": data, "root": root, "user": as_user})
 
     def rabbit(self, node: str, pid_file: str) -> None:
-        self.state["rabbit"] = {"node": node, "pid_file": pid_file}
-        self._save()
+        self._save(rabbit={"node": node, "pid_file": pid_file})
 
     def folder(self, path: Path) -> None:
-        self.state["dirs"].append(str(path))
-        self._save()
+        with self._lock:
+            self._save(dirs=[*self.state["dirs"], str(path)])
 
     def done(self) -> None:
         """The run cleaned up after itself: the reaper leaves at once."""
-        self.state["clean"] = True
-        self._save()
+        self._save(clean=True)
         os.close(self._write_end)
         self.reaper.wait(timeout=30)
 
