@@ -160,7 +160,7 @@ class PrivateRabbit:
 
     def init(self) -> PrivateRabbit:
         if self.leftovers is not None:
-            self.leftovers.rabbit(self.node, self.env["RABBITMQ_PID_FILE"])
+            self.leftovers.rabbit(self.node)
         for sub in ("home", "mnesia", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "rabbitmq.conf").write_text(

@@ -8,7 +8,7 @@ separate process (its own session) holding the read end of a pipe whose write en
 holds. When the run ends — cleanly or not — the kernel closes that end, the reaper reads EOF,
 and, unless the run said it had cleaned up, it removes everything the run recorded in its state
 file: every live process group, the PostgreSQL cluster (stopped, then its folder deleted), the
-RabbitMQ node (its processes found by the node's own unique name) and the run's folders.
+RabbitMQ node (its processes found by the node's own unique name in their environment) and the run's folders.
 
 Run as `python -m bench.chaos_lab.reaper STATE_FILE` (stdin: the pipe); `Leftovers` is the run's
 side.
@@ -65,16 +65,18 @@ class Leftovers:
     def postgres(self, pg_ctl: str, data: str, root: str, as_user: str | None) -> None:
         self._save(postgres={"pg_ctl": pg_ctl, "data": data, "root": root, "user": as_user})
 
-    def rabbit(self, node: str, pid_file: str) -> None:
-        self._save(rabbit={"node": node, "pid_file": pid_file})
+    def rabbit(self, node: str) -> None:
+        self._save(rabbit={"node": node})
 
     def folder(self, path: Path) -> None:
         with self._lock:
             self._save(dirs=[*self.state["dirs"], str(path)])
 
     def done(self) -> None:
-        """The run cleaned up after itself: the reaper leaves at once."""
-        self._save(clean=True)
+        """The run cleaned up after itself: the reaper leaves at once — unless a process group
+        is still recorded as running, which it then kills before it leaves."""
+        with self._lock:
+            self._save(clean=not self.state["groups"])
         os.close(self._write_end)
         self.reaper.wait(timeout=30)
 
@@ -90,28 +92,25 @@ def _kill_group(pgid: int) -> None:
 
 
 def _pids_of_node(node: str) -> list[int]:
-    """The processes of one RabbitMQ node: its Erlang VM and helpers name the node on their
-    command line, and the name is the run's own (chaos-<random>@localhost)."""
+    """The processes of one RabbitMQ node: its Erlang VM and helpers carry the node's name in
+    their environment (RABBITMQ_NODENAME), and the name is the run's own
+    (chaos-<random>@localhost), so nothing else can match."""
+    entry_wanted = f"RABBITMQ_NODENAME={node}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if node.encode() in cmdline:
+        if entry_wanted in environ:
             found.append(int(entry.name))
     return found
 
 
-def _stop_rabbit(node: str, pid_file: str) -> None:
-    pids = set(_pids_of_node(node))
-    try:
-        pids.add(int(Path(pid_file).read_text().strip()))
-    except (OSError, ValueError):
-        pass
-    for pid in pids:
+def _stop_rabbit(node: str) -> None:
+    for pid in _pids_of_node(node):
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -130,7 +129,7 @@ def reap(state: dict[str, Any]) -> None:
     for pgid in state.get("groups", []):
         _kill_group(pgid)
     if state.get("rabbit"):
-        _stop_rabbit(state["rabbit"]["node"], state["rabbit"]["pid_file"])
+        _stop_rabbit(state["rabbit"]["node"])
     if state.get("postgres"):
         _stop_postgres(state["postgres"])
     for path in state.get("dirs", []):

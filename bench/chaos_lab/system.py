@@ -174,10 +174,15 @@ class System:
             for name in SERVICES:
                 self._healthy_or_new_port(name)
 
-        await asyncio.gather(
+        # both threads finish before a failure of one is raised: otherwise the other would go on
+        # starting services after stop() had looked for them
+        for outcome in await asyncio.gather(
             asyncio.to_thread(lambda: self.rabbit.init().start()),
             asyncio.to_thread(database_side),
-        )
+            return_exceptions=True,
+        ):
+            if isinstance(outcome, BaseException):
+                raise outcome
         # generous: a fresh broker may take a while to accept its first quorum queue declarations
         self.procs["orchestrator"] = self._service_process("orchestrator")
         self.procs["orchestrator"].start(wait=False)

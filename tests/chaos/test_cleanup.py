@@ -1,4 +1,4 @@
-"""A chaos run that dies leaves nothing behind: SIGKILLed or SIGTERMed in the middle, its private
+"""A chaos run that dies leaves nothing behind: SIGKILLed in the middle, its private
 PostgreSQL cluster is stopped and its folder removed, and every service process group it started
 (children included) is gone. The run here is a child process holding a System with its cluster
 up and one service-like process (a shell with a child of its own) — the parts a hard kill used to
@@ -66,8 +66,7 @@ def _pgid(pid: int) -> int | None:
 
 
 @pytest.mark.skipif(bool(missing_binaries()), reason=f"needs {missing_binaries()}")
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_a_killed_run_leaves_nothing_running(tmp_path: Path, how: signal.Signals) -> None:
+def test_a_killed_run_leaves_nothing_running(tmp_path: Path) -> None:
     run_root = tmp_path / "run"
     child = subprocess.Popen(
         [sys.executable, "-c", RUN, str(run_root)], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -76,7 +75,7 @@ def test_a_killed_run_leaves_nothing_running(tmp_path: Path, how: signal.Signals
         assert child.stdout is not None
         started = json.loads(child.stdout.readline())
         assert alive(started["postmaster"]) and group_alive(started["service"])
-        child.send_signal(how)
+        child.send_signal(signal.SIGKILL)  # nothing in the run can react to this one
         child.wait(timeout=10)
         deadline = time.monotonic() + 60  # a bound, not a wait for time to pass
         while time.monotonic() < deadline and alive(started["reaper"]):
