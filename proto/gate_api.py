@@ -3,10 +3,12 @@ once: central parses what a gate sends and builds what it answers with these mod
 agent builds its requests and reads central's answers with the very same classes. One spelling per
 field and value (`decision` is ADMITTED or REJECTED; an upload's answers are `items`).
 
-Strict both ways: an unknown field, a missing one or a wrong type is refused with a message naming
-the field — on central as a 400 VALIDATION_ERROR (central/web.py parse_body), on the gate as
-GateMessageError (the gate then treats the answer as no answer, and decides offline). So a field
-added to an answer must be added here, for both sides at once.
+What a gate sends is read strictly: an unknown field, a missing one or a wrong type is a 400
+VALIDATION_ERROR naming the field (central/web.py parse_body). What central answers is read strictly
+for the fields the gate knows (missing, mistyped or an unknown value is GateMessageError: the gate
+treats the answer as no answer and decides offline), while a field it does not know is ignored: a
+fleet of gates is upgraded one by one, and a newer central adding a field to an answer must not
+send every older gate offline.
 """
 
 from __future__ import annotations
@@ -117,31 +119,37 @@ class ManifestQuery(GateMessage):
 # ----- central -> gate -----
 
 
-class ScanSeat(GateMessage):
+class GateAnswer(GateMessage):
+    """An answer central sends: fields the reader does not know are ignored (tolerant reader)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class ScanSeat(GateAnswer):
     seat_id: str
     row: str | None = None
     number: int | None = None
 
 
-class EventView(GateMessage):
+class EventView(GateAnswer):
     event_id: str
     name: str
     hall_id: str
 
 
-class ConflictSide(GateMessage):
+class ConflictSide(GateAnswer):
     gate_id: str | None
     at: str | None
 
 
-class Conflict(GateMessage):
+class Conflict(GateAnswer):
     """Two admissions of one ticket: the one that counts, and this gate's offline one."""
 
     first: ConflictSide
     second: ConflictSide
 
 
-class VerdictFacts(GateMessage):
+class VerdictFacts(GateAnswer):
     """What a verdict may say beyond its name (api-contract "Verification"): each only when it
     applies, e.g. `checked_in_at` and `checked_in_gate_id` for DUPLICATE, the halls for
     WRONG_HALL, the event's times for WRONG_DATE, `reason` for INVALID."""
@@ -184,14 +192,14 @@ class CheckinAnswer(VerdictFacts):
     gate_result: str | None = None
 
 
-class CheckinsAnswer(GateMessage):
+class CheckinsAnswer(GateAnswer):
     """data of POST /api/gate/checkins: one answer per item, in the items' order."""
 
     items: list[CheckinAnswer]
     server_time: str | None = None
 
 
-class ManifestSeat(GateMessage):
+class ManifestSeat(GateAnswer):
     seat_id: str
     event_id: str
     status: str
@@ -204,7 +212,7 @@ class ManifestSeat(GateMessage):
     checked_in_at: str | None
 
 
-class ManifestEvent(GateMessage):
+class ManifestEvent(GateAnswer):
     event_id: str
     name: str
     hall_id: str
@@ -214,12 +222,12 @@ class ManifestEvent(GateMessage):
     status: str
 
 
-class PublicKey(GateMessage):
+class PublicKey(GateAnswer):
     kid: int
     public_key: str
 
 
-class ManifestAnswer(GateMessage):
+class ManifestAnswer(GateAnswer):
     """data of GET /api/gate/manifest: the seats of the gate's hall changed after the cursor (a
     page; `more` when another follows), its events, central's public keys, and the token rules."""
 

@@ -160,7 +160,7 @@ def test_scan_times_keep_their_instant() -> None:
         # the other spellings central used to accept, and the gate used to guess
         (CheckinItem, {**ITEM, "decision": "REJECT"}, "decision"),
         (CheckinItem, {**ITEM, "decision": "ADMIT"}, "decision"),
-        (CheckinsAnswer, {"results": [], "server_time": None}, "results"),
+        (CheckinsAnswer, {"results": [], "server_time": None}, "items"),
         (CheckinsAnswer, {"server_time": None}, "items"),
         # unknown, missing, mistyped
         (CheckinItem, {**ITEM, "decided": "REJECTED"}, "decided"),
@@ -168,11 +168,11 @@ def test_scan_times_keep_their_instant() -> None:
         (GateVerifyBody, {"qr_payload": 5, "scan_id": "s"}, "qr_payload"),
         (GateVerifyBody, {"qr_payload": "x", "scan_id": "bad id!"}, "scan_id"),
         (CheckinsBody, {"items": []}, "items"),
-        (VerifyAnswer, {**SAMPLES[3][1], "verdict": "SUCCESS"}, "verdict"),
-        (VerifyAnswer, {**SAMPLES[3][1], "seat": {**SEAT, "colour": "red"}}, "seat.colour"),
+        (VerifyAnswer, {**SAMPLES[3][1], "result": "success"}, "result"),
+        (VerifyAnswer, {**SAMPLES[3][1], "seat": {**SEAT, "number": "nine"}}, "seat.number"),
         (VerifyAnswer, {**SAMPLES[3][1], "mode": "maybe"}, "mode"),
         (ManifestAnswer, {**SAMPLES[6][1], "cursor": "7"}, "cursor"),
-        (ManifestAnswer, {**SAMPLES[6][1], "gate": {"gate_id": "g-1"}}, "gate"),
+        (ManifestAnswer, {k: v for k, v in SAMPLES[6][1].items() if k != "keys"}, "keys"),
         (CheckinAnswer, {"scan_id": "s", "outcome": "DONE", "result": "SUCCESS"}, "outcome"),
         (ManifestQuery, {"cursor": "1", "page": "2"}, "page"),
     ],
@@ -245,8 +245,10 @@ def answering(data: Any, status: int = 200) -> CentralClient:
 def test_the_gate_reads_an_answer_it_does_not_know_as_no_answer() -> None:
     good = SAMPLES[3][1]
     assert answering(good).verify("TR1:x", "s-1", 1796050000.0) == VerifyAnswer.from_json(good)
-    with pytest.raises(CentralUnavailable, match="verdict"):
-        answering({**good, "verdict": "SUCCESS"}).verify("TR1:x", "s-1", 1796050000.0)
+    with pytest.raises(CentralUnavailable, match="result"):
+        answering({k: v for k, v in good.items() if k != "result"}).verify(
+            "TR1:x", "s-1", 1796050000.0
+        )
     with pytest.raises(CentralUnavailable, match="items"):
         answering({"results": []}).checkins([CheckinItem.from_json(ITEM)])
     with pytest.raises(CentralUnavailable, match="not an object"):
@@ -254,3 +256,13 @@ def test_the_gate_reads_an_answer_it_does_not_know_as_no_answer() -> None:
     # a scan central would refuse is not sent at all
     with pytest.raises(CentralRejected, match="qr_payload"):
         answering(good).verify("x" * 1001, "s-1", 1796050000.0)
+
+
+def test_a_field_a_newer_central_adds_to_an_answer_is_ignored() -> None:
+    """Gates are upgraded one by one: an answer with a field this gate does not know is read, not
+    taken for no answer (which would send the gate offline)."""
+    good = SAMPLES[3][1]
+    newer = {**good, "lane": 3, "seat": {**good["seat"], "colour": "red"}}
+    assert answering(newer).verify("TR1:x", "s-1", 1796050000.0) == VerifyAnswer.from_json(good)
+    manifest = {**SAMPLES[6][1], "region": "eu"}
+    assert ManifestAnswer.from_json(manifest) == ManifestAnswer.from_json(SAMPLES[6][1])
