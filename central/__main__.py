@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -213,7 +212,9 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    return asyncio.run(coro_factory())
+    from central.serve import run_event_loop
+
+    return run_event_loop(coro_factory)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.setswitchinterval(0.0005)
         from central.serve import serve
         from central.signing import KeyRingError
+        from central.workers import WorkerDied
 
         try:
             _run(lambda: serve(settings))
@@ -249,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyRingError as exc:
             print(f"error: --signing-keys-dir: {exc}", file=sys.stderr)
             return 2
+        except WorkerDied as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         return 0
     setup_logging("WARNING" if getattr(args, "log_level", None) is None else settings.log_level)
     try:

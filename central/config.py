@@ -85,6 +85,11 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # None: Stripe's own API
     stripe_currency: str = "usd"
+    # Orchestrator processes sharing the public port (SO_REUSEPORT); None: one per core.
+    workers: int | None = None
+    # Which of them this process is (set by `serve` for each worker, not a setting): worker 0
+    # alone runs the saga recovery and hold-deadline sweep.
+    worker_index: int = 0
 
     # ----- derived values -----
     def metrics_network_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -98,6 +103,9 @@ class Settings:
             raise ConfigError(
                 f"--metrics-networks: comma-separated networks like 10.0.0.0/8 ({exc})"
             ) from None
+
+    def worker_count(self) -> int:
+        return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)
 
     def public_port(self) -> int:
         if self.port is not None:
@@ -128,6 +136,8 @@ class Settings:
             )
         if self.port is not None and not 0 <= self.port <= 65535:
             raise ConfigError(f"--port: must be 0-65535 (got {self.port})")
+        if self.workers is not None and not 1 <= self.workers <= 256:
+            raise ConfigError(f"--workers: must be 1-256 (got {self.workers})")
         if self.hold_ttl <= 0:
             raise ConfigError(
                 f"--hold-ttl: must be a positive number of seconds (got {self.hold_ttl})"
@@ -348,6 +358,7 @@ ENV_SETTINGS: list[tuple[str, str, type]] = [
     ("stripe_webhook_secret", "--stripe-webhook-secret", str),
     ("stripe_api_base", "--stripe-api-base", str),
     ("stripe_currency", "--stripe-currency", str),
+    ("workers", "--workers", _INT),
 ]
 
 

@@ -8,9 +8,10 @@ import logging
 import signal
 import ssl
 import sys
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,16 +20,37 @@ from central.config import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+T = TypeVar("T")
+
+
+def run_event_loop(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run on uvloop when it is installed (its loop spends about half the CPU of the
+    standard one per socket operation), else on the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro_factory())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro_factory())
 
 
 async def run_app(
-    stack: AsyncExitStack, app: web.Application, host: str, port: int, ssl_ctx: Any = None
+    stack: AsyncExitStack,
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_ctx: Any = None,
+    *,
+    reuse_port: bool = False,
 ) -> int:
-    """Start an aiohttp app on host:port (0 = a free port); answer the bound port."""
+    """Start an aiohttp app on host:port (0 = a free port); answer the bound port. reuse_port:
+    share the port with the other orchestrator workers (SO_REUSEPORT)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024)
+    site = web.TCPSite(
+        runner, host, port, ssl_context=ssl_ctx, backlog=1024, reuse_port=reuse_port or None
+    )
     await site.start()
     return int(runner.addresses[0][1])
 
@@ -129,33 +151,78 @@ def make_backends(settings: Settings, addresses: Addresses) -> Any:
 
 
 async def start_orchestrator(
-    stack: AsyncExitStack, settings: Settings, addresses: Addresses
+    stack: AsyncExitStack, settings: Settings, addresses: Addresses, *, reuse_port: bool = False
 ) -> tuple[int, Any, Any]:
     from central.orchestrator.app import create_app
 
     backends = make_backends(settings, addresses)
     app = create_app(settings, backends)
-    port = await run_app(stack, app, settings.host, settings.public_port(), tls_context(settings))
+    port = await run_app(
+        stack,
+        app,
+        settings.host,
+        settings.public_port(),
+        tls_context(settings),
+        reuse_port=reuse_port,
+    )
     return port, backends, app
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def serve_orchestrator_worker(settings: Settings, addresses: Addresses, ready: Any) -> None:
+    """One worker of `serve --workers N` (central/workers.py): the orchestrator alone on the
+    shared port, talking to the atomic services at addresses."""
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with AsyncExitStack() as stack:
+        await start_orchestrator(stack, settings, addresses, reuse_port=True)
+        ready.set()
+        await stop.wait()
+
+
+async def seed_sample(settings: Settings, addresses: Addresses) -> None:
+    from central.sample import seed_sample_event
+
+    backends = make_backends(settings, addresses)
+    await backends.start()
+    try:
+        await seed_sample_event(backends)
+    finally:
+        await backends.close()
 
 
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     async with AsyncExitStack() as stack:
         scheme = "https" if settings.tls_cert else "http"
+        pool = None
         if settings.service in (None, "orchestrator"):
             if settings.service is None:
                 addresses = await start_atomic_services(stack, settings)
             else:
                 addresses = configured_addresses(settings)
-            port, backends, _app = await start_orchestrator(stack, settings, addresses)
-            if settings.seed_sample:
-                from central.sample import seed_sample_event
+            workers = settings.worker_count()
+            if workers == 1:
+                # one process does it all: no extra hop between the orchestrator and the rest
+                port, backends, _app = await start_orchestrator(stack, settings, addresses)
+                if settings.seed_sample:
+                    from central.sample import seed_sample_event
 
-                await seed_sample_event(backends)
+                    await seed_sample_event(backends)
+            else:
+                from central.workers import WorkerPool
+
+                pool = WorkerPool(settings, addresses, workers)
+                stack.push_async_callback(pool.close)
+                port = await pool.start()
+                if settings.seed_sample:
+                    await seed_sample(settings, addresses)
             log.info(
                 "serving",
                 extra={"fields": {"url": f"{scheme}://{settings.host}:{port}", "port": port}},
@@ -177,5 +244,8 @@ async def serve(settings: Settings) -> None:
                 "serving",
                 extra={"fields": {"service": settings.service, "port": port}},
             )
-        await stop.wait()
+        if pool is not None:
+            await pool.watch(stop)  # raises WorkerDied when a worker exits on its own
+        else:
+            await stop.wait()
         log.info("stopping")

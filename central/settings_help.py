@@ -43,7 +43,8 @@ SETTING_HELP: dict[str, str] = {
     "events_url": "orchestrator alone: the events service's URL",
     "inventory_addr": "orchestrator alone: the inventory service's gRPC HOST:PORT",
     "internal_token": "secret the services show each other (unset: kept in the data directory)",
-    "jwt_secret": "secret signing access tokens (unset: kept in the data directory)",
+    "jwt_secret": "secret signing access tokens; the orchestrator checks them with it too "
+    "(unset: kept in the data directory)",
     "access_ttl": "seconds an access token lives",
     "call_timeout": "seconds per internal call",
     "sweep_interval": "seconds between sweeps for expired holds and transfers",
@@ -61,6 +62,8 @@ SETTING_HELP: dict[str, str] = {
     "amqp_prefix": "prefix of the RabbitMQ queue and exchange names",
     "token_skew": "seconds a ticket code may be issued in the future (clock skew)",
     "verify_timeout": "seconds per lookup while verifying a scan",
+    "workers": "orchestrator processes sharing the public port (SO_REUSEPORT); unset: one per "
+    "CPU core",
 }
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import Step, is_outage, open_database, ping
 from central.errors import ApiError
+from central.jsoncodec import json_response
 from central.logs import correlation_id, new_correlation_id, service_name
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ registry_key = web.AppKey("metrics_registry", CollectorRegistry)
 
 
 def ok(data: Any = None, status: int = 200, **extra: Any) -> web.Response:
-    return web.json_response({"success": True, "data": data, **extra}, status=status)
+    return json_response({"success": True, "data": data, **extra}, status=status)
 
 
 def created(data: Any) -> web.Response:
@@ -58,7 +59,7 @@ def created(data: Any) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
-    return add_retry_after(web.json_response(err.body(), status=err.status), err.details)
+    return add_retry_after(json_response(err.body(), status=err.status), err.details)
 
 
 def add_retry_after(response: web.Response, details: Any) -> web.Response:
@@ -229,7 +230,7 @@ async def health(request: web.Request) -> web.Response:
         "service": request.app[service_key],
         "checks": checks,
     }
-    return web.json_response(body, status=200 if healthy else 503)
+    return json_response(body, status=200 if healthy else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

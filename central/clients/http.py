@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from central import jsoncodec
 from central.errors import ApiError
 from central.logs import correlation_id
 from central.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER
@@ -28,7 +29,9 @@ class ServiceClient:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={INTERNAL_TOKEN_HEADER: self._token}
+                connector=connector,
+                headers={INTERNAL_TOKEN_HEADER: self._token},
+                json_serialize=jsoncodec.dumps,
             )
 
     async def close(self) -> None:
@@ -72,7 +75,8 @@ class ServiceClient:
                 headers=headers,
                 timeout=budget,
             ) as resp:
-                body = await resp.json(content_type=None)
+                raw = await resp.read()
+                body = jsoncodec.loads(raw) if raw else None
                 status = resp.status
         except TimeoutError:
             log.warning("%s %s %s timed out", self.name, method, path)

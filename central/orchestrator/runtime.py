@@ -40,6 +40,38 @@ from central.signing import KeyRing
 log = logging.getLogger(__name__)
 
 
+async def migrate_database(engine: AsyncEngine) -> None:
+    await migrate(
+        engine,
+        # one version sequence for the whole database: a new module's step takes the next number
+        [
+            *STEPS,
+            *GATE_SCAN_STEPS,
+            *SHORT_CODE_STEPS,
+            *ENTRY_LOG_STEPS,
+            *RATE_LIMIT_STEPS,
+            *STEP_LOG_STEPS,
+        ],
+    )
+
+
+def load_keyring(settings: Settings) -> KeyRing:
+    if settings.signing_keys_dir is not None:
+        return KeyRing.from_dir(settings.signing_keys_dir)
+    return KeyRing.load_or_create(settings.data_dir)
+
+
+async def prepare(settings: Settings) -> None:
+    """What workers would otherwise race for at their first start (SQLite has no migration
+    lock; the first signing key is created once): done by the supervisor before they start."""
+    engine = await make_engine(settings.database_url_for("orchestrator"))
+    try:
+        await migrate_database(engine)
+    finally:
+        await engine.dispose()
+    load_keyring(settings)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -61,27 +93,12 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
         engine = await make_engine(settings.database_url_for("orchestrator"))
-        await migrate(
-            engine,
-            # one version sequence for the whole database: a new module's step takes the next number
-            [
-                *STEPS,
-                *GATE_SCAN_STEPS,
-                *SHORT_CODE_STEPS,
-                *ENTRY_LOG_STEPS,
-                *RATE_LIMIT_STEPS,
-                *STEP_LOG_STEPS,
-            ],
-        )
+        await migrate_database(engine)
         # Requests waiting for another request's saga or Idempotency-Key are woken, not polling:
         # in this process directly, from other processes by PostgreSQL NOTIFY.
         wakeups = Wakeups()
         await wakeups.listen(engine)
-        keyring = (
-            KeyRing.from_dir(settings.signing_keys_dir)
-            if settings.signing_keys_dir is not None
-            else KeyRing.load_or_create(settings.data_dir)
-        )
+        keyring = load_keyring(settings)
         events = EventCache(backends.events)
         entry_log = EntryLogOutbox(engine, backends.inventory)
         holds = None
@@ -129,7 +146,8 @@ class Runtime:
             short_codes=ShortCodeStore(engine),
             wakeups=wakeups,
         )
-        runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
+        if settings.worker_index == 0:  # one poller is enough (central/workers.py)
+            runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
         entry_log.start()  # also drains rows a previous run of this database left behind
         if holds is not None:
             await holds.consume(runtime.on_hold_expired)

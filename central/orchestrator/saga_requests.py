@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from central.errors import ApiError
+from central.jsoncodec import json_response
 from central.orchestrator.auth import Principal
 from central.orchestrator.idempotency import Answer, request_hash
 from central.orchestrator.keys import runtime_key
@@ -39,7 +40,7 @@ async def with_idempotency(
             scope, key, digest, lambda: _answer(handler)
         )
     details = body.get("details") if isinstance(body, dict) else None
-    return add_retry_after(web.json_response(body, status=status), details)
+    return add_retry_after(json_response(body, status=status), details)
 
 
 async def _answer(handler: Callable[[], Awaitable[Answer]]) -> Answer:
