@@ -4,6 +4,7 @@
     .venv/bin/python bench/flash_sale.py --postgres postgresql+asyncpg://postgres@127.0.0.1/flash \
         --amqp amqp://guest:guest@127.0.0.1:5672/                          # PostgreSQL + RabbitMQ
     .venv/bin/python bench/flash_sale.py --quick     # seconds: every step with 8 buyers, 4 seats
+    .venv/bin/python bench/flash_sale.py --quick --json --workers 2   # one JSON summary line
 
 Setup (not timed): an admin, an event with S seats, B buyers registered and verified through the
 public API (codes from the file OTP backend) and granted credits. Then every buyer races: it picks a
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -201,6 +204,14 @@ async def main() -> None:
         "--scaled-out", action="store_true", help="one process per service (uses both cores)"
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        help="serve --workers N: orchestrator processes (unset: the server's default)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON summary line (the rest to stderr)"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="seconds, not minutes: 8 buyers, 4 seats, hold TTL 2 s (checks that every step runs)",
@@ -208,6 +219,15 @@ async def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.buyers, args.seats, args.concurrency, args.hold_ttl = 8, 4, 8, 2
+    if args.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = await run(args)
+        print(json.dumps(summary), flush=True)
+    else:
+        await run(args)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     tmp = Path(tempfile.mkdtemp(prefix="flash-"))
     otp_file = tmp / "otp.jsonl"
@@ -224,6 +244,7 @@ async def main() -> None:
     ]
     if args.amqp:
         extra += ["--amqp-url", args.amqp, "--amqp-prefix", f"bench{uuid.uuid4().hex[:6]}."]
+    orchestrator_args = ["--workers", str(args.workers)] if args.workers else []
     data_dir = tmp / "data"
     progress.step("creating the admin account")
     run_admin(
@@ -239,13 +260,17 @@ async def main() -> None:
     )
     central: CentralProcess | ScaledOutCentral
     if args.scaled_out:
-        central = ScaledOutCentral(data_dir, database_url=prefix, args=extra)
+        central = ScaledOutCentral(
+            data_dir, database_url=prefix, args=extra, orchestrator_args=orchestrator_args
+        )
     else:
-        central = CentralProcess(data_dir, database_url=prefix, args=extra)
+        central = CentralProcess(data_dir, database_url=prefix, args=extra + orchestrator_args)
     progress.step("starting central")
     central.start()
     backend = "PostgreSQL" + (" + RabbitMQ" if args.amqp else "") if prefix else "SQLite (embedded)"
-    backend += ", one process per service" if args.scaled_out else ", one process"
+    backend += ", one process per service" if args.scaled_out else ", serve"
+    if args.workers:
+        backend += f", {args.workers} orchestrator worker(s)"
     try:
         connector = aiohttp.TCPConnector(limit=args.concurrency + 10)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -257,7 +282,9 @@ async def main() -> None:
                 file=sys.stderr,
             )
             progress.step(f"the race: {len(tokens)} buyers for {len(seat_ids)} seats")
+            load_before = os.getloadavg()[0]
             result = await race(api, seat_ids, tokens, args)
+            load_after = os.getloadavg()[0]
             c = result["counts"]
             oversold = len(result["paid_seats"]) - len(set(result["paid_seats"]))
             progress.step(f"waiting {args.hold_ttl + 5} s for the unpaid holds to lapse")
@@ -286,6 +313,27 @@ async def main() -> None:
         print(f"oversold seats:     {oversold}")
         print(f"sold seats:         {sold} ({len(set(result['paid_seats']))} answered 200)")
         print(f"HELD after TTL+5 s: {still_held}")
+        return {
+            "bench": "flash_sale",
+            "backend": backend,
+            "workers": args.workers,
+            "buyers": args.buyers,
+            "seats": args.seats,
+            "concurrency": args.concurrency,
+            "race_s": round(e, 2),
+            "reserves_per_s": round(c["reserved"] / e, 1),
+            "purchases_per_s": round(c["paid"] / e, 1),
+            "reserve_p50_ms": round(pct(result["lat"]["reserve"], 0.5), 1),
+            "reserve_p99_ms": round(pct(result["lat"]["reserve"], 0.99), 1),
+            "pay_p50_ms": round(pct(result["lat"]["pay"], 0.5), 1),
+            "pay_p99_ms": round(pct(result["lat"]["pay"], 0.99), 1),
+            "counts": c,
+            "oversold": oversold,
+            "sold": sold,
+            "held_after_ttl": still_held,
+            # the machine's 1-minute load average as the race began and ended (it is shared)
+            "loadavg": [round(load_before, 2), round(load_after, 2)],
+        }
     finally:
         progress.step("stopping central")
         central.stop()
