@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from central.clients.users_feed import UsersFeedOverHttp
 from central.config import Settings
 from central.orchestrator import cors
-from central.orchestrator.auth import AddressRateLimiter
+from central.orchestrator.access_tokens import AccessTokens
+from central.orchestrator.auth import AddressRateLimiter, access_tokens_key
 from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
 from central.orchestrator.openapi import api_docs, openapi_json
@@ -80,10 +82,14 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backends.start()
+        tokens = AccessTokens(UsersFeedOverHttp(backends.users), settings.secret("jwt_secret"))
+        await tokens.start()
+        app[access_tokens_key] = tokens
         runtime = await Runtime.open(settings, backends)
         app[runtime_key] = runtime
         yield
         await runtime.close()
+        await tokens.close()
         await backends.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -225,6 +225,21 @@ async def introspect(request: web.Request) -> web.Response:
     )
 
 
+async def revocations(request: web.Request) -> web.Response:
+    """The orchestrators' feed: revocations and changed users since ``since`` (the ``now`` of
+    their previous poll), or every revocation in force without it."""
+    query = parse_query(request, m.RevocationsQuery)
+    svc = _svc(request)
+    now, revoked, changed = await svc.users.changes_since(query.since)
+    return ok(
+        {
+            "now": iso(now),
+            "revoked": [{"key": key, "expires_at": iso(at)} for key, at in revoked],
+            "changed_users": changed,
+        }
+    )
+
+
 # ----- credits -----
 async def balance(request: web.Request) -> web.Response:
     user_id = parse_uuid(request.match_info["user_id"], "user_id")
@@ -407,6 +422,7 @@ def create_app(
     r.add_post("/auth/refresh", refresh)
     r.add_post("/auth/logout", logout)
     r.add_post("/auth/introspect", introspect)
+    r.add_get("/auth/revocations", revocations)
     r.add_get("/credits/{user_id}/balance", balance)
     r.add_get("/credits/{user_id}/history", history)
     r.add_post("/credits/entries", post_entry)

@@ -4,6 +4,7 @@ bounded lengths, ids as UUIDs; a violation is a 400 naming the field (central.we
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -85,6 +86,10 @@ class RefreshBody(Body):
 
 class TokenBody(Body):
     token: Token
+
+
+class RevocationsQuery(Body):
+    since: datetime | None = None
 
 
 class CreditEntry(Body):

@@ -41,6 +41,10 @@ users = sa.Table(
     # Added by migration step 2 (a column of the table, so queries can use it).
     sa.Column("held_credits", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Added by migration step 5: when the role or flag last changed, for the orchestrators'
+    # change feed (GET /auth/revocations): they cache who a token's holder is.
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_users_changed_at", "changed_at"),
     sa.CheckConstraint("role IN ('customer', 'staff', 'admin')", name="ck_users_role"),
     # The last line of defence: even a buggy statement cannot make a balance negative.
     sa.CheckConstraint("credit_balance >= 0", name="ck_users_balance_nonnegative"),
@@ -68,7 +72,10 @@ revoked_tokens = sa.Table(
     metadata,
     sa.Column("jti", sa.String(64), primary_key=True),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    # Added by migration step 5: when, for the orchestrators' revocation feed.
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_revoked_tokens_expires", "expires_at"),
+    sa.Index("ix_revoked_tokens_revoked_at", "revoked_at"),
 )
 
 otp_challenges = sa.Table(
@@ -194,6 +201,21 @@ async def _add_held_credits(conn: Any) -> None:
         )
 
 
+async def _add_change_times(conn: Any) -> None:
+    """`revoked_tokens.revoked_at` and `users.changed_at`: what the revocation feed reads."""
+    for table, column, index in (
+        ("revoked_tokens", "revoked_at", "ix_revoked_tokens_revoked_at"),
+        ("users", "changed_at", "ix_users_changed_at"),
+    ):
+        columns = await conn.run_sync(
+            lambda sync, t=table: [c["name"] for c in sa.inspect(sync).get_columns(t)]
+        )
+        if column not in columns:
+            kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+            await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+        await conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})"))
+
+
 STEPS = [
     Step(
         1,
@@ -203,4 +225,5 @@ STEPS = [
     Step(2, "users: login attempts counted before the password check", _replace_login_failures),
     Step(3, "users: held credits", _add_held_credits),
     Step(4, "users: top-ups and credit holds", create_tables(metadata, "topups", "credit_holds")),
+    Step(5, "users: revocation and change times (the orchestrators' feed)", _add_change_times),
 ]

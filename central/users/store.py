@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 LOGIN_FAILURE_LIMIT = 10
 LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+# How far back each poll of the revocation feed reads again (longer than any commit takes).
+FEED_OVERLAP = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ class UserStore:
             values["is_flagged"] = is_flagged
         if role is not None:
             values["role"] = role
+        if values:
+            values["changed_at"] = self.clock()  # the orchestrators' caches of this user end
         async with self.engine.begin() as conn:
             if values:
                 await conn.execute(users.update().where(users.c.user_id == user_id).values(values))
@@ -253,12 +257,42 @@ class UserStore:
         now = self.clock()
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(revoked_tokens.insert().values(jti=jti, expires_at=expires_at))
+                await conn.execute(
+                    revoked_tokens.insert().values(jti=jti, expires_at=expires_at, revoked_at=now)
+                )
         except sa.exc.IntegrityError:
             pass  # already revoked: logging out twice is the same as once
         # An expired token fails on its own; its revocation row is no longer needed.
         async with self.engine.begin() as conn:
             await conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < now))
+
+    async def changes_since(
+        self, since: datetime | None
+    ) -> tuple[datetime, list[tuple[str, datetime]], list[str]]:
+        """(now, revocations, users whose role or flag changed) since ``since`` — every
+        revocation still in force when ``since`` is None. A little before ``since`` is read again
+        (FEED_OVERLAP): a change stamped just before a poll but committed just after it is seen
+        by the next one. The orchestrators poll this to check access tokens themselves."""
+        now = self.clock()
+        async with autocommit(self.engine).connect() as conn:
+            if since is None:
+                rows = await conn.execute(
+                    sa.select(revoked_tokens.c.jti, revoked_tokens.c.expires_at).where(
+                        revoked_tokens.c.expires_at > now
+                    )
+                )
+                return now, [(r.jti, r.expires_at) for r in rows], []
+            after = since - FEED_OVERLAP
+            rows = await conn.execute(
+                sa.select(revoked_tokens.c.jti, revoked_tokens.c.expires_at).where(
+                    revoked_tokens.c.revoked_at > after
+                )
+            )
+            revoked = [(r.jti, r.expires_at) for r in rows]
+            changed = await conn.scalars(
+                sa.select(users.c.user_id).where(users.c.changed_at > after)
+            )
+            return now, revoked, list(changed)
 
     async def is_revoked(self, jti: str, sid: str = "") -> bool:
         async with autocommit(self.engine).connect() as conn:

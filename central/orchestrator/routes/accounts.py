@@ -15,7 +15,12 @@ from central.orchestrator.answer_models import (
     Verified,
 )
 from central.orchestrator.answers import answers
-from central.orchestrator.auth import authenticate, bearer_token, client_address
+from central.orchestrator.auth import (
+    access_tokens_key,
+    authenticate,
+    bearer_token,
+    client_address,
+)
 from central.orchestrator.keys import backends_key, login_limiter_key
 from central.orchestrator.schemas import (
     LoginBody,
@@ -97,6 +102,9 @@ async def logout(request: web.Request) -> LoggedOut:
     backends = request.app[backends_key]
     await authenticate(request, backends)
     await backends.users.call("POST", "/auth/logout", json={"token": bearer_token(request)})
+    tokens = request.app.get(access_tokens_key)
+    if tokens is not None:
+        await tokens.catch_up()  # this process knows at once; the others within their next poll
     return LoggedOut(logged_out=True)
 
 

@@ -8,7 +8,7 @@ from central.errors import ApiError
 from central.orchestrator import admin_ops
 from central.orchestrator.answer_models import Balance, EventCreated, GateAdded, UpdatedUser
 from central.orchestrator.answers import answers
-from central.orchestrator.auth import Principal, authenticate, require_role
+from central.orchestrator.auth import Principal, access_tokens_key, authenticate, require_role
 from central.orchestrator.keys import backends_key
 from central.orchestrator.schemas import (
     AddGateBody,
@@ -75,6 +75,9 @@ async def update_user(request: web.Request) -> UpdatedUser:
     if body.role is not None:
         changes["role"] = body.role
     user = await request.app[backends_key].users.call("PATCH", f"/users/{user_id}", json=changes)
+    tokens = request.app.get(access_tokens_key)
+    if tokens is not None:
+        tokens.forget_holder(user_id)  # the new role or flag counts from the next request here
     return UpdatedUser.model_validate(
         {**user, "flagged": bool(user["is_flagged"]), "verified": bool(user["is_verified"])}
     )
