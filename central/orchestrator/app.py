@@ -13,7 +13,14 @@ from central.orchestrator import cors
 from central.orchestrator.access_tokens import AccessTokens
 from central.orchestrator.auth import AddressRateLimiter, access_tokens_key
 from central.orchestrator.backends import Backends
-from central.orchestrator.keys import backends_key, login_limiter_key, runtime_key, settings_key
+from central.orchestrator.fresh_cache import FreshCache
+from central.orchestrator.keys import (
+    backends_key,
+    gate_cache_key,
+    login_limiter_key,
+    runtime_key,
+    settings_key,
+)
 from central.orchestrator.openapi import api_docs, openapi_json
 from central.orchestrator.routes import (
     accounts,
@@ -32,6 +39,7 @@ from central.orchestrator.routes import (
     tickets,
     transfer,
 )
+from central.orchestrator.routes.gate import GATE_CACHE_TTL
 from central.orchestrator.runtime import Runtime
 from central.web import health_checks_key, make_app
 from proto import inventory_pb2 as pb
@@ -57,6 +65,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
     app[settings_key] = settings
     app[backends_key] = backends
     app[login_limiter_key] = AddressRateLimiter(settings.auth_rate_limit)
+    app[gate_cache_key] = FreshCache(GATE_CACHE_TTL)
     for module in (
         accounts,
         events,

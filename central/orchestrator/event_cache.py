@@ -1,16 +1,17 @@
 """Event data changes rarely and is read on every reserve and every scan: a short-lived cache in
-front of the events service keeps it off the hot path."""
+front of the events service keeps it off the hot path, and a change made anywhere is seen within
+EVENT_CACHE_TTL by every orchestrator process (fresh_cache.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from central.clients.http import ServiceClient
+from central.orchestrator.fresh_cache import FreshCache
 
 # Seconds an event may be served from a cache: a cancellation waits this long after marking the
 # event CANCELLING before its last sweep, so no replica can still start a sale from a stale copy.
-EVENT_CACHE_TTL = 5.0
+EVENT_CACHE_TTL = 0.5
 
 
 class EventCache:
@@ -19,20 +20,15 @@ class EventCache:
     ) -> None:
         self.events = events
         self.ttl = ttl
-        self.max_items = max_items
-        self._items: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._cache: FreshCache[dict[str, Any]] = FreshCache(ttl, max_items=max_items)
 
     async def get(self, event_id: str) -> dict[str, Any]:
-        now = time.monotonic()
-        hit = self._items.get(event_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        event = await self.events.call("GET", f"/events/{event_id}")
-        if len(self._items) >= self.max_items:
-            self._items.clear()
-        self._items[event_id] = (now + self.ttl, event)
+        return await self._cache.get(event_id, lambda: self._read(event_id))
+
+    async def _read(self, event_id: str) -> dict[str, Any]:
+        event: dict[str, Any] = await self.events.call("GET", f"/events/{event_id}")
         return event
 
     def forget(self, event_id: str) -> None:
         """Drop one event (its status just changed here)."""
-        self._items.pop(event_id, None)
+        self._cache.forget(event_id)

@@ -17,7 +17,7 @@ from central.orchestrator.answer_models import (
 )
 from central.orchestrator.answers import Paged, Pagination, answers
 from central.orchestrator.auth import Principal, authenticate, require_role
-from central.orchestrator.keys import backends_key
+from central.orchestrator.keys import backends_key, gate_cache_key
 from central.orchestrator.queries import (
     AdminGatesQuery,
     AdminTransfersQuery,
@@ -127,13 +127,14 @@ async def list_gates(request: web.Request) -> GateList:
 @routes.delete("/api/admin/gates/{gate_id}")
 @answers(GateRevoked)
 async def revoke_gate(request: web.Request) -> GateRevoked:
-    """From the next request on, the gate's device token gets 401 GATE_REVOKED: the gate is read
-    fresh from the events service on every call, nothing caches it."""
+    """From the next request on, the gate's device token gets 401 GATE_REVOKED here (its cache
+    entry dropped), and within GATE_CACHE_TTL at every other orchestrator process."""
     await _admin(request)
     gate_id = parse_uuid(request.match_info["gate_id"], "gate_id")
     gate = await request.app[backends_key].events.call(
         "PATCH", f"/gates/{gate_id}", json={"enabled": False}
     )
+    request.app[gate_cache_key].forget_where(lambda g: g is not None and g["gate_id"] == gate_id)
     return GateRevoked.model_validate({**gate_item(gate), "revoked": True})
 
 
