@@ -12,9 +12,10 @@ class UsersFeedOverHttp:
     def __init__(self, users: ServiceClient) -> None:
         self.users = users
 
-    async def revocations(self, since: str | None) -> dict[str, Any]:
-        """{now, revoked: [{key, expires_at}], changed_users: [user_id]} since ``since``."""
-        params = {"since": since} if since is not None else None
+    async def revocations(self, since: int | None) -> dict[str, Any]:
+        """{cursor, revoked: [{key, expires_at}], changed_users: [user_id]} since ``since``
+        (the previous answer's cursor)."""
+        params = {"since": str(since)} if since is not None else None
         answer: dict[str, Any] = await self.users.call("GET", "/auth/revocations", params=params)
         return answer
 

@@ -43,7 +43,7 @@ MAX_HOLDERS = 100_000
 class UsersFeed(Protocol):
     """The users service as this check reads it (central/clients/users_feed.py)."""
 
-    async def revocations(self, since: str | None) -> dict[str, Any]: ...
+    async def revocations(self, since: int | None) -> dict[str, Any]: ...
 
     async def user(self, user_id: str) -> dict[str, Any]: ...
 
@@ -77,7 +77,7 @@ class AccessTokens:
         self._wall = wall
         self._revoked: dict[str, float] = {}  # key -> unix expiry (then the token fails anyway)
         self._holders: dict[str, dict[str, Any]] = {}
-        self._since: str | None = None
+        self._since: int | None = None
         self._fresh_at = float("-inf")  # when the last successful poll began
         self._secret_ok = True
         self._task: asyncio.Task[None] | None = None
@@ -120,7 +120,7 @@ class AccessTokens:
             for user_id in answer["changed_users"]:
                 self._holders.pop(user_id, None)
                 self._changes += 1
-            self._since = answer["now"]
+            self._since = int(answer["cursor"])
             self._fresh_at = began
             self._prune()
 

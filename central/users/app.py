@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -226,14 +226,15 @@ async def introspect(request: web.Request) -> web.Response:
 
 
 async def revocations(request: web.Request) -> web.Response:
-    """The orchestrators' feed: revocations and changed users since ``since`` (the ``now`` of
-    their previous poll), or every revocation in force without it."""
+    """The orchestrators' feed: revocations and changed users since ``since`` (the ``cursor``
+    of their previous poll), or every revocation in force without it."""
     query = parse_query(request, m.RevocationsQuery)
     svc = _svc(request)
-    now, revoked, changed = await svc.users.changes_since(query.since)
+    since = None if query.since is None else datetime.fromtimestamp(query.since / 1e6, UTC)
+    now, revoked, changed = await svc.users.changes_since(since)
     return ok(
         {
-            "now": iso(now),
+            "cursor": int(now.timestamp() * 1_000_000),
             "revoked": [{"key": key, "expires_at": iso(at)} for key, at in revoked],
             "changed_users": changed,
         }

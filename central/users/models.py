@@ -4,7 +4,6 @@ bounded lengths, ids as UUIDs; a violation is a 400 naming the field (central.we
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -89,7 +88,8 @@ class TokenBody(Body):
 
 
 class RevocationsQuery(Body):
-    since: datetime | None = None
+    # the `cursor` of the previous answer: microseconds since the epoch, users' clock
+    since: int | None = Field(default=None, ge=0)
 
 
 class CreditEntry(Body):

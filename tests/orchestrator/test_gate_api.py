@@ -53,7 +53,12 @@ async def test_gate_authentication(tmp_path: Path) -> None:
         # a user's access token is no device token
         status, _ = await c.call("GET", "/api/gate/manifest", token=event["admin"]["token"])
         assert status == 401
-        await c.backends.events.call("PATCH", f"/gates/{gate['gate_id']}", json={"enabled": False})
+        # revoked through this orchestrator: at once (elsewhere: within a second, see
+        # test_hot_path_caches.py)
+        status, body = await c.call(
+            "DELETE", f"/api/admin/gates/{gate['gate_id']}", token=event["admin"]["token"]
+        )
+        assert status == 200, body
         status, body = await gate_verify(c, gate, "junk")
         assert (status, body["error_code"]) == (401, "GATE_REVOKED")
         status, body = await c.call("GET", "/api/gate/manifest", token=gate["device_token"])
