@@ -87,7 +87,7 @@ class TokenBody(Body):
     token: Token
 
 
-class RevocationsQuery(Body):
+class RevocationsQuery(Query):
     # the `cursor` of the previous answer: microseconds since the epoch, users' clock
     since: int | None = Field(default=None, ge=0)
 

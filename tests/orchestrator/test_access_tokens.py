@@ -46,6 +46,8 @@ async def test_requests_need_no_introspection_and_a_revocation_elsewhere_ends_th
         assert took < PROMISE_S
         status, body = await c.call("GET", "/api/credits/balance", token=user["token"])
         assert (status, body["error_code"]) == (401, "UNAUTHORIZED")
+        # the feed told it (a failing feed would have fallen back to introspection)
+        assert tokens.introspections == 0 and tokens.fresh()
 
 
 async def test_a_role_change_elsewhere_counts_within_a_second(tmp_path: Path) -> None:
@@ -56,6 +58,7 @@ async def test_a_role_change_elsewhere_counts_within_a_second(tmp_path: Path) ->
         await c.backends.users.call("PATCH", f"/users/{user['user_id']}", json={"role": "admin"})
         took = await _status_within(c, "/api/admin/events", user["token"], 200, PROMISE_S)
         assert took < PROMISE_S
+        assert c.app[access_tokens_key].introspections == 0
 
 
 async def test_forged_and_expired_tokens_are_refused_here(tmp_path: Path) -> None:
