@@ -37,6 +37,9 @@ from central.progress import Progress  # noqa: E402
 # what the run is doing, on stderr as it happens; the figures go to stdout
 progress = Progress("flash_sale")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proc_cpu import tree_cpu_seconds  # noqa: E402
+
 PASSWORD = "bench password"
 
 
@@ -284,7 +287,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             progress.step(f"the race: {len(tokens)} buyers for {len(seat_ids)} seats")
             load_before = os.getloadavg()[0]
+            procs = (
+                list(central.processes.values())
+                if isinstance(central, ScaledOutCentral)
+                else [central]
+            )
+            pids = [p.proc.pid for p in procs if p.proc is not None]
+            cpu_before = tree_cpu_seconds(*pids)
             result = await race(api, seat_ids, tokens, args)
+            race_cpu = tree_cpu_seconds(*pids) - cpu_before
             load_after = os.getloadavg()[0]
             c = result["counts"]
             oversold = len(result["paid_seats"]) - len(set(result["paid_seats"]))
@@ -329,6 +340,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "pay_p50_ms": round(pct(result["lat"]["pay"], 0.5), 1),
             "pay_p99_ms": round(pct(result["lat"]["pay"], 0.99), 1),
             "counts": c,
+            # the server's own CPU (all its processes; not PostgreSQL's or RabbitMQ's) per seat
+            # paid during the race: robust to a shared machine, unlike purchases/s
+            "server_cpu_ms_per_purchase": round(race_cpu * 1000 / c["paid"], 1)
+            if c["paid"]
+            else None,
             "oversold": oversold,
             "sold": sold,
             "held_after_ttl": still_held,

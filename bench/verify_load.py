@@ -39,6 +39,10 @@ import aiohttp  # noqa: E402
 
 from central.local_processes import ScaledOutCentral, free_port  # noqa: E402
 from central.progress import Progress  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from proc_cpu import tree_cpu_seconds  # noqa: E402
+
 from central.signing import KeyRing  # noqa: E402
 
 # what the run is doing, on stderr as it happens; the figures go to stdout
@@ -144,7 +148,7 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
 
 async def run_step(
     api: Api, ring: KeyRing, plan: dict[str, Any], fresh: list[str], used: list[str],
-    rate: int, duration: float, rng: random.Random,
+    rate: int, duration: float, rng: random.Random, server_pids: list[int],
 ) -> dict[str, Any]:  # fmt: skip
     latencies: list[float] = []
     results: Counter[str] = Counter()
@@ -176,6 +180,7 @@ async def run_step(
         latencies.append((time.perf_counter() - t0) * 1000)
 
     tasks = []
+    cpu_before = tree_cpu_seconds(*server_pids)
     start = time.perf_counter()
     for i in range(total):
         due = start + i / rate
@@ -197,6 +202,8 @@ async def run_step(
     sent_s = time.perf_counter() - start
     await asyncio.gather(*tasks)
     done_s = time.perf_counter() - start
+    cpu = tree_cpu_seconds(*server_pids) - cpu_before
+    verdicts = sum(results.values())
     return {
         "rate": rate,
         "sent_per_s": round(total / sent_s, 1),
@@ -206,6 +213,9 @@ async def run_step(
         "max_ms": round(max(latencies, default=float("nan")), 1),
         "results": dict(results),
         "errors": dict(errors),
+        # the server's own CPU per verdict (all its processes; not PostgreSQL's): robust to a
+        # shared machine, where verified/s mostly says how much CPU the server was given
+        "server_cpu_ms_per_verdict": round(cpu * 1000 / verdicts, 2) if verdicts else None,
     }
 
 
@@ -294,7 +304,14 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                     f"rate {number} of {len(args.rates)}: {rate} scans/s for {args.duration:.0f} s"
                 )
                 load = os.getloadavg()[0]
-                row = await run_step(api, ring, plan, fresh, used, rate, args.duration, rng)
+                pids = (
+                    [p.proc.pid for p in scaled.processes.values() if p.proc is not None]
+                    if scaled is not None
+                    else [server.pid]
+                    if server is not None
+                    else []
+                )
+                row = await run_step(api, ring, plan, fresh, used, rate, args.duration, rng, pids)
                 # the shared machine's 1-minute load average as the step began
                 row["loadavg"] = round(load, 2)
                 rows.append(row)
