@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from central.jsoncodec import json_response
+
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,7 +81,7 @@ def answers(
                 extra["pagination"] = result.pagination.model_dump(mode="json")
             if not isinstance(data, model):
                 raise TypeError(f"{fn.__qualname__} answered {type(data).__name__}, not {model}")
-            return web.json_response({"success": True, "data": dump(data), **extra}, status=status)
+            return json_response({"success": True, "data": dump(data), **extra}, status=status)
 
         setattr(handler, ANSWER_ATTR, Declared(model, status, paged))
         return handler
