@@ -82,6 +82,7 @@ class AccessTokens:
         self._secret_ok = True
         self._task: asyncio.Task[None] | None = None
         self._poll_lock = asyncio.Lock()
+        self._inflight: tuple[float, asyncio.Future[None]] | None = None
         self._changes = 0  # holders dropped by the feed so far (a fetch racing one is not kept)
         self.introspections = 0  # requests that took the slow path (for tests and metrics)
 
@@ -103,7 +104,7 @@ class AccessTokens:
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                await self.poll()
+                await self._shared_poll()
             except ApiError as err:
                 log.warning("revocation feed unavailable (%s): introspecting meanwhile", err.code)
             except Exception:
@@ -123,6 +124,18 @@ class AccessTokens:
             self._since = int(answer["cursor"])
             self._fresh_at = began
             self._prune()
+
+    async def _shared_poll(self) -> None:
+        """Join the poll in flight if it began recently enough to make this process fresh,
+        else start one."""
+        now = self._clock()
+        inflight = self._inflight
+        if inflight is None or inflight[1].done() or inflight[0] + self.fresh_for < now:
+            task = asyncio.ensure_future(self.poll())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            inflight = (now, task)
+            self._inflight = inflight
+        await asyncio.shield(inflight[1])
 
     async def catch_up(self) -> None:
         """After a change made through this process: poll now; if the feed cannot answer,
@@ -150,8 +163,16 @@ class AccessTokens:
     async def claims(self, token: str) -> dict[str, Any]:
         """The token holder as the users service's introspection answers it: user_id, email,
         role, is_flagged. Raises UNAUTHORIZED / TOKEN_EXPIRED as it does."""
-        if not (self._secret_ok and self.fresh()):
+        if not self._secret_ok:
             return await self._introspect(token)
+        if not self.fresh():
+            # Overloaded, or the feed is slow: wait for one poll shared by every waiting request
+            # (not one introspection each, which would only add to the load); introspect only
+            # when the feed does not answer.
+            with suppress(ApiError):
+                await self._shared_poll()
+            if not self.fresh():
+                return await self._introspect(token)
         try:
             raw = jwt.decode(
                 token,
