@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -197,10 +198,17 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(sa.text("SELECT 1"))
 
 
+_AUTOCOMMIT: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, without BEGIN/COMMIT round trips: for reads and single statements, each of
-    which is atomic on its own. Never for work that needs several statements to stand together."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    which is atomic on its own. Never for work that needs several statements to stand together.
+    Made once per engine: building it anew cost ~4 % of a verification's CPU (py-spy)."""
+    found = _AUTOCOMMIT.get(engine)
+    if found is None:
+        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
 
 
 @asynccontextmanager
