@@ -38,10 +38,11 @@ async def test_a_gate_revoked_elsewhere_is_refused_within_a_second(tmp_path: Pat
         event = await make_event(c)
         gate = await add_gate(c, event["admin"]["token"])
         cache = c.app[gate_cache_key]
-        for _ in range(5):
-            status, body = await gate_verify(c, gate, "not a ticket")
+        answers = await asyncio.gather(*(gate_verify(c, gate, "not a ticket") for _ in range(8)))
+        for status, body in answers:
             assert status == 200 and body["data"]["result"] == "INVALID", body
-        assert cache.loads == 1  # five scans, one read of the gate at events
+        # eight scans at once share the gate's read (two if a slow machine let the first expire)
+        assert cache.loads <= 2
 
         await c.backends.events.call("PATCH", f"/gates/{gate['gate_id']}", json={"enabled": False})
         took, body = await _until(c, gate, "not a ticket", lambda s, _b: s == 401, PROMISE_S)
