@@ -35,7 +35,7 @@ async def authenticate(request: web.Request, backends: Backends) -> Principal:
     token = bearer_token(request)
     if len(token) > 4096:
         raise ApiError("UNAUTHORIZED", "token is not valid")
-    claims = await backends.users.call("POST", "/auth/introspect", json={"token": token})
+    claims = await backends.users.introspect(token)
     return Principal(
         user_id=claims["user_id"],
         email=claims.get("email", ""),

@@ -22,14 +22,13 @@ import time
 import uuid
 from collections import deque
 from contextlib import suppress
-from typing import Any
 
 import grpc
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.clients.inventory import InventoryError
+from central.clients.inventory import InventoryClient, InventoryError
 from central.db import Step, autocommit, create_tables
 from central.errors import ApiError
 from proto import inventory_pb2 as pb
@@ -67,7 +66,9 @@ PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
 
 
 class EntryLogOutbox:
-    def __init__(self, engine: AsyncEngine, inventory: Any, *, interval: float = 1.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, inventory: InventoryClient, *, interval: float = 1.0
+    ) -> None:
         self.engine = autocommit(engine)
         self.inventory = inventory
         self.interval = interval
@@ -252,15 +253,11 @@ class EntryLogOutbox:
         this scan's admission, dropped when it does not (then nothing was admitted, and the gate
         that made the scan uploads what it decided itself). False to try again later."""
         try:
-            seat = await self.inventory.call(
-                "VerifyTicket", pb.VerifyTicketRequest(seat_id=entry.seat_id), timeout=WRITE_TIMEOUT
-            )
-        except InventoryError as exc:
-            if exc.code == grpc.StatusCode.NOT_FOUND:
-                return True
-            return False
+            seat = await self.inventory.find_seat(entry.seat_id, timeout=WRITE_TIMEOUT)
         except ApiError:
             return False
+        if seat is None:
+            return True
         if seat.status == "CHECKED_IN" and seat.checked_in_scan_id == entry.scan_id:
             return await self._write(entry)
         return True  # dropped: no admission to record
@@ -268,7 +265,7 @@ class EntryLogOutbox:
     async def _write(self, entry: pb.EntryLogEntry) -> bool:
         """True once inventory has the row (now or before); False to try again later."""
         try:
-            await self.inventory.call("WriteEntryLog", entry, timeout=WRITE_TIMEOUT)
+            await self.inventory.write_entry_log(entry, timeout=WRITE_TIMEOUT)
         except InventoryError as exc:
             if exc.code in PERMANENT:
                 self.dropped += 1

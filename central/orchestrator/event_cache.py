@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from central.clients.http import ServiceClient
+from central.clients.events import EventsClient
 
 # Seconds an event may be served from a cache: a cancellation waits this long after marking the
 # event CANCELLING before its last sweep, so no replica can still start a sale from a stale copy.
@@ -15,7 +15,7 @@ EVENT_CACHE_TTL = 5.0
 
 class EventCache:
     def __init__(
-        self, events: ServiceClient, ttl: float = EVENT_CACHE_TTL, max_items: int = 10_000
+        self, events: EventsClient, ttl: float = EVENT_CACHE_TTL, max_items: int = 10_000
     ) -> None:
         self.events = events
         self.ttl = ttl
@@ -27,7 +27,7 @@ class EventCache:
         hit = self._items.get(event_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        event = await self.events.call("GET", f"/events/{event_id}")
+        event = dict(await self.events.event(event_id))
         if len(self._items) >= self.max_items:
             self._items.clear()
         self._items[event_id] = (now + self.ttl, event)

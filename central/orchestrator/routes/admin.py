@@ -74,7 +74,7 @@ async def update_user(request: web.Request) -> UpdatedUser:
         changes["is_flagged"] = flagged
     if body.role is not None:
         changes["role"] = body.role
-    user = await request.app[backends_key].users.call("PATCH", f"/users/{user_id}", json=changes)
+    user = await request.app[backends_key].users.update_user(user_id, changes)
     return UpdatedUser.model_validate(
         {**user, "flagged": bool(user["is_flagged"]), "verified": bool(user["is_verified"])}
     )

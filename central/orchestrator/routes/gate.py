@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
+from central.clients.models import Event
 from central.errors import ApiError
 from central.orchestrator.answer_models import StaffVerdict
 from central.orchestrator.answers import answers
@@ -30,7 +30,6 @@ from central.orchestrator.verification import (
     unavailable,
 )
 from central.web import parse_body, parse_query
-from proto import inventory_pb2 as pb
 from proto.gate_api import (
     CHECKINS_PATH,
     GATE_REVOKED,
@@ -96,9 +95,7 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
     if len(token) > 200:
         raise ApiError("UNAUTHORIZED", "unknown gate")
     try:
-        gate: dict[str, Any] = await request.app[backends_key].events.call(
-            "POST", "/gates/authenticate", json={"device_token": token}
-        )
+        gate = await request.app[backends_key].events.authenticate_gate(token)
     except ApiError as err:
         if err.code == GATE_REVOKED:
             # not "offline": the gate must stop admitting, also from its manifest
@@ -106,7 +103,7 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
         if err.code in ("VALIDATION_ERROR", "UNAUTHORIZED"):
             raise ApiError("UNAUTHORIZED", "unknown gate") from None
         raise unavailable(err, "events") from None
-    return gate
+    return dict(gate)
 
 
 async def _ready(who: Scanner) -> Scanner:
@@ -208,17 +205,13 @@ async def _staff_verify(request: web.Request) -> StaffVerdict:
 # ----- manifest -----
 
 
-async def hall_events(backends: Backends, hall_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
+async def hall_events(backends: Backends, hall_id: str) -> list[Event]:
+    found: list[Event] = []
     page = 1
     while len(found) < MAX_MANIFEST_EVENTS:
-        batch = await backends.events.call(
-            "GET",
-            "/events",
-            params={"hall_id": hall_id, "page": str(page), "per_page": str(EVENTS_PAGE)},
-        )
-        found.extend(batch)
-        if len(batch) < EVENTS_PAGE:
+        batch = await backends.events.events_page(page, EVENTS_PAGE, hall_id=hall_id)
+        found.extend(batch.items)
+        if len(batch.items) < EVENTS_PAGE:
             break
         page += 1
     return found
@@ -240,19 +233,9 @@ async def manifest(request: web.Request) -> ManifestAnswer:
     seats: list[dict[str, Any]] = []
     cursor, more = query.cursor, False
     if events:
-        try:
-            reply = await backends.inventory.call(
-                "GetManifest",
-                pb.ManifestRequest(
-                    event_ids=[e["event_id"] for e in events],
-                    cursor=query.cursor,
-                    limit=query.limit,
-                ),
-            )
-        except InventoryError as exc:
-            raise ApiError(
-                "SERVICE_UNAVAILABLE", f"manifest unavailable ({exc.code.name})"
-            ) from None
+        reply = await backends.inventory.manifest(
+            [e["event_id"] for e in events], query.cursor, query.limit
+        )
         cursor, more = reply.cursor, reply.more
         seats = [
             {
