@@ -79,6 +79,13 @@ class SeatMovedOn:
     seat: pb.Seat
 
 
+@dataclass(frozen=True)
+class RowRefused:
+    """Inventory refused an entry-log row itself (a bad field): retrying cannot succeed."""
+
+    why: str
+
+
 class InventoryClient:
     def __init__(self, address: str, internal_token: str, timeout: float) -> None:
         self.address = address
@@ -320,10 +327,15 @@ class InventoryClient:
 
     async def write_entry_log(
         self, entry: pb.EntryLogEntry, *, timeout: float | None = None
-    ) -> bool:
-        """True when this call wrote the row (False: it was there already). InventoryError
-        when inventory refuses the row itself."""
-        reply = await self._rpc(self._connect().WriteEntryLog, entry, timeout)
+    ) -> bool | RowRefused:
+        """True when this call wrote the row, False when it was there already; RowRefused when
+        inventory refuses the row itself."""
+        try:
+            reply = await self._rpc(self._connect().WriteEntryLog, entry, timeout)
+        except InventoryError as exc:
+            if exc.code == grpc.StatusCode.INVALID_ARGUMENT:
+                return RowRefused(exc.detail)
+            raise
         return bool(reply.written)
 
 
@@ -356,6 +368,7 @@ __all__ = [
     "CheckInRefused",
     "InventoryClient",
     "InventoryError",
+    "RowRefused",
     "SeatMovedOn",
     "owned_and_sold",
     "pb",

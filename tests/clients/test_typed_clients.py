@@ -13,7 +13,7 @@ from cluster import Cluster, running_cluster
 from purchase_support import make_event
 
 from central.clients.events import EventsClient
-from central.clients.inventory import CheckInRefused, InventoryClient, SeatMovedOn
+from central.clients.inventory import CheckInRefused, InventoryClient, RowRefused, SeatMovedOn
 from central.errors import ApiError
 from central.orchestrator import admin_ops
 from proto import inventory_pb2 as pb
@@ -101,6 +101,10 @@ async def test_inventory_refusals_carry_the_seat_as_it_stands(tmp_path: Path) ->
         )
         assert (await refusal(inventory.seat(nowhere))).code == "SEAT_NOT_FOUND"
         assert await inventory.find_seat(nowhere) is None
+        # an entry-log row inventory refuses itself is a typed refusal (dropped, not retried)
+        bad_row = pb.EntryLogEntry(log_id=new_id(), result="SUCCESS", mode="online", latency_ms=-1)
+        refused_row = await inventory.write_entry_log(bad_row)
+        assert isinstance(refused_row, RowRefused) and "latency_ms" in refused_row.why
 
 
 async def test_users_answers_none_where_a_caller_means_none(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
-from central.clients.inventory import InventoryError
+from central.clients.inventory import RowRefused
 from central.db import make_engine, migrate
 from central.errors import ApiError
 from central.orchestrator.entry_log import STEPS, EntryLogOutbox
@@ -38,12 +37,12 @@ class FlakyInventory:
 
     async def write_entry_log(
         self, entry: pb.EntryLogEntry, *, timeout: float | None = None
-    ) -> bool:
+    ) -> bool | RowRefused:
         self.calls += 1
         if self.down:
             raise ApiError("SERVICE_UNAVAILABLE", "inventory unreachable")
         if entry.scan_id in self.refuse:
-            raise InventoryError(grpc.StatusCode.INVALID_ARGUMENT, "scan_id: bad")
+            return RowRefused("scan_id: bad")
         written = entry.log_id not in self.rows
         self.rows.setdefault(entry.log_id, entry)
         return written
