@@ -152,7 +152,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         if progress is not None:
             progress.step("services started")
         if command == "create-user":
-            return await admin_ops.create_user(
+            user = await admin_ops.create_user(
                 backends,
                 email=args.email,
                 password=_password(args),
@@ -161,6 +161,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
                 flagged=args.flagged,
                 role=args.role,
             )
+            return dict(user)
         if command == "create-event":
             assert event is not None
             result = await admin_ops.create_event(backends, event, progress)

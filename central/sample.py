@@ -22,8 +22,7 @@ SAMPLE_EVENT = {
 
 async def seed_sample_event(backends: Backends) -> str | None:
     """Create the sample event unless events already exist; answer its id when created."""
-    existing = await backends.events.call("GET", "/events", params={"page": "1", "per_page": "1"})
-    if existing:
+    if (await backends.events.events_page(1, 1)).items:
         return None
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
     body = CreateEventBody.model_validate({**SAMPLE_EVENT, "event_date": start}, strict=False)

@@ -7,8 +7,6 @@ from typing import Any
 
 from cluster import Cluster
 
-from proto import inventory_pb2 as pb
-
 PRICE = 100
 
 
@@ -34,7 +32,7 @@ async def make_event(
 
 
 async def seat_status(c: Cluster, seat_id: str) -> Any:
-    return await c.backends.inventory.call("VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id))
+    return await c.backends.inventory.seat(seat_id)
 
 
 async def order_status(c: Cluster, order_id: str) -> str:

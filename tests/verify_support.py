@@ -13,7 +13,6 @@ from purchase_support import pay, reserve
 
 from central.orchestrator.routes.gate import scan_uuid
 from central.signing import KeyRing
-from proto import inventory_pb2 as pb
 
 
 async def make_event(
@@ -65,7 +64,7 @@ def keyring(c: Cluster) -> KeyRing:
 
 
 async def seat(c: Cluster, seat_id: str) -> Any:
-    return await c.backends.inventory.call("VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id))
+    return await c.backends.inventory.seat(seat_id)
 
 
 async def add_gate(c: Cluster, admin_token: str, hall: str = "HALL-A") -> dict[str, Any]:
@@ -98,10 +97,11 @@ async def entry_logs(
     c: Cluster, gate: dict[str, Any], scan_id: str, *, expect: int = 1, wait: float = 5.0
 ) -> list[Any]:
     """The entry-log rows of one gate scan (written in the background: poll until they are)."""
-    request = pb.ListEntryLogsRequest(scan_id=scan_uuid(gate["gate_id"], scan_id))
     deadline = asyncio.get_running_loop().time() + wait
     while True:
-        reply = await c.backends.inventory.call("ListEntryLogs", request)
-        if len(reply.entries) >= expect or asyncio.get_running_loop().time() > deadline:
-            return list(reply.entries)
+        entries = await c.backends.inventory.list_entry_logs(
+            scan_id=scan_uuid(gate["gate_id"], scan_id)
+        )
+        if len(entries) >= expect or asyncio.get_running_loop().time() > deadline:
+            return entries
         await asyncio.sleep(0.05)

@@ -1,4 +1,6 @@
-"""REST client for one atomic service."""
+"""The REST transport under the typed clients (users.py, orders.py, events.py): one aiohttp
+session per service, a deadline and the correlation id on every call, and the service's error
+envelope turned into its ApiError here, once."""
 
 from __future__ import annotations
 
@@ -88,6 +90,15 @@ class ServiceClient:
             extra = {k: v for k, v in body.items() if k not in ("success", "data")}
             return body.get("data"), extra
         raise ApiError.from_body(status, body)
+
+    async def page(
+        self, path: str, params: dict[str, str], *, timeout: float | None = None
+    ) -> tuple[list[Any], int, dict[str, Any] | None]:
+        """A list and its pagination: (items, total, the service's pagination block)."""
+        items, extra = await self.call_with_meta("GET", path, params=params, timeout=timeout)
+        block = extra.get("pagination")
+        total = int((block or {}).get("total", len(items)))
+        return list(items), total, block
 
     async def health(self) -> None:
         """Raise unless the service's /health answers 200 (it answers outside the envelope)."""

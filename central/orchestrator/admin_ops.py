@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from central.clients.models import User
 from central.errors import ApiError
 from central.faults import fault_point
 from central.inventory.servicer import MAX_SEATS_PER_CREATE
@@ -148,35 +149,33 @@ async def create_event(
         payload["doors_open"] = body.doors_open.isoformat()
     if body.doors_close is not None:
         payload["doors_close"] = body.doors_close.isoformat()
-    event = await backends.events.call("POST", "/events", json=payload)
+    event = await backends.events.create_event(payload)
     if progress is not None:
         progress.step(f"event {event_id} recorded")
         progress.step(f"creating {len(seats):,} seats in one transaction (all or none)")
     try:
         fault_point("admin.before_create_seats")
-        created = await backends.inventory.call(
-            "CreateSeats", pb.CreateSeatsRequest(event_id=event_id, seats=seats), timeout=30
-        )
+        seat_ids = await backends.inventory.create_seats(event_id, seats, timeout=30)
     except BaseException:
         # All or nothing: inventory wrote no seat (one transaction), so the event goes too
         # instead of being listed with none.
-        await backends.events.call("DELETE", f"/events/{event_id}")
+        await backends.events.delete_event(event_id)
         raise
     if progress is not None:
-        progress.count("seats", created.seats_created, len(seats))
-        progress.step(f"{created.seats_created:,} seats created")
+        progress.count("seats", len(seat_ids), len(seats))
+        progress.step(f"{len(seat_ids):,} seats created")
     return {
         "event_id": event["event_id"],
         "name": event["name"],
         "hall_id": event["hall_id"],
         "event_date": event["event_date"],
-        "seats_created": created.seats_created,
-        "seat_ids": list(created.seat_ids),
+        "seats_created": len(seat_ids),
+        "seat_ids": seat_ids,
     }
 
 
 async def add_gate(backends: Backends, hall_id: str, name: str) -> dict[str, Any]:
-    gate = await backends.events.call("POST", "/gates", json={"hall_id": hall_id, "name": name})
+    gate = await backends.events.create_gate(hall_id, name)
     return {
         "gate_id": gate["gate_id"],
         "device_token": gate["device_token"],
@@ -188,13 +187,9 @@ async def add_gate(backends: Backends, hall_id: str, name: str) -> dict[str, Any
 async def grant_credits(
     backends: Backends, user_id: str, amount: int, idempotency_key: str | None = None
 ) -> dict[str, Any]:
-    await backends.users.call("GET", f"/users/{user_id}")  # USER_NOT_FOUND before any write
+    await backends.users.user(user_id)  # USER_NOT_FOUND before any write
     key = idempotency_key or f"grant:{uuid.uuid4()}"
-    entry = await backends.users.call(
-        "POST",
-        "/credits/entries",
-        json={"user_id": user_id, "amount": amount, "kind": "GRANT", "idempotency_key": key},
-    )
+    entry = await backends.users.grant(user_id, amount, key)
     return {"user_id": user_id, "credit_balance": entry["credit_balance"]}
 
 
@@ -207,20 +202,11 @@ async def create_user(
     credits: int = 0,
     flagged: bool = False,
     role: str = "customer",
-) -> dict[str, Any]:
-    user = await backends.users.call(
-        "POST",
-        "/users",
-        json={
-            "email": email,
-            "password": password,
-            "phone": phone,
-            "role": role,
-            "is_flagged": flagged,
-            "verified": True,
-        },
+) -> User:
+    user = await backends.users.create_user(
+        email, password, phone, role=role, is_flagged=flagged, verified=True
     )
     if credits:
         await grant_credits(backends, user["user_id"], credits, f"initial:{user['user_id']}")
-        user = await backends.users.call("GET", f"/users/{user['user_id']}")
+        user = await backends.users.user(user["user_id"])
     return user

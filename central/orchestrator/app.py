@@ -42,7 +42,6 @@ from central.orchestrator.routes import (
 from central.orchestrator.routes.gate import GATE_CACHE_TTL
 from central.orchestrator.runtime import Runtime
 from central.web import health_checks_key, make_app
-from proto import inventory_pb2 as pb
 
 SERVER_TIME_HEADER = "X-Server-Time"
 
@@ -105,8 +104,7 @@ def create_app(settings: Settings, backends: Backends) -> web.Application:
 
     async def check_inventory() -> None:
         # Any answer from a valid call proves inventory and its database are up.
-        probe = pb.SeatCountsRequest(event_ids=["00000000-0000-4000-8000-000000000000"])
-        await backends.inventory.call("SeatCounts", probe, timeout=1)
+        await backends.inventory.seat_counts(["00000000-0000-4000-8000-000000000000"], timeout=1)
 
     checks = app[health_checks_key]
     checks["users"] = backends.users.health

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -40,10 +42,11 @@ async def authenticate(request: web.Request, backends: Backends) -> Principal:
     if len(token) > 4096:
         raise ApiError("UNAUTHORIZED", "token is not valid")
     checker = request.app.get(access_tokens_key)
+    claims: Mapping[str, Any]
     if checker is not None:
         claims = await checker.claims(token)
     else:
-        claims = await backends.users.call("POST", "/auth/introspect", json={"token": token})
+        claims = await backends.users.introspect(token)
     return Principal(
         user_id=claims["user_id"],
         email=claims.get("email", ""),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from central.clients.http import ServiceClient
+from central.clients.events import EventsClient
 from central.clients.inventory import InventoryClient
+from central.clients.orders import OrdersClient
+from central.clients.users import UsersClient
 from central.config import Settings
 
 
 @dataclass
 class Backends:
-    users: ServiceClient
-    orders: ServiceClient
-    events: ServiceClient
+    users: UsersClient
+    orders: OrdersClient
+    events: EventsClient
     inventory: InventoryClient
 
     @classmethod
@@ -29,9 +31,9 @@ class Backends:
         token = settings.secret("internal_token")
         timeout = settings.call_timeout
         return cls(
-            users=ServiceClient("users", users_url, token, timeout),
-            orders=ServiceClient("orders", orders_url, token, timeout),
-            events=ServiceClient("events", events_url, token, timeout),
+            users=UsersClient("users", users_url, token, timeout),
+            orders=OrdersClient("orders", orders_url, token, timeout),
+            events=EventsClient("events", events_url, token, timeout),
             inventory=InventoryClient(inventory_addr, token, timeout),
         )
 

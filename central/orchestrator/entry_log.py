@@ -22,14 +22,12 @@ import time
 import uuid
 from collections import deque
 from contextlib import suppress
-from typing import Any
 
-import grpc
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.clients.inventory import InventoryError
+from central.clients.inventory import InventoryClient, InventoryError, RowRefused
 from central.db import Step, autocommit, create_tables
 from central.errors import ApiError
 from proto import inventory_pb2 as pb
@@ -61,13 +59,12 @@ WRITE_TIMEOUT = 2.0
 STORE_TIMEOUT = 5.0
 MAX_BACKOFF = 5.0
 MAX_IN_MEMORY = 100_000
-# Inventory refusing the entry itself (a bad field) is a bug, not an outage: retrying it forever
-# would block nothing but would never succeed either, so it is logged and dropped.
-PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
 
 
 class EntryLogOutbox:
-    def __init__(self, engine: AsyncEngine, inventory: Any, *, interval: float = 1.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, inventory: InventoryClient, *, interval: float = 1.0
+    ) -> None:
         self.engine = autocommit(engine)
         self.inventory = inventory
         self.interval = interval
@@ -252,15 +249,11 @@ class EntryLogOutbox:
         this scan's admission, dropped when it does not (then nothing was admitted, and the gate
         that made the scan uploads what it decided itself). False to try again later."""
         try:
-            seat = await self.inventory.call(
-                "VerifyTicket", pb.VerifyTicketRequest(seat_id=entry.seat_id), timeout=WRITE_TIMEOUT
-            )
-        except InventoryError as exc:
-            if exc.code == grpc.StatusCode.NOT_FOUND:
-                return True
-            return False
+            seat = await self.inventory.find_seat(entry.seat_id, timeout=WRITE_TIMEOUT)
         except ApiError:
             return False
+        if seat is None:
+            return True
         if seat.status == "CHECKED_IN" and seat.checked_in_scan_id == entry.scan_id:
             return await self._write(entry)
         return True  # dropped: no admission to record
@@ -268,17 +261,15 @@ class EntryLogOutbox:
     async def _write(self, entry: pb.EntryLogEntry) -> bool:
         """True once inventory has the row (now or before); False to try again later."""
         try:
-            await self.inventory.call("WriteEntryLog", entry, timeout=WRITE_TIMEOUT)
-        except InventoryError as exc:
-            if exc.code in PERMANENT:
-                self.dropped += 1
-                log.error("entry log row %s refused by inventory: %s", entry.log_id, exc)
-                return True
+            written = await self.inventory.write_entry_log(entry, timeout=WRITE_TIMEOUT)
+        except (ApiError, InventoryError) as exc:
             log.warning("entry log write failed, will retry: %s", exc)
             return False
-        except ApiError as exc:
-            log.warning("entry log write failed, will retry: %s", exc)
-            return False
+        if isinstance(written, RowRefused):
+            # a bug, not an outage: retrying it forever would never succeed, so it is dropped
+            self.dropped += 1
+            log.error("entry log row %s refused by inventory: %s", entry.log_id, written.why)
+            return True
         self.written += 1
         return True
 

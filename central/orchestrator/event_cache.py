@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from central.clients.http import ServiceClient
+from central.clients.events import EventsClient
 from central.orchestrator.fresh_cache import FreshCache
 
 # Seconds an event may be served from a cache: a cancellation waits this long after marking the
@@ -16,7 +16,7 @@ EVENT_CACHE_TTL = 0.5
 
 class EventCache:
     def __init__(
-        self, events: ServiceClient, ttl: float = EVENT_CACHE_TTL, max_items: int = 10_000
+        self, events: EventsClient, ttl: float = EVENT_CACHE_TTL, max_items: int = 10_000
     ) -> None:
         self.events = events
         self.ttl = ttl
@@ -26,7 +26,7 @@ class EventCache:
         return await self._cache.get(event_id, lambda: self._read(event_id))
 
     async def _read(self, event_id: str) -> dict[str, Any]:
-        event: dict[str, Any] = await self.events.call("GET", f"/events/{event_id}")
+        event = dict(await self.events.event(event_id))
         return event
 
     def forget(self, event_id: str) -> None:

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
 from central.orchestrator.event_cache import EventCache
@@ -34,24 +33,14 @@ async def _each(ids: Iterable[str], fetch: Any) -> dict[str, Any]:
 
 async def emails(backends: Backends, user_ids: Iterable[str]) -> dict[str, str]:
     async def fetch(user_id: str) -> str:
-        user = await backends.users.call("GET", f"/users/{user_id}")
+        user = await backends.users.user(user_id)
         return str(user["email"])
 
     return await _each(user_ids, fetch)
 
 
 async def seats(backends: Backends, seat_ids: Iterable[str]) -> dict[str, pb.Seat]:
-    async def fetch(seat_id: str) -> pb.Seat:
-        try:
-            return await backends.inventory.call(
-                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id)
-            )
-        except InventoryError as exc:
-            if exc.code.name == "NOT_FOUND":
-                raise ApiError("SEAT_NOT_FOUND", "no such seat") from None
-            raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
-
-    return await _each(seat_ids, fetch)
+    return await _each(seat_ids, backends.inventory.seat)
 
 
 async def events(cache: EventCache, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -60,7 +49,7 @@ async def events(cache: EventCache, event_ids: Iterable[str]) -> dict[str, dict[
 
 async def gate_names(backends: Backends, gate_ids: Iterable[str]) -> dict[str, str]:
     async def fetch(gate_id: str) -> str:
-        gate = await backends.events.call("GET", f"/gates/{gate_id}")
+        gate = await backends.events.gate(gate_id)
         return str(gate["name"])
 
     return await _each(gate_ids, fetch)

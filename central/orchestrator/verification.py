@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
-
-from central.clients.inventory import InventoryError
+from central.clients.inventory import CheckInRefused
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
 from central.orchestrator.entry_log import EntryLogOutbox
@@ -295,36 +293,29 @@ class Verifier:
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         row = self.log_entry(outcome, who, scanned_at, result="SUCCESS", detail=MESSAGES["SUCCESS"])
         EntryLogOutbox.name(row)
-        request = pb.MarkCheckedInRequest(
-            seat_id=claims.seat_id,
-            owner_epoch=claims.owner_epoch,
-            gate_id=who.gate_id or "",
-            scan_id=who.scan_id,
-            checked_in_at_ms=int(scanned_at * 1000),
-            device_serial=claims.device_serial or 0,
+        seat = await self.backends.inventory.mark_checked_in(
+            claims.seat_id,
+            claims.owner_epoch,
+            who.gate_id or "",
+            who.scan_id,
+            int(scanned_at * 1000),
+            claims.device_serial or 0,
             entry_log=row,
+            timeout=self.call_timeout,
         )
-        try:
-            seat = await self.backends.inventory.call(
-                "MarkCheckedIn", request, timeout=self.call_timeout
-            )
-        except InventoryError as exc:
-            if exc.code == grpc.StatusCode.ALREADY_EXISTS:
-                # lost the race: read who won, for the "when and at which gate" of DUPLICATE
-                winner = await self._seat(claims.seat_id)
-                if winner is not None and winner.status == "CHECKED_IN":
-                    return await self._duplicate(outcome, winner)
+        if isinstance(seat, CheckInRefused):
+            if seat.outcome == "DUPLICATE":
+                # lost the race: the winner's seat came with the refusal (when, at which gate)
+                if seat.seat is not None and seat.seat.status == "CHECKED_IN":
+                    return await self._duplicate(outcome, seat.seat)
                 return self._set(outcome, "DUPLICATE")
-            if exc.code == grpc.StatusCode.ABORTED and exc.reason == "DEVICE_REPLACED":
+            if seat.outcome == "DEVICE_REPLACED":
                 return self._device_replaced(outcome)  # another phone was bound since the read
-            if exc.code == grpc.StatusCode.ABORTED:
+            if seat.outcome == "OWNER_CHANGED":
                 return self._set(outcome, "TRANSFERRED")  # the owner changed since the read
-            if exc.code == grpc.StatusCode.NOT_FOUND:
+            if seat.outcome == "NOT_FOUND":
                 return self._set(outcome, "NOT_FOUND")
-            if exc.code == grpc.StatusCode.FAILED_PRECONDITION:
-                return self._set(outcome, "UNPAID")  # e.g. refunded and released since the read
-            log.warning("MarkCheckedIn refused: %s", exc)
-            raise ApiError("SERVICE_UNAVAILABLE", "inventory refused the check-in") from None
+            return self._set(outcome, "UNPAID")  # e.g. refunded and released since the read
         self._set(outcome, "SUCCESS")
         outcome.checked_in_at = iso_ms(seat.checked_in_at_ms)
         outcome.logged = True
@@ -339,19 +330,10 @@ class Verifier:
             f"turned away by the gate offline ({gate_result}) while central's late verdict "
             "had admitted it: check-in undone"
         )
-        request = pb.UndoCheckInRequest(
-            seat_id=seat_id, scan_id=who.scan_id, result=gate_result, detail=detail
+        undone = await self.backends.inventory.undo_check_in(
+            seat_id, who.scan_id, gate_result, detail, timeout=self.call_timeout
         )
-        try:
-            reply = await self.backends.inventory.call(
-                "UndoCheckIn", request, timeout=self.call_timeout
-            )
-        except InventoryError as exc:
-            if exc.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                return False
-            log.warning("UndoCheckIn refused: %s", exc)
-            raise ApiError("SERVICE_UNAVAILABLE", "inventory could not undo a check-in") from None
-        if reply.undone:
+        if undone:
             log.warning(
                 "check-in of seat %s undone: gate %s turned the holder away (%s), scan %s",
                 seat_id,
@@ -359,20 +341,14 @@ class Verifier:
                 gate_result,
                 who.scan_id,
             )
-        return bool(reply.undone)
+        return undone
 
     # ----- the three lookups, each under its own deadline -----
 
     async def _seat(self, seat_id: str) -> Any:
-        try:
-            seat = await self.backends.inventory.call(
-                "VerifyTicket", pb.VerifyTicketRequest(seat_id=seat_id), timeout=self.call_timeout
-            )
-        except InventoryError as exc:
-            if exc.code == grpc.StatusCode.NOT_FOUND:
-                return None
-            log.warning("VerifyTicket refused: %s", exc)
-            raise ApiError("SERVICE_UNAVAILABLE", "inventory could not read the seat") from None
+        seat = await self.backends.inventory.find_seat(seat_id, timeout=self.call_timeout)
+        if seat is None:
+            return None
         if len(self._seat_events) >= SEAT_EVENT_CACHE_MAX:
             self._seat_events.clear()
         self._seat_events[seat_id] = seat.event_id
@@ -380,11 +356,8 @@ class Verifier:
 
     async def _paid(self, seat_id: str) -> bool:
         try:
-            orders = await self.backends.orders.call(
-                "GET",
-                "/orders",
-                params={"seat_id": seat_id, "status": "CONFIRMED"},
-                timeout=self.call_timeout,
+            orders = await self.backends.orders.orders(
+                seat_id=seat_id, status="CONFIRMED", timeout=self.call_timeout
             )
         except ApiError as err:
             raise unavailable(err, "orders") from None

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from verify_support import add_gate, buy, gate_verify, make_event, seat
 
 from gate_agent.verifier import Manifest, decide_offline, local_check
-from proto import inventory_pb2 as pb
 from proto.ticket_token import sign_device_code
 
 SERVICES = ("inventory", "users", "orders", "events", "orchestrator")
@@ -154,14 +153,7 @@ async def test_a_transfer_ends_the_certificate(tmp_path: Path) -> None:
         phone = Phone()
         await bind(c, buyer["token"], seat_id, phone)
         other = await c.make_user()
-        await c.backends.inventory.call(
-            "UpdateOwner",
-            pb.UpdateOwnerRequest(
-                seat_id=seat_id,
-                expected_owner_user_id=buyer["user_id"],
-                new_owner_user_id=other["user_id"],
-            ),
-        )
+        await c.backends.inventory.update_owner(seat_id, buyer["user_id"], other["user_id"])
         status, body = await gate_verify(c, gate, phone.code())
         assert body["data"]["result"] == "TRANSFERRED", body
         # the old owner cannot certify a phone any more; the new one can, at the new epoch

@@ -3,7 +3,7 @@ answered, written to inventory once it answers, and not lost to an inventory out
 orchestrator restart with rows still waiting, or to the orchestrator's own database being down.
 
 Inventory here is a stand-in that fails while `down` and records what it was given: the outbox
-talks to it only through `call("WriteEntryLog", entry)`, the same seam the real client offers.
+talks to it only through `find_seat` and `write_entry_log`, the seam the real client offers.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
-from central.clients.inventory import InventoryError
+from central.clients.inventory import RowRefused
 from central.db import make_engine, migrate
 from central.errors import ApiError
 from central.orchestrator.entry_log import STEPS, EntryLogOutbox
@@ -30,20 +29,23 @@ class FlakyInventory:
         self.seats: dict[str, pb.Seat] = {}
         self.calls = 0
 
-    async def call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
+    async def find_seat(self, seat_id: str, *, timeout: float | None = None) -> pb.Seat | None:
         self.calls += 1
         if self.down:
             raise ApiError("SERVICE_UNAVAILABLE", "inventory unreachable")
-        if method == "VerifyTicket":
-            if request.seat_id not in self.seats:
-                raise InventoryError(grpc.StatusCode.NOT_FOUND, "SEAT_NOT_FOUND: no seat")
-            return self.seats[request.seat_id]
-        assert method == "WriteEntryLog"
-        if request.scan_id in self.refuse:
-            raise InventoryError(grpc.StatusCode.INVALID_ARGUMENT, "scan_id: bad")
-        written = request.log_id not in self.rows
-        self.rows.setdefault(request.log_id, request)
-        return pb.WriteEntryLogResponse(written=written)
+        return self.seats.get(seat_id)
+
+    async def write_entry_log(
+        self, entry: pb.EntryLogEntry, *, timeout: float | None = None
+    ) -> bool | RowRefused:
+        self.calls += 1
+        if self.down:
+            raise ApiError("SERVICE_UNAVAILABLE", "inventory unreachable")
+        if entry.scan_id in self.refuse:
+            return RowRefused("scan_id: bad")
+        written = entry.log_id not in self.rows
+        self.rows.setdefault(entry.log_id, entry)
+        return written
 
 
 def entry() -> pb.EntryLogEntry:

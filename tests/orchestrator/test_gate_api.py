@@ -398,15 +398,8 @@ async def test_upload_of_a_turned_away_scan_undoes_only_that_scans_check_in(
             scanned_at_ms=int(time.time() * 1000),
         )
         EntryLogOutbox.name(row)
-        await c.backends.inventory.call(
-            "MarkCheckedIn",
-            pb.MarkCheckedInRequest(
-                seat_id=ids[0],
-                owner_epoch=epoch,
-                gate_id=gate["gate_id"],
-                scan_id=row.scan_id,
-                entry_log=row,
-            ),
+        await c.backends.inventory.mark_checked_in(
+            ids[0], epoch, gate["gate_id"], row.scan_id, 0, 0, entry_log=row
         )
         # seat 1 admitted online by another scan: a turned-away upload naming it changes nothing
         payload = await qr(c, buyers[1]["token"], ids[1])

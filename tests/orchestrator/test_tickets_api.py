@@ -10,8 +10,6 @@ from pathlib import Path
 from cluster import running_cluster
 from verify_support import add_gate, buy, gate_verify, keyring, make_event, qr
 
-from proto import inventory_pb2 as pb
-
 
 async def test_tickets_follow_ownership(tmp_path: Path) -> None:
     async with running_cluster(tmp_path) as c:
@@ -34,14 +32,7 @@ async def test_tickets_follow_ownership(tmp_path: Path) -> None:
         assert answer["data"]["result"] == "SUCCESS"
         # a change of owner moves the ticket at once
         other = await c.make_user()
-        await c.backends.inventory.call(
-            "UpdateOwner",
-            pb.UpdateOwnerRequest(
-                seat_id=ids[0],
-                expected_owner_user_id=buyer["user_id"],
-                new_owner_user_id=other["user_id"],
-            ),
-        )
+        await c.backends.inventory.update_owner(ids[0], buyer["user_id"], other["user_id"])
         status, body = await c.call("GET", "/api/tickets", token=buyer["token"])
         assert [(t["seat_id"], t["status"]) for t in body["data"]] == [(ids[1], "CHECKED_IN")]
         assert body["data"][0]["checked_in_at"]

@@ -14,7 +14,6 @@ from cluster import Cluster, running_cluster
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from verify_support import add_gate, buy, entry_logs, gate_verify, keyring, make_event, qr, seat
 
-from proto import inventory_pb2 as pb
 from proto.ticket_token import sign_token
 
 
@@ -91,14 +90,7 @@ async def test_each_verdict_through_the_gate_endpoint(tmp_path: Path) -> None:
         # TRANSFERRED: the owner changed (epoch bumped), the old owner's token is dead
         old_token = await qr(c, buyer3["token"], ids[3])
         new_owner = await c.make_user()
-        await c.backends.inventory.call(
-            "UpdateOwner",
-            pb.UpdateOwnerRequest(
-                seat_id=ids[3],
-                expected_owner_user_id=buyer3["user_id"],
-                new_owner_user_id=new_owner["user_id"],
-            ),
-        )
+        await c.backends.inventory.update_owner(ids[3], buyer3["user_id"], new_owner["user_id"])
         data, _ = await scan(c, gate, old_token)
         assert data["result"] == "TRANSFERRED"
         data, _ = await scan(c, gate, await qr(c, new_owner["token"], ids[3]))
@@ -197,12 +189,10 @@ async def test_staff_verify_needs_the_staff_role(tmp_path: Path) -> None:
         status, answer = await c.call("POST", "/api/verify", token=staff["token"], json_body=body)
         assert status == 200 and answer["data"]["result"] == "SUCCESS", answer
         for _ in range(100):  # the entry log is written in the background
-            reply = await c.backends.inventory.call(
-                "ListEntryLogs", pb.ListEntryLogsRequest(event_id=event["event_id"])
-            )
-            if reply.entries:
+            entries = await c.backends.inventory.list_entry_logs(event_id=event["event_id"])
+            if entries:
                 break
             await asyncio.sleep(0.05)
-        assert [(e.result, e.mode, e.staff_user_id) for e in reply.entries] == [
+        assert [(e.result, e.mode, e.staff_user_id) for e in entries] == [
             ("SUCCESS", "staff", staff["user_id"])
         ]

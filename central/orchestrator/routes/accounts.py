@@ -45,11 +45,8 @@ def _limit(request: web.Request, bucket: str) -> None:
 async def register(request: web.Request) -> Registered:
     _limit(request, "register")
     body = await parse_body(request, RegisterBody)
-    user = await request.app[backends_key].users.call(
-        "POST",
-        "/users",
-        json={"email": body.email, "password": body.password, "phone": body.phone},
-        timeout=SLOW_HASH_TIMEOUT,
+    user = await request.app[backends_key].users.create_user(
+        body.email, body.password, body.phone, timeout=SLOW_HASH_TIMEOUT
     )
     return Registered(
         user_id=user["user_id"],
@@ -64,10 +61,8 @@ async def register(request: web.Request) -> Registered:
 async def verify_registration(request: web.Request) -> Verified:
     _limit(request, "verify")
     body = await parse_body(request, VerifyRegistrationBody)
-    data = await request.app[backends_key].users.call(
-        "POST",
-        "/auth/verify-registration",
-        json={"user_id": str(body.user_id), "otp_code": body.otp_code},
+    data = await request.app[backends_key].users.verify_registration(
+        str(body.user_id), body.otp_code
     )
     return Verified.model_validate(data)
 
@@ -77,11 +72,8 @@ async def verify_registration(request: web.Request) -> Verified:
 async def login(request: web.Request) -> LoggedIn:
     _limit(request, "login")
     body = await parse_body(request, LoginBody)
-    data = await request.app[backends_key].users.call(
-        "POST",
-        "/auth/login",
-        json={"email": body.email, "password": body.password},
-        timeout=SLOW_HASH_TIMEOUT,
+    data = await request.app[backends_key].users.login(
+        body.email, body.password, timeout=SLOW_HASH_TIMEOUT
     )
     return LoggedIn.model_validate(data)
 
@@ -90,9 +82,7 @@ async def login(request: web.Request) -> LoggedIn:
 @answers(Refreshed)
 async def refresh(request: web.Request) -> Refreshed:
     token = bearer_token(request)
-    data = await request.app[backends_key].users.call(
-        "POST", "/auth/refresh", json={"refresh_token": token}
-    )
+    data = await request.app[backends_key].users.refresh(token)
     return Refreshed.model_validate(data)
 
 
@@ -101,7 +91,7 @@ async def refresh(request: web.Request) -> Refreshed:
 async def logout(request: web.Request) -> LoggedOut:
     backends = request.app[backends_key]
     await authenticate(request, backends)
-    await backends.users.call("POST", "/auth/logout", json={"token": bearer_token(request)})
+    await backends.users.logout(bearer_token(request))
     tokens = request.app.get(access_tokens_key)
     if tokens is not None:
         await tokens.catch_up()  # this process knows at once; the others within their next poll
@@ -123,11 +113,7 @@ async def otp_resend(request: web.Request) -> OtpResent:
         user_id = reference
     elif user_id is None:
         raise ApiError("UNAUTHORIZED", "a bearer token is required")
-    data = await backends.users.call(
-        "POST",
-        "/otp/resend",
-        json={"user_id": user_id, "purpose": body.context, "reference_id": reference},
-    )
+    data = await backends.users.resend_otp(user_id, body.context, reference)
     return OtpResent.model_validate(data)
 
 
@@ -136,5 +122,5 @@ async def otp_resend(request: web.Request) -> OtpResent:
 async def balance(request: web.Request) -> Balance:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
-    data = await backends.users.call("GET", f"/credits/{principal.user_id}/balance")
-    return Balance(user_id=principal.user_id, credit_balance=data["credit_balance"])
+    credit_balance = await backends.users.balance(principal.user_id)
+    return Balance(user_id=principal.user_id, credit_balance=credit_balance)

@@ -74,7 +74,7 @@ async def update_user(request: web.Request) -> UpdatedUser:
         changes["is_flagged"] = flagged
     if body.role is not None:
         changes["role"] = body.role
-    user = await request.app[backends_key].users.call("PATCH", f"/users/{user_id}", json=changes)
+    user = await request.app[backends_key].users.update_user(user_id, changes)
     tokens = request.app.get(access_tokens_key)
     if tokens is not None:
         tokens.forget_holder(user_id)  # the new role or flag counts from the next request here

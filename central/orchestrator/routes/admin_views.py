@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from central.clients.models import Event, Gate
 from central.orchestrator.answer_models import (
     AccountList,
     AdminEventList,
@@ -28,7 +29,6 @@ from central.orchestrator.queries import (
 from central.orchestrator.routes.mine import transfer_items
 from central.orchestrator.verification import parse_time
 from central.web import parse_query, parse_uuid
-from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
 
@@ -39,7 +39,7 @@ async def _admin(request: web.Request) -> Principal:
     return principal
 
 
-def event_status(event: dict[str, Any], now: float) -> str:
+def event_status(event: Event, now: float) -> str:
     """Where the event stands: a status the events service keeps (e.g. CANCELLED) wins; else
     UPCOMING before its doors open, OPEN while they are, ENDED after they close."""
     stored = event.get("status")
@@ -59,18 +59,14 @@ async def list_events(request: web.Request) -> Paged[AdminEventList]:
     await _admin(request)
     query = parse_query(request, PageQuery)
     backends = request.app[backends_key]
-    events, meta = await backends.events.call_with_meta(
-        "GET", "/events", params={"page": str(query.page), "per_page": str(query.per_page)}
-    )
+    listed = await backends.events.events_page(query.page, query.per_page)
+    events = listed.items
     ids = [e["event_id"] for e in events]
     counts: dict[str, dict[str, int]] = {}
     stats: dict[str, Any] = {}
     if ids:
-        reply = await backends.inventory.call("SeatCounts", pb.SeatCountsRequest(event_ids=ids))
-        counts = {c.event_id: dict(c.by_status) for c in reply.events}
-        stats = await backends.orders.call(
-            "GET", "/stats/events", params={"event_ids": ",".join(ids)}
-        )
+        counts = await backends.inventory.seat_counts(ids)
+        stats = await backends.orders.stats_by_event(ids)
     now = time.time()
     items = []
     for event in events:
@@ -95,14 +91,13 @@ async def list_events(request: web.Request) -> Paged[AdminEventList]:
                 "revenue": int(stats.get(event["event_id"], {}).get("revenue", 0)),
             }
         )
-    total = int(meta.get("pagination", {}).get("total", len(items)))
     return Paged(
         AdminEventList.model_validate(items),
-        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+        Pagination.model_validate(pagination(query.page, query.per_page, listed.total)),
     )
 
 
-def gate_item(gate: dict[str, Any]) -> dict[str, Any]:
+def gate_item(gate: Gate) -> dict[str, Any]:
     """Never the device token: it is shown once, when the gate is added."""
     return {
         "gate_id": gate["gate_id"],
@@ -119,8 +114,7 @@ def gate_item(gate: dict[str, Any]) -> dict[str, Any]:
 async def list_gates(request: web.Request) -> GateList:
     await _admin(request)
     query = parse_query(request, AdminGatesQuery)
-    params = {"hall_id": query.hall_id} if query.hall_id else None
-    gates = await request.app[backends_key].events.call("GET", "/gates", params=params)
+    gates = await request.app[backends_key].events.gates(query.hall_id)
     return GateList.model_validate([gate_item(g) for g in gates])
 
 
@@ -131,9 +125,7 @@ async def revoke_gate(request: web.Request) -> GateRevoked:
     entry dropped), and within GATE_CACHE_TTL at every other orchestrator process."""
     await _admin(request)
     gate_id = parse_uuid(request.match_info["gate_id"], "gate_id")
-    gate = await request.app[backends_key].events.call(
-        "PATCH", f"/gates/{gate_id}", json={"enabled": False}
-    )
+    gate = await request.app[backends_key].events.set_gate_enabled(gate_id, False)
     request.app[gate_cache_key].forget_where(lambda g: g is not None and g["gate_id"] == gate_id)
     return GateRevoked.model_validate({**gate_item(gate), "revoked": True})
 
@@ -143,9 +135,7 @@ async def revoke_gate(request: web.Request) -> GateRevoked:
 async def find_users(request: web.Request) -> AccountList:
     await _admin(request)
     query = parse_query(request, AdminUsersQuery)
-    users = await request.app[backends_key].users.call(
-        "GET", "/users/search", params={"email": query.email.strip(), "limit": str(query.limit)}
-    )
+    users = await request.app[backends_key].users.search_users(query.email.strip(), query.limit)
     return AccountList.model_validate(
         [
             {
@@ -168,15 +158,11 @@ async def find_users(request: web.Request) -> AccountList:
 async def list_transfers(request: web.Request) -> Paged[TransferList]:
     await _admin(request)
     query = parse_query(request, AdminTransfersQuery)
-    params = {"limit": str(query.per_page), "offset": str(query.offset)}
-    if query.status:
-        params["status"] = query.status.value
-    rows, meta = await request.app[backends_key].orders.call_with_meta(
-        "GET", "/transfers", params=params
+    page = await request.app[backends_key].orders.transfers_page(
+        query.per_page, query.offset, status=query.status.value if query.status else None
     )
-    items = await transfer_items(request, rows, None)
-    total = int(meta.get("pagination", {}).get("total", len(items)))
+    items = await transfer_items(request, page.items, None)
     return Paged(
         TransferList.model_validate(items),
-        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+        Pagination.model_validate(pagination(query.page, query.per_page, page.total)),
     )

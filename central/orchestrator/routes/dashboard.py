@@ -10,16 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
-from central.errors import ApiError
 from central.orchestrator.answer_models import Dashboard
 from central.orchestrator.answers import answers
 from central.orchestrator.auth import authenticate, require_role
-from central.orchestrator.backends import Backends
 from central.orchestrator.keys import backends_key
 from central.orchestrator.verification import iso_ms
 from central.web import parse_uuid
-from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
 
@@ -27,15 +23,6 @@ RECENT_ENTRIES = 20
 RECENT_MINUTES = 30  # the live view's admissions-per-minute window, zero minutes included
 LOG_WINDOW = 1000  # the newest entry-log rows the result and conflict figures are drawn from
 SEAT_STATUSES = ("AVAILABLE", "HELD", "SOLD", "CHECKED_IN")
-
-
-async def _inventory(backends: Backends, method: str, request: Any) -> Any:
-    try:
-        return await backends.inventory.call(method, request)
-    except InventoryError as exc:
-        raise ApiError(
-            "SERVICE_UNAVAILABLE", f"inventory refused {method}: {exc.code.name}"
-        ) from None
 
 
 def entry_view(entry: Any, gate_names: dict[str, str]) -> dict[str, Any]:
@@ -62,25 +49,21 @@ async def dashboard(request: web.Request) -> Dashboard:
     me = await authenticate(request, backends)
     require_role(me, "admin")
     event_id = parse_uuid(request.match_info["event_id"], "event_id")
-    event = await backends.events.call("GET", f"/events/{event_id}")
+    event = await backends.events.event(event_id)
     counts, checked_in, logs, stats, gates = await asyncio.gather(
-        _inventory(backends, "SeatCounts", pb.SeatCountsRequest(event_ids=[event_id])),
-        _inventory(
-            backends, "ListSeats", pb.ListSeatsRequest(event_id=event_id, statuses=["CHECKED_IN"])
-        ),
-        _inventory(
-            backends, "ListEntryLogs", pb.ListEntryLogsRequest(event_id=event_id, limit=LOG_WINDOW)
-        ),
-        backends.orders.call("GET", "/stats", params={"event_id": event_id}),
-        backends.events.call("GET", "/gates", params={"hall_id": event["hall_id"]}),
+        backends.inventory.seat_counts([event_id]),
+        backends.inventory.list_seats(event_id=event_id, statuses=["CHECKED_IN"]),
+        backends.inventory.list_entry_logs(event_id=event_id, limit=LOG_WINDOW),
+        backends.orders.stats(event_id),
+        backends.events.gates(event["hall_id"]),
     )
     by_status = {s: 0 for s in SEAT_STATUSES}
-    for item in counts.events:
-        by_status.update(dict(item.by_status))
+    for event_counts in counts.values():
+        by_status.update(event_counts)
     gate_names = {g["gate_id"]: g["name"] for g in gates}
     # Admissions come from the seats themselves (exact, however many), not from the log window.
-    per_gate = Counter(s.checked_in_gate_id for s in checked_in.seats)
-    minute_ms = [s.checked_in_at_ms - s.checked_in_at_ms % 60_000 for s in checked_in.seats]
+    per_gate = Counter(s.checked_in_gate_id for s in checked_in)
+    minute_ms = [s.checked_in_at_ms - s.checked_in_at_ms % 60_000 for s in checked_in]
     per_minute = Counter(iso_ms(m) for m in minute_ms)
     now_ms = int(time.time() * 1000)
     this_minute = now_ms - now_ms % 60_000
@@ -102,7 +85,7 @@ async def dashboard(request: web.Request) -> Dashboard:
         for g in gates
         if g["gate_id"] not in per_gate
     ]
-    entries = list(logs.entries)
+    entries = logs
     conflicts = [e for e in entries if e.result == "CONFLICT"]
     return Dashboard.model_validate(
         {

@@ -11,11 +11,10 @@ import binascii
 import time
 from typing import Annotated, Any
 
-import grpc
 from aiohttp import web
 from pydantic import Field
 
-from central.clients.inventory import InventoryError, owned_and_sold
+from central.clients.inventory import owned_and_sold
 from central.errors import ApiError
 from central.orchestrator.answer_models import DeviceBound
 from central.orchestrator.answers import answers
@@ -26,7 +25,6 @@ from central.orchestrator.schemas import Strict
 from central.orchestrator.verification import parse_time
 from central.timeutil import iso_ms
 from central.web import parse_body, parse_uuid
-from proto import inventory_pb2 as pb
 from proto.ticket_token import DEVICE_KEY_LENGTH, TTL_SECONDS, device_key_or_none
 
 routes = web.RouteTableDef()
@@ -75,20 +73,7 @@ async def bind_device(request: web.Request) -> DeviceBound:
     point = compressed_point((await parse_body(request, DeviceBindBody)).public_key)
     seat = await backends.inventory.seat(seat_id)
     owned_and_sold(seat, me.user_id, "device binding")
-    try:
-        bound = await backends.inventory.call(
-            "BindDevice",
-            pb.BindDeviceRequest(
-                seat_id=seat_id, owner_user_id=me.user_id, owner_epoch=seat.owner_epoch
-            ),
-        )
-    except InventoryError as exc:
-        if exc.code in (grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION):
-            # transferred, refunded or checked in between the read and the bind
-            raise ApiError(
-                "SEAT_UNAVAILABLE", "the ticket changed meanwhile; open it again"
-            ) from None
-        raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
+    bound = await backends.inventory.bind_device(seat_id, me.user_id, seat.owner_epoch)
     runtime = request.app[runtime_key]
     assert isinstance(runtime, Runtime)
     try:

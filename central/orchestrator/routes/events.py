@@ -6,19 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
-from central.errors import ApiError
+from central.clients.models import Event
 from central.orchestrator.answer_models import EventDetail, PublicEventList
 from central.orchestrator.answers import Paged, Pagination, answers
 from central.orchestrator.keys import backends_key
 from central.orchestrator.schemas import EventsQuery
 from central.web import parse_query, parse_uuid
-from proto import inventory_pb2 as pb
 
 routes = web.RouteTableDef()
 
 
-def public_event(event: dict[str, Any], counts: dict[str, int] | None) -> dict[str, Any]:
+def public_event(event: Event, counts: dict[str, int] | None) -> dict[str, Any]:
     venue = event.get("venue") or {}
     return {
         "event_id": event["event_id"],
@@ -42,17 +40,13 @@ def public_event(event: dict[str, Any], counts: dict[str, int] | None) -> dict[s
 async def list_events(request: web.Request) -> Paged[PublicEventList]:
     query = parse_query(request, EventsQuery)
     backends = request.app[backends_key]
-    events, meta = await backends.events.call_with_meta(
-        "GET", "/events", params={"page": str(query.page), "per_page": str(query.per_page)}
-    )
+    listed = await backends.events.events_page(query.page, query.per_page)
+    events = listed.items
     counts: dict[str, dict[str, int]] = {}
     if events:
-        reply = await backends.inventory.call(
-            "SeatCounts", pb.SeatCountsRequest(event_ids=[e["event_id"] for e in events])
-        )
-        counts = {c.event_id: dict(c.by_status) for c in reply.events}
+        counts = await backends.inventory.seat_counts([e["event_id"] for e in events])
     data = [public_event(e, counts.get(e["event_id"])) for e in events]
-    page = meta.get("pagination")
+    page = listed.pagination
     return Paged(
         PublicEventList.model_validate(data),
         Pagination.model_validate(page) if page is not None else None,
@@ -64,11 +58,8 @@ async def list_events(request: web.Request) -> Paged[PublicEventList]:
 async def get_event(request: web.Request) -> EventDetail:
     event_id = parse_uuid(request.match_info["event_id"], "event_id")
     backends = request.app[backends_key]
-    event = await backends.events.call("GET", f"/events/{event_id}")
-    try:
-        reply = await backends.inventory.call("ListSeats", pb.ListSeatsRequest(event_id=event_id))
-    except InventoryError as exc:
-        raise ApiError("SERVICE_UNAVAILABLE", f"seat map unavailable ({exc.code.name})") from None
+    event = await backends.events.event(event_id)
+    seat_map = await backends.inventory.list_seats(event_id=event_id)
     pricing = event.get("pricing", {})
     seats = [
         {
@@ -79,10 +70,10 @@ async def get_event(request: web.Request) -> EventDetail:
             "category": s.category,
             "price": pricing.get(s.category),
         }
-        for s in reply.seats
+        for s in seat_map
     ]
     counts: dict[str, int] = {}
-    for s in reply.seats:
+    for s in seat_map:
         counts[s.status] = counts.get(s.status, 0) + 1
     data = public_event(event, counts)
     data["venue"]["address"] = (event.get("venue") or {}).get("address")

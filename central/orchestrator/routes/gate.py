@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from central.clients.inventory import InventoryError
+from central.clients.events import EventsClient
+from central.clients.models import Event
 from central.errors import ApiError
 from central.orchestrator.answer_models import StaffVerdict
 from central.orchestrator.answers import answers
@@ -30,7 +31,6 @@ from central.orchestrator.verification import (
     unavailable,
 )
 from central.web import parse_body, parse_query
-from proto import inventory_pb2 as pb
 from proto.gate_api import (
     CHECKINS_PATH,
     GATE_REVOKED,
@@ -108,19 +108,17 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
     return gate
 
 
-async def _read_gate(events: Any, token: str) -> dict[str, Any] | None:
+async def _read_gate(events: EventsClient, token: str) -> dict[str, Any] | None:
     """The gate, or None when it was revoked (kept like a gate: asked again after the ttl)."""
     try:
-        gate: dict[str, Any] = await events.call(
-            "POST", "/gates/authenticate", json={"device_token": token}
-        )
+        gate = dict(await events.authenticate_gate(token))
     except ApiError as err:
         if err.code == GATE_REVOKED:
             return None
         if err.code in ("VALIDATION_ERROR", "UNAUTHORIZED"):
             raise ApiError("UNAUTHORIZED", "unknown gate") from None
         raise unavailable(err, "events") from None
-    return gate
+    return dict(gate)
 
 
 async def _ready(who: Scanner) -> Scanner:
@@ -222,17 +220,13 @@ async def _staff_verify(request: web.Request) -> StaffVerdict:
 # ----- manifest -----
 
 
-async def hall_events(backends: Backends, hall_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
+async def hall_events(backends: Backends, hall_id: str) -> list[Event]:
+    found: list[Event] = []
     page = 1
     while len(found) < MAX_MANIFEST_EVENTS:
-        batch = await backends.events.call(
-            "GET",
-            "/events",
-            params={"hall_id": hall_id, "page": str(page), "per_page": str(EVENTS_PAGE)},
-        )
-        found.extend(batch)
-        if len(batch) < EVENTS_PAGE:
+        batch = await backends.events.events_page(page, EVENTS_PAGE, hall_id=hall_id)
+        found.extend(batch.items)
+        if len(batch.items) < EVENTS_PAGE:
             break
         page += 1
     return found
@@ -254,19 +248,9 @@ async def manifest(request: web.Request) -> ManifestAnswer:
     seats: list[dict[str, Any]] = []
     cursor, more = query.cursor, False
     if events:
-        try:
-            reply = await backends.inventory.call(
-                "GetManifest",
-                pb.ManifestRequest(
-                    event_ids=[e["event_id"] for e in events],
-                    cursor=query.cursor,
-                    limit=query.limit,
-                ),
-            )
-        except InventoryError as exc:
-            raise ApiError(
-                "SERVICE_UNAVAILABLE", f"manifest unavailable ({exc.code.name})"
-            ) from None
+        reply = await backends.inventory.manifest(
+            [e["event_id"] for e in events], query.cursor, query.limit
+        )
         cursor, more = reply.cursor, reply.more
         seats = [
             {

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from central.clients.models import Transfer
 from central.orchestrator import lookups
 from central.orchestrator.answer_models import Account, LedgerList, OrderList, TransferList
 from central.orchestrator.answers import Paged, Pagination, answers
@@ -24,7 +25,7 @@ routes = web.RouteTableDef()
 async def me(request: web.Request) -> Account:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
-    user = await backends.users.call("GET", f"/users/{principal.user_id}")
+    user = await backends.users.user(principal.user_id)
     return Account.model_validate(
         {
             "user_id": user["user_id"],
@@ -45,15 +46,8 @@ async def my_orders(request: web.Request) -> Paged[OrderList]:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     query = parse_query(request, PageQuery)
-    rows, meta = await backends.orders.call_with_meta(
-        "GET",
-        "/orders",
-        params={
-            "user_id": principal.user_id,
-            "limit": str(query.per_page),
-            "offset": str(query.offset),
-        },
-    )
+    page = await backends.orders.orders_of(principal.user_id, query.per_page, query.offset)
+    rows = page.items
     runtime = runtime_of(request)
     seats = await lookups.seats(backends, (o["seat_id"] for o in rows))
     events = await lookups.events(runtime.events, (o["event_id"] for o in rows))
@@ -74,15 +68,14 @@ async def my_orders(request: web.Request) -> Paged[OrderList]:
                 "confirmed_at": order.get("confirmed_at"),
             }
         )
-    total = int(meta.get("pagination", {}).get("total", len(items)))
     return Paged(
         OrderList.model_validate(items),
-        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+        Pagination.model_validate(pagination(query.page, query.per_page, page.total)),
     )
 
 
 def transfer_item(
-    transfer: dict[str, Any],
+    transfer: Transfer,
     me_id: str | None,
     emails: dict[str, str],
     seats: dict[str, Any],
@@ -116,7 +109,7 @@ def transfer_item(
 
 
 async def transfer_items(
-    request: web.Request, rows: list[dict[str, Any]], me_id: str | None
+    request: web.Request, rows: list[Transfer], me_id: str | None
 ) -> list[dict[str, Any]]:
     backends = request.app[backends_key]
     users = [t["seller_user_id"] for t in rows] + [t["buyer_user_id"] for t in rows]
@@ -132,21 +125,17 @@ async def my_transfers(request: web.Request) -> Paged[TransferList]:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     query = parse_query(request, TransfersQuery)
-    params = {
-        "user_id": principal.user_id,
-        "limit": str(query.per_page),
-        "offset": str(query.offset),
-    }
-    if query.role:
-        params["role"] = query.role
-    if query.status:
-        params["status"] = query.status.value
-    rows, meta = await backends.orders.call_with_meta("GET", "/transfers", params=params)
-    items = await transfer_items(request, rows, principal.user_id)
-    total = int(meta.get("pagination", {}).get("total", len(items)))
+    transfers = await backends.orders.transfers_page(
+        query.per_page,
+        query.offset,
+        user_id=principal.user_id,
+        role=query.role or None,
+        status=query.status.value if query.status else None,
+    )
+    items = await transfer_items(request, transfers.items, principal.user_id)
     return Paged(
         TransferList.model_validate(items),
-        Pagination.model_validate(pagination(query.page, query.per_page, total)),
+        Pagination.model_validate(pagination(query.page, query.per_page, transfers.total)),
     )
 
 
@@ -156,13 +145,9 @@ async def credit_history(request: web.Request) -> Paged[LedgerList]:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     query = parse_query(request, PageQuery)
-    entries, meta = await backends.users.call_with_meta(
-        "GET",
-        f"/credits/{principal.user_id}/history",
-        params={"page": str(query.page), "per_page": str(query.per_page)},
-    )
-    page = meta.get("pagination")
+    history = await backends.users.history(principal.user_id, query.page, query.per_page)
+    page = history.pagination
     return Paged(
-        LedgerList.model_validate(entries),
+        LedgerList.model_validate(history.items),
         Pagination.model_validate(page) if page is not None else None,
     )

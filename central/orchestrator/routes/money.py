@@ -5,12 +5,15 @@ check who may see what and pass the provider's raw confirmation on untouched."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from central.clients.models import Topup
+from central.clients.users import UsersClient
 from central.errors import ApiError
 from central.orchestrator.answer_models import DemoPayment, TopupView, WebhookReceived
 from central.orchestrator.answers import answers, serves
@@ -47,7 +50,7 @@ def site_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _topup_view(topup: dict[str, object]) -> TopupView:
+def _topup_view(topup: Topup) -> TopupView:
     # the fields the model names only: never the owner's id
     return TopupView.model_validate({k: topup.get(k) for k in TopupView.model_fields})
 
@@ -58,12 +61,7 @@ async def create_topup(request: web.Request) -> TopupView:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     body = await parse_body(request, TopupBody)
-    topup = await backends.users.call(
-        "POST",
-        "/topups",
-        json={"user_id": principal.user_id, "amount": body.amount, "site_url": site_url(request)},
-        timeout=30,  # a real provider's API may take a few seconds
-    )
+    topup = await backends.users.create_topup(principal.user_id, body.amount, site_url(request))
     return _topup_view(topup)
 
 
@@ -73,7 +71,7 @@ async def get_topup(request: web.Request) -> TopupView:
     backends = request.app[backends_key]
     principal = await authenticate(request, backends)
     topup_id = parse_uuid(request.match_info["topup_id"], "topup_id")
-    topup = await backends.users.call("GET", f"/topups/{topup_id}")
+    topup = await backends.users.topup(topup_id)
     if topup["user_id"] != principal.user_id and principal.role != "admin":
         raise ApiError("TOPUP_NOT_FOUND", "no such top-up")  # others' top-ups do not exist
     return _topup_view(topup)
@@ -93,12 +91,10 @@ async def stripe_webhook(request: web.Request) -> WebhookReceived:
         payload = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError("WEBHOOK_INVALID", "the event is not UTF-8 text") from None
-    result = await request.app[backends_key].users.call(
-        "POST",
-        "/payments/stripe/webhook",
-        json={"payload": payload, "signature": request.headers.get("Stripe-Signature")},
+    handled = await request.app[backends_key].users.stripe_webhook(
+        payload, request.headers.get("Stripe-Signature")
     )
-    return WebhookReceived(received=True, handled=bool(result.get("handled")))
+    return WebhookReceived(received=True, handled=handled)
 
 
 def _demo_only(request: web.Request) -> None:
@@ -139,12 +135,12 @@ def _static(data: bytes, content_type: str) -> web.Response:
     return response
 
 
-async def _demo_call(request: web.Request, path: str) -> DemoPayment:
+async def _demo_call(
+    request: web.Request, step: Callable[[UsersClient, str, str], Awaitable[dict[str, Any]]]
+) -> DemoPayment:
     _demo_only(request)
     body = await parse_body(request, DemoBody)
-    data = await request.app[backends_key].users.call(
-        "POST", path, json={"topup_id": str(body.topup_id), "secret": body.secret}
-    )
+    data = await step(request.app[backends_key].users, str(body.topup_id), body.secret)
     # anyone holding the checkout URL may call this: the model's fields only, never the owner
     return DemoPayment.model_validate({k: data[k] for k in DemoPayment.model_fields if k in data})
 
@@ -152,10 +148,10 @@ async def _demo_call(request: web.Request, path: str) -> DemoPayment:
 @routes.post("/api/payments/demo/quote")
 @answers(DemoPayment)
 async def demo_quote(request: web.Request) -> DemoPayment:
-    return await _demo_call(request, "/payments/demo/quote")
+    return await _demo_call(request, UsersClient.demo_quote)
 
 
 @routes.post("/api/payments/demo/complete")
 @answers(DemoPayment)
 async def demo_complete(request: web.Request) -> DemoPayment:
-    return await _demo_call(request, "/payments/demo/complete")
+    return await _demo_call(request, UsersClient.demo_complete)

@@ -147,15 +147,8 @@ async def verify_otp(request: web.Request) -> OtpVerified:
     if record.status in ("COMPLETED", "FAILED"):
         raise _ended(record)
     try:
-        await runtime.backends.users.call(
-            "POST",
-            "/otp/verify",
-            json={
-                "user_id": principal.user_id,
-                "purpose": "purchase",
-                "reference_id": order_id,
-                "code": body.otp_code,
-            },
+        await runtime.backends.users.verify_otp(
+            principal.user_id, "purchase", order_id, body.otp_code
         )
     except ApiError as err:
         if err.code == "OTP_MAX_RETRIES":

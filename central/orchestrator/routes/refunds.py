@@ -67,7 +67,7 @@ async def cancel_event(request: web.Request) -> EventCancelled:
     event_id = parse_uuid(request.match_info["event_id"], "event_id")
     body = await parse_body(request, CancelBody)
     runtime = runtime_of(request)
-    await runtime.backends.events.call("GET", f"/events/{event_id}")  # EVENT_NOT_FOUND first
+    await runtime.backends.events.event(event_id)  # EVENT_NOT_FOUND first
     data = {"event_id": event_id, "reason": body.reason, "admin_user_id": admin_id}
     return EventCancelled.model_validate(
         await _run_once(runtime, KIND_CANCEL, f"cancel:{event_id}", data)
@@ -80,7 +80,7 @@ async def refund_order(request: web.Request) -> OrderRefunded:
     admin_id = await _admin(request)
     order_id = parse_uuid(request.match_info["order_id"], "order_id")
     runtime = runtime_of(request)
-    order = await runtime.backends.orders.call("GET", f"/orders/{order_id}")
+    order = await runtime.backends.orders.order(order_id)
     if order["status"] not in ("CONFIRMED", "REFUNDED"):
         raise ApiError(
             "ORDER_INVALID_STATE",
@@ -100,7 +100,7 @@ async def close_dispute(request: web.Request) -> DisputeClosed:
     transfer_id = parse_uuid(request.match_info["transfer_id"], "transfer_id")
     body = await parse_body(request, CloseBody)
     runtime = runtime_of(request)
-    transfer = await runtime.backends.orders.call("GET", f"/transfers/{transfer_id}")
+    transfer = await runtime.backends.orders.transfer(transfer_id)
     if transfer["status"] != "DISPUTED":
         raise ApiError(
             "TRANSFER_INVALID_STATE",

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from central.clients.inventory import InventoryError, owned_and_sold
+from central.clients.inventory import owned_and_sold
 from central.errors import ApiError
 from central.orchestrator import lookups
 from central.orchestrator.answer_models import TicketList, TicketQr
@@ -19,7 +19,6 @@ from central.orchestrator.keys import backends_key, runtime_key
 from central.orchestrator.runtime import Runtime
 from central.timeutil import iso_ms
 from central.web import parse_uuid
-from proto import inventory_pb2 as pb
 from proto.ticket_token import TTL_SECONDS
 
 routes = web.RouteTableDef()
@@ -54,14 +53,8 @@ async def list_tickets(request: web.Request) -> TicketList:
     backends = request.app[backends_key]
     me = await authenticate(request, backends)
     runtime = _runtime(request)
-    try:
-        reply = await backends.inventory.call(
-            "ListSeats",
-            pb.ListSeatsRequest(owner_user_id=me.user_id, statuses=list(TICKET_STATUSES)),
-        )
-    except InventoryError as exc:
-        raise ApiError("SERVICE_UNAVAILABLE", f"tickets unavailable ({exc.code.name})") from None
-    event_ids = sorted({s.event_id for s in reply.seats})
+    seats = await backends.inventory.list_seats(owner_user_id=me.user_id, statuses=TICKET_STATUSES)
+    event_ids = sorted({s.event_id for s in seats})
 
     async def event_or_none(event_id: str) -> dict[str, Any] | None:
         try:
@@ -75,9 +68,9 @@ async def list_tickets(request: web.Request) -> TicketList:
     events = dict(zip(event_ids, found, strict=True))
     # "checked in at 19:03, Gate 1": the gate by its name, as the organiser called it
     gate_names = await lookups.gate_names(
-        backends, (s.checked_in_gate_id for s in reply.seats if s.status == "CHECKED_IN")
+        backends, (s.checked_in_gate_id for s in seats if s.status == "CHECKED_IN")
     )
-    tickets = [
+    tickets: list[dict[str, Any]] = [
         {
             "seat_id": s.seat_id,
             "event": ticket_event(events[s.event_id], s.event_id),
@@ -96,7 +89,7 @@ async def list_tickets(request: web.Request) -> TicketList:
                 else None
             ),
         }
-        for s in reply.seats
+        for s in seats
     ]
     tickets.sort(key=lambda t: (t["event"].get("event_date") or "", t["row"], t["number"]))
     return TicketList.model_validate(tickets)

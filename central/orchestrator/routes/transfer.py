@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from central.clients.inventory import owned_and_sold
+from central.clients.models import Transfer
 from central.errors import ApiError
 from central.faults import fault_point
 from central.orchestrator.answer_models import (
@@ -46,11 +47,11 @@ routes = web.RouteTableDef()
 ACTIVE_TRANSFER = ("INITIATED", "PENDING_OTP")
 
 
-async def _transfer(runtime: Runtime, transfer_id: str) -> dict[str, Any]:
-    return dict(await runtime.backends.orders.call("GET", f"/transfers/{transfer_id}"))
+async def _transfer(runtime: Runtime, transfer_id: str) -> Transfer:
+    return await runtime.backends.orders.transfer(transfer_id)
 
 
-def _party(transfer: dict[str, Any], principal: Principal) -> str:
+def _party(transfer: Transfer, principal: Principal) -> str:
     if principal.user_id == transfer["seller_user_id"]:
         return "seller"
     if principal.user_id == transfer["buyer_user_id"]:
@@ -58,7 +59,7 @@ def _party(transfer: dict[str, Any], principal: Principal) -> str:
     raise ApiError("FORBIDDEN", "only the two parties of a transfer may do this")
 
 
-def _invalid_state(transfer: dict[str, Any], action: str) -> ApiError:
+def _invalid_state(transfer: Transfer, action: str) -> ApiError:
     return ApiError(
         "TRANSFER_INVALID_STATE",
         f"the transfer is {transfer['status']}; cannot {action}",
@@ -76,15 +77,13 @@ async def initiate(request: web.Request) -> web.Response:
 
     async def run() -> Answer:
         # Validation: every check reads, none writes, so a refusal changes nothing.
-        buyer = await backends.users.call("GET", "/users", params={"email": body.buyer_email})
+        buyer = await backends.users.user_by_email(body.buyer_email)
         if buyer["user_id"] == principal.user_id:
             raise ApiError("SELF_TRANSFER", "you cannot transfer a ticket to yourself")
         seat_id = str(body.seat_id)
         seat = await backends.inventory.seat(seat_id)
         owned_and_sold(seat, principal.user_id, "transfer")
-        live = await backends.orders.call(
-            "GET", "/transfers", params={"seat_id": seat_id, "limit": "20"}
-        )
+        live = await backends.orders.transfers(seat_id=seat_id, limit=20)
         if any(t["status"] == "DISPUTED" for t in live):
             raise ApiError("SEAT_DISPUTED", "this seat is under dispute; it cannot be passed on")
         if any(t["status"] in ACTIVE_TRANSFER for t in live):
@@ -144,15 +143,8 @@ async def confirm(request: web.Request) -> web.Response:
             raise TRANSFER_EXPIRED
         # The caller's own challenge: the other party's code is simply a wrong code here.
         try:
-            await runtime.backends.users.call(
-                "POST",
-                "/otp/verify",
-                json={
-                    "user_id": principal.user_id,
-                    "purpose": OTP_PURPOSE,
-                    "reference_id": transfer_id,
-                    "code": body.otp_code,
-                },
+            await runtime.backends.users.verify_otp(
+                principal.user_id, OTP_PURPOSE, transfer_id, body.otp_code
             )
         except ApiError as err:
             if err.code == "OTP_MAX_RETRIES":
@@ -162,9 +154,7 @@ async def confirm(request: web.Request) -> web.Response:
         # after the second consent lands, recovery completes the transfer (or, with one consent
         # only, finds it still waiting for the other).
         await runtime.runner.request_phase(transfer_id, "complete")
-        transfer = await runtime.backends.orders.call(
-            "POST", f"/transfers/{transfer_id}/confirm-party", json={"party": party}
-        )
+        transfer = await runtime.backends.orders.confirm_party(transfer_id, party)
         fault_point("transfer.after_confirm_party")
         if not (transfer["seller_confirmed"] and transfer["buyer_confirmed"]):
             return 200, envelope(_pending(transfer))
@@ -174,7 +164,7 @@ async def confirm(request: web.Request) -> web.Response:
     return await with_idempotency(request, principal, run)
 
 
-def _pending(transfer: dict[str, Any]) -> TransferConfirmed:
+def _pending(transfer: Transfer) -> TransferConfirmed:
     return TransferConfirmed(
         transfer_id=transfer["transfer_id"],
         status="PENDING_OTP",

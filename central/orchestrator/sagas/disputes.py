@@ -37,14 +37,8 @@ def dispute_open_saga(backends: Backends) -> SagaDefinition:
         d = ctx.data
         if d["credits_amount"] == 0:
             return {"created": False, "amount": 0}  # a gift: no money to keep back
-        hold = await users.call(
-            "POST",
-            "/credits/holds",
-            json={
-                "user_id": d["seller_user_id"],
-                "amount": d["credits_amount"],
-                "reference_id": hold_reference(d["transfer_id"]),
-            },
+        hold = await users.hold_credits(
+            d["seller_user_id"], d["credits_amount"], hold_reference(d["transfer_id"])
         )
         return {"created": bool(hold["created"]), "amount": d["credits_amount"]}
 
@@ -52,19 +46,11 @@ def dispute_open_saga(backends: Backends) -> SagaDefinition:
         done = ctx.results.get("hold_credits")
         if done is not None and not done.get("created"):
             return  # the hold was there before us (a concurrent open): not ours to end
-        await users.call(
-            "POST",
-            "/credits/holds/release",
-            json={"reference_id": hold_reference(ctx.data["transfer_id"])},
-        )
+        await users.release_credits(hold_reference(ctx.data["transfer_id"]))
 
     async def mark_disputed(ctx: SagaContext) -> Any:
         d = ctx.data
-        record = await orders.call(
-            "POST",
-            f"/transfers/{d['transfer_id']}/transition",
-            json={"to": "DISPUTED", "reason": d["reason"]},
-        )
+        record = await orders.transition_transfer(d["transfer_id"], "DISPUTED", reason=d["reason"])
         return {**record, "held_credits": d["credits_amount"]}  # the saga's answer
 
     return SagaDefinition(
@@ -84,28 +70,21 @@ def dispute_close_saga(backends: Backends) -> SagaDefinition:
 
     async def mark_closed(ctx: SagaContext) -> Any:
         d = ctx.data
-        record = await orders.call("GET", f"/transfers/{d['transfer_id']}")
+        record = await orders.transfer(d["transfer_id"])
         if record["status"] not in ("DISPUTED", "COMPLETED"):
             raise ApiError(
                 "TRANSFER_INVALID_STATE",
                 f"only a DISPUTED transfer can be closed; this one is {record['status']}",
                 {"status": record["status"]},
             )
-        await orders.call(
-            "POST",
-            f"/transfers/{d['transfer_id']}/transition",
-            json={"to": "COMPLETED", "reason": d["reason"]},
-        )
+        await orders.transition_transfer(d["transfer_id"], "COMPLETED", reason=d["reason"])
         return {"status": "COMPLETED"}
 
     async def release_hold(ctx: SagaContext) -> Any:
         d = ctx.data
-        answer = await users.call(
-            "POST",
-            "/credits/holds/release",
-            json={"reference_id": hold_reference(d["transfer_id"])},
-        )
-        released = int(answer["hold"]["amount"]) if answer["released"] else 0
+        answer = await users.release_credits(hold_reference(d["transfer_id"]))
+        hold = answer["hold"]
+        released = int(hold["amount"]) if answer["released"] and hold is not None else 0
         return {  # the saga's answer
             "transfer_id": d["transfer_id"],
             "status": "COMPLETED",

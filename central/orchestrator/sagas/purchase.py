@@ -22,28 +22,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
-
-from central.clients.inventory import InventoryError
 from central.errors import ApiError
 from central.messaging import HoldQueue
 from central.orchestrator.backends import Backends
 from central.saga import Pause, SagaContext, SagaDefinition, Step
-from proto import inventory_pb2 as pb
 
 log = logging.getLogger(__name__)
 
 KIND = "purchase"
 HOLD_EXPIRED = ApiError("HOLD_EXPIRED", "the seat hold expired before payment")
-RESERVE_ERRORS = {"SEAT_NOT_FOUND", "SEAT_ALREADY_SOLD", "SEAT_UNAVAILABLE", "HOLD_LIMIT_REACHED"}
-
-
-def seat_error(exc: InventoryError) -> ApiError:
-    if exc.reason in RESERVE_ERRORS:
-        return ApiError(exc.reason, exc.detail.split(":", 1)[-1].strip())
-    if exc.code == grpc.StatusCode.NOT_FOUND:
-        return ApiError("SEAT_NOT_FOUND", "no such seat")
-    return ApiError("SEAT_UNAVAILABLE", "the seat cannot be reserved now")
 
 
 def _expired(expires_at: str | None) -> bool:
@@ -66,49 +53,25 @@ def purchase_saga(
 
     async def reserve_seat(ctx: SagaContext) -> Any:
         d = ctx.data
-        try:
-            seat = await inventory.call(
-                "ReserveSeat",
-                pb.ReserveSeatRequest(
-                    seat_id=d["seat_id"],
-                    user_id=d["user_id"],
-                    hold_id=d["hold_id"],
-                    ttl_seconds=d["ttl"],
-                    max_active_holds=max_holds_per_user,
-                ),
-            )
-        except InventoryError as exc:
-            raise seat_error(exc) from None
+        seat = await inventory.reserve_seat(
+            d["seat_id"], d["user_id"], d["hold_id"], d["ttl"], max_holds_per_user
+        )
         return {"held_until_ms": seat.held_until_ms}
 
     async def release_seat(ctx: SagaContext) -> None:
-        await inventory.call(
-            "ReleaseSeat",
-            pb.ReleaseSeatRequest(seat_id=ctx.data["seat_id"], hold_id=ctx.data["hold_id"]),
-        )
+        await inventory.release_seat(ctx.data["seat_id"], ctx.data["hold_id"])
 
     async def create_order(ctx: SagaContext) -> Any:
         d = ctx.data
-        order = await orders.call(
-            "POST",
-            "/orders",
-            json={
-                "order_id": d["order_id"],
-                "user_id": d["user_id"],
-                "seat_id": d["seat_id"],
-                "event_id": d["event_id"],
-                "credits_charged": d["price"],
-                "hold_id": d["hold_id"],
-            },
+        order = await orders.create_order(
+            d["order_id"], d["user_id"], d["seat_id"], d["event_id"], d["price"], d["hold_id"]
         )
         return {"status": order["status"]}
 
     async def fail_order(ctx: SagaContext) -> None:
         try:
-            await orders.call(
-                "POST",
-                f"/orders/{ctx.data['order_id']}/transition",
-                json={"to": "FAILED", "compensation": True, "reason": "purchase rolled back"},
+            await orders.transition_order(
+                ctx.data["order_id"], "FAILED", reason="purchase rolled back", compensation=True
             )
         except ApiError as exc:
             if exc.code != "ORDER_NOT_FOUND":  # never created: nothing to undo
@@ -128,23 +91,16 @@ def purchase_saga(
         )
         return {"broker": True}
 
-    def otp_query(ctx: SagaContext) -> dict[str, Any]:
-        d = ctx.data
-        return {"user_id": d["user_id"], "purpose": "purchase", "reference_id": d["order_id"]}
-
     async def send_otp(ctx: SagaContext) -> Any:
         # The effect (a code sent), durable: recorded once, so paying again does not send again.
-        challenge = await users.call("POST", "/otp/challenges", json=otp_query(ctx))
+        d = ctx.data
+        challenge = await users.send_otp(d["user_id"], "purchase", d["order_id"])
         return {"expires_at": challenge["expires_at"]}
 
     async def otp(ctx: SagaContext) -> Any:
         # A check only (non-durable: no effect, it simply runs again on every pay).
-        try:
-            status = await users.call("GET", "/otp/status", params=otp_query(ctx))
-        except ApiError as exc:
-            if exc.code != "OTP_NOT_FOUND":
-                raise
-            status = None
+        d = ctx.data
+        status = await users.otp_status(d["user_id"], "purchase", d["order_id"])
         if status and status.get("verified"):
             return {"verified": True}
         if status is None or _expired(status.get("expires_at")):
@@ -160,17 +116,7 @@ def purchase_saga(
     async def deduct(ctx: SagaContext) -> Any:
         d = ctx.data
         try:
-            entry = await users.call(
-                "POST",
-                "/credits/entries",
-                json={
-                    "user_id": d["user_id"],
-                    "amount": -d["price"],
-                    "kind": "PURCHASE",
-                    "idempotency_key": ctx.key("deduct"),
-                    "reference_id": d["order_id"],
-                },
-            )
+            entry = await users.debit(d["user_id"], d["price"], ctx.key("deduct"), d["order_id"])
         except ApiError as exc:
             if exc.code == "INSUFFICIENT_CREDITS":
                 raise Pause(exc) from None  # the hold stays until it expires: the buyer may top up
@@ -179,43 +125,19 @@ def purchase_saga(
 
     async def refund(ctx: SagaContext) -> None:
         d = ctx.data
-        try:
-            debit = await users.call("GET", f"/credits/entries/{ctx.key('deduct')}")
-        except ApiError as exc:
-            if exc.code == "NOT_FOUND":
-                return  # the debit never happened
-            raise
-        await users.call(
-            "POST",
-            "/credits/entries",
-            json={
-                "user_id": d["user_id"],
-                "amount": -int(debit["amount"]),
-                "kind": "REFUND",
-                "idempotency_key": ctx.key("deduct") + ":refund",
-                "reference_id": d["order_id"],
-            },
-        )
+        debit = await users.entry(ctx.key("deduct"))
+        if debit is None:
+            return  # the debit never happened
+        key = ctx.key("deduct") + ":refund"
+        await users.refund(d["user_id"], -int(debit["amount"]), key, d["order_id"])
 
     async def confirm_order(ctx: SagaContext) -> Any:
-        order = await orders.call(
-            "POST", f"/orders/{ctx.data['order_id']}/transition", json={"to": "CONFIRMED"}
-        )
+        order = await orders.transition_order(ctx.data["order_id"], "CONFIRMED")
         return {"status": order["status"]}
 
     async def confirm_seat(ctx: SagaContext) -> Any:
         d = ctx.data
-        try:
-            seat = await inventory.call(
-                "ConfirmSeat",
-                pb.ConfirmSeatRequest(
-                    seat_id=d["seat_id"], user_id=d["user_id"], hold_id=d["hold_id"]
-                ),
-            )
-        except InventoryError as exc:
-            if exc.reason == "HOLD_EXPIRED":
-                raise ApiError("HOLD_EXPIRED", "the seat hold expired before payment") from None
-            raise ApiError("SEAT_NOT_HELD", "the seat is no longer held for this order") from None
+        seat = await inventory.confirm_seat(d["seat_id"], d["user_id"], d["hold_id"])
         return {"owner_epoch": seat.owner_epoch}
 
     async def ticket(ctx: SagaContext) -> Any:

@@ -36,15 +36,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import grpc
-
-from central.clients.inventory import InventoryError
+from central.clients.inventory import SeatMovedOn
+from central.clients.models import Order, Transfer
 from central.errors import ApiError
 from central.faults import fault_point
 from central.orchestrator.backends import Backends
 from central.orchestrator.event_cache import EVENT_CACHE_TTL, EventCache
 from central.saga import SagaBusy, SagaContext, SagaDefinition, SagaRunner, Step
-from proto import inventory_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -89,28 +87,20 @@ class Refunds:
         self.runner = runner
 
     async def event_seats(self, event_id: str, statuses: tuple[str, ...] = ()) -> list[Any]:
-        reply = await self.backends.inventory.call(
-            "ListSeats",
-            pb.ListSeatsRequest(event_id=event_id, statuses=list(statuses)),
-            timeout=30,
+        return await self.backends.inventory.list_seats(
+            event_id=event_id, statuses=statuses, timeout=30
         )
-        return list(reply.seats)
 
     async def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
-        body: dict[str, Any] = {"status": status}
-        if reason:
-            body["reason"] = reason
-        await self.backends.events.call("POST", f"/events/{event_id}/status", json=body)
+        await self.backends.events.set_event_status(event_id, status, reason)
         self.events.forget(event_id)
 
-    async def waiting_transfers(self, seat_ids: set[str]) -> list[dict[str, Any]]:
+    async def waiting_transfers(self, seat_ids: set[str]) -> list[Transfer]:
         """Waiting transfers of these seats: one platform-wide list per status while it fits in
         a page, else one query per seat."""
-        found: list[dict[str, Any]] = []
+        found: list[Transfer] = []
         for status in WAITING_TRANSFER:
-            rows = await self.backends.orders.call(
-                "GET", "/transfers", params={"status": status, "limit": str(TRANSFER_PAGE)}
-            )
+            rows = await self.backends.orders.transfers(status=status, limit=TRANSFER_PAGE)
             if len(rows) >= TRANSFER_PAGE:
                 break  # more than a page: ask seat by seat below
             found.extend(t for t in rows if t["seat_id"] in seat_ids)
@@ -118,9 +108,7 @@ class Refunds:
             return found
         found = []
         for seat_id in sorted(seat_ids):
-            rows = await self.backends.orders.call(
-                "GET", "/transfers", params={"seat_id": seat_id, "limit": "20"}
-            )
+            rows = await self.backends.orders.transfers(seat_id=seat_id, limit=20)
             found.extend(t for t in rows if t["status"] in WAITING_TRANSFER)
         return found
 
@@ -137,10 +125,8 @@ class Refunds:
                 busy = True
             except KeyError:
                 # no saga (should not happen): end the record itself
-                await self.backends.orders.call(
-                    "POST",
-                    f"/transfers/{transfer['transfer_id']}/transition",
-                    json={"to": "FAILED", "reason": why.message},
+                await self.backends.orders.transition_transfer(
+                    transfer["transfer_id"], "FAILED", reason=why.message
                 )
                 ended += 1
         if busy:
@@ -150,71 +136,44 @@ class Refunds:
     async def release_holds(self, event_id: str) -> int:
         released = 0
         for seat in await self.event_seats(event_id, ("HELD",)):
-            reply = await self.backends.inventory.call(
-                "ReleaseSeat", pb.ReleaseSeatRequest(seat_id=seat.seat_id, hold_id=seat.hold_id)
-            )
-            released += int(reply.released)
+            released += int(await self.backends.inventory.release_seat(seat.seat_id, seat.hold_id))
         return released
 
     async def purchase_in_flight(self, order_id: str) -> bool:
         record = await self.runner().find_by_reference(order_id)
         return record is not None and record.status in ("RUNNING", "COMPENSATING")
 
-    async def refund_order(self, order: dict[str, Any]) -> None:
+    async def refund_order(self, order: Order) -> None:
         """Pay one CONFIRMED order back and free its seat; every effect idempotent."""
         order_id = order["order_id"]
         amount = int(order["credits_charged"])
         if amount > 0:
-            await self.backends.users.call(
-                "POST",
-                "/credits/entries",
-                json={
-                    "user_id": order["user_id"],
-                    "amount": amount,
-                    "kind": "REFUND",
-                    "idempotency_key": refund_key(order_id),
-                    "reference_id": order_id,
-                },
+            await self.backends.users.refund(
+                order["user_id"], amount, refund_key(order_id), order_id
             )
         fault_point("refund.after_credit")
-        await self.backends.orders.call(
-            "POST",
-            f"/orders/{order_id}/transition",
-            json={"to": "REFUNDED", "reason": "refunded"},
-        )
+        await self.backends.orders.transition_order(order_id, "REFUNDED", reason="refunded")
         fault_point("refund.after_order")
         await self.free_seat(order["seat_id"])
 
     async def free_seat(self, seat_id: str) -> bool:
         """The seat of a refunded order back to AVAILABLE with a new owner epoch (its codes then
         answer CANCELLED). Not when it belongs to a newer CONFIRMED order (sold again)."""
+        seat = await self.backends.inventory.seat(seat_id)
         for _ in range(5):
-            seat = await self.backends.inventory.seat(seat_id)
             if seat.status not in TICKET_STATES:
                 return False
-            current = await self.backends.orders.call(
-                "GET", "/orders", params={"seat_id": seat_id, "status": "CONFIRMED"}
-            )
+            current = await self.backends.orders.orders(seat_id=seat_id, status="CONFIRMED")
             if current:
                 return False  # sold again after our refund: that sale is someone else's
-            try:
-                reply = await self.backends.inventory.call(
-                    "RefundSeat",
-                    pb.RefundSeatRequest(seat_id=seat_id, owner_epoch=seat.owner_epoch),
-                )
-                return bool(reply.refunded)
-            except InventoryError as exc:
-                if exc.code != grpc.StatusCode.ABORTED:  # anything but "the epoch moved on"
-                    raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
+            refunded = await self.backends.inventory.refund_seat(seat_id, seat.owner_epoch)
+            if not isinstance(refunded, SeatMovedOn):
+                return refunded
+            seat = refunded.seat  # the epoch moved on: judge the seat as the refusal shows it
         raise StillBusy(f"seat {seat_id} keeps changing owner")
 
-    async def confirmed_orders(self, event_id: str) -> list[dict[str, Any]]:
-        rows = await self.backends.orders.call(
-            "GET",
-            "/orders",
-            params={"event_id": event_id, "status": "CONFIRMED", "limit": str(PAGE)},
-        )
-        return list(rows)
+    async def confirmed_orders(self, event_id: str) -> list[Order]:
+        return await self.backends.orders.orders(event_id=event_id, status="CONFIRMED", limit=PAGE)
 
     async def heartbeat(self, saga_id: str) -> None:
         await self.runner().heartbeat(saga_id)
@@ -234,9 +193,7 @@ class Refunds:
                     await self.heartbeat(saga_id)  # a long step keeps its lease
             await self.release_holds(event_id)
             for seat in await self.event_seats(event_id, TICKET_STATES):
-                orders = await self.backends.orders.call(
-                    "GET", "/orders", params={"seat_id": seat.seat_id, "status": "CONFIRMED"}
-                )
+                orders = await self.backends.orders.orders(seat_id=seat.seat_id, status="CONFIRMED")
                 if orders:
                     waiting = True  # refunded on the next pass
                     continue
@@ -288,9 +245,7 @@ def cancel_event_saga(refunds: Refunds) -> SagaDefinition:
     async def mark_cancelled(ctx: SagaContext) -> Any:
         d = ctx.data
         await refunds.set_event_status(d["event_id"], "CANCELLED", None)
-        stats = await refunds.backends.orders.call(
-            "GET", "/stats", params={"event_id": d["event_id"]}
-        )
+        stats = await refunds.backends.orders.stats(d["event_id"])
         return {  # the saga's answer
             "event_id": d["event_id"],
             "status": "CANCELLED",
@@ -319,15 +274,21 @@ def order_refund_saga(refunds: Refunds) -> SagaDefinition:
     backends = refunds.backends
 
     async def check_order(ctx: SagaContext) -> Any:
-        order = await backends.orders.call("GET", f"/orders/{ctx.data['order_id']}")
+        order = await backends.orders.order(ctx.data["order_id"])
         if order["status"] not in ("CONFIRMED", "REFUNDED"):
             raise ApiError(
                 "ORDER_INVALID_STATE",
                 f"only a CONFIRMED order can be refunded; this one is {order['status']}",
                 {"status": order["status"]},
             )
-        kept = ("order_id", "user_id", "seat_id", "event_id", "credits_charged")
-        return {"status": order["status"], "order": {k: order[k] for k in kept}}
+        kept = {
+            "order_id": order["order_id"],
+            "user_id": order["user_id"],
+            "seat_id": order["seat_id"],
+            "event_id": order["event_id"],
+            "credits_charged": order["credits_charged"],
+        }
+        return {"status": order["status"], "order": kept}
 
     async def end_transfers(ctx: SagaContext) -> Any:
         try:

@@ -30,14 +30,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import grpc
-
-from central.clients.inventory import InventoryError
+from central.clients.inventory import SeatMovedOn
 from central.errors import ApiError
 from central.orchestrator.backends import Backends
 from central.orchestrator.sagas.disputes import hold_reference
 from central.saga import Abort, Pause, Refused, SagaContext, SagaDefinition, Step
-from proto import inventory_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +44,6 @@ OTP_PURPOSE = "transfer"
 TRANSFER_EXPIRED = ApiError(
     "TRANSFER_EXPIRED", "the transfer was not confirmed by both parties in time"
 )
-# UpdateOwner refusals that say for certain the owner did not change.
-SEAT_MOVED_ON = {"NOT_SEAT_OWNER", "SEAT_NOT_SOLD", "SEAT_CHECKED_IN"}
 
 
 def reverse_credits_key(transfer_id: str) -> str:
@@ -59,35 +54,17 @@ def reverse_credits_key(transfer_id: str) -> str:
 async def move_seat(backends: Backends, seat_id: str, expected: str, new: str) -> int:
     """UpdateOwner CAS; a repeat after it took effect (owner already `new`) counts as done.
     Answers the owner epoch; SEAT_UNAVAILABLE when the seat moved on or was checked in."""
-    try:
-        seat = await backends.inventory.call(
-            "UpdateOwner",
-            pb.UpdateOwnerRequest(
-                seat_id=seat_id, expected_owner_user_id=expected, new_owner_user_id=new
-            ),
-        )
-        return int(seat.owner_epoch)
-    except InventoryError as exc:
-        if exc.reason not in SEAT_MOVED_ON and exc.code != grpc.StatusCode.NOT_FOUND:
-            raise ApiError("SERVICE_UNAVAILABLE", f"inventory: {exc.code.name}") from None
-        current = await backends.inventory.seat(seat_id)
-        if current.status == "SOLD" and current.owner_user_id == new:
-            return int(current.owner_epoch)  # our earlier try took effect
-        raise ApiError(
-            "SEAT_UNAVAILABLE",
-            "the seat has moved on or was checked in",
-            {"seat_id": seat_id, "status": current.status},
-        ) from None
-
-
-async def ledger_entry(backends: Backends, key: str) -> dict[str, Any] | None:
-    try:
-        entry = await backends.users.call("GET", f"/credits/entries/{key}")
-    except ApiError as exc:
-        if exc.code == "NOT_FOUND":
-            return None
-        raise
-    return dict(entry)
+    moved = await backends.inventory.update_owner(seat_id, expected, new)
+    if not isinstance(moved, SeatMovedOn):
+        return int(moved.owner_epoch)
+    current = moved.seat  # as it stood when refused: no second read
+    if current.status == "SOLD" and current.owner_user_id == new:
+        return int(current.owner_epoch)  # our earlier try took effect
+    raise ApiError(
+        "SEAT_UNAVAILABLE",
+        "the seat has moved on or was checked in",
+        {"seat_id": seat_id, "status": current.status},
+    )
 
 
 def transfer_saga(backends: Backends) -> SagaDefinition:
@@ -95,26 +72,20 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
 
     async def create_record(ctx: SagaContext) -> Any:
         d = ctx.data
-        record = await orders.call(
-            "POST",
-            "/transfers",
-            json={
-                "transfer_id": d["transfer_id"],
-                "seat_id": d["seat_id"],
-                "seller_user_id": d["seller_user_id"],
-                "buyer_user_id": d["buyer_user_id"],
-                "credits_amount": d["credits_amount"],
-                "initiated_by": "SELLER",
-            },
+        record = await orders.create_transfer(
+            d["transfer_id"],
+            d["seat_id"],
+            d["seller_user_id"],
+            d["buyer_user_id"],
+            d["credits_amount"],
+            "SELLER",
         )
         return {"status": record["status"]}
 
     async def fail_record(ctx: SagaContext) -> None:
         try:
-            await orders.call(
-                "POST",
-                f"/transfers/{ctx.data['transfer_id']}/transition",
-                json={"to": "FAILED", "reason": "transfer rolled back"},
+            await orders.transition_transfer(
+                ctx.data["transfer_id"], "FAILED", reason="transfer rolled back"
             )
         except ApiError as exc:
             if exc.code != "TRANSFER_NOT_FOUND":  # never created: nothing to undo
@@ -124,26 +95,16 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
         d = ctx.data
         sent = {}
         for party in ("seller", "buyer"):
-            challenge = await users.call(
-                "POST",
-                "/otp/challenges",
-                json={
-                    "user_id": d[f"{party}_user_id"],
-                    "purpose": OTP_PURPOSE,
-                    "reference_id": d["transfer_id"],
-                },
-            )
+            challenge = await users.send_otp(d[f"{party}_user_id"], OTP_PURPOSE, d["transfer_id"])
             sent[party] = challenge["expires_at"]
         return sent
 
     async def await_otp(ctx: SagaContext) -> Any:
-        record = await orders.call(
-            "POST", f"/transfers/{ctx.data['transfer_id']}/transition", json={"to": "PENDING_OTP"}
-        )
+        record = await orders.transition_transfer(ctx.data["transfer_id"], "PENDING_OTP")
         return {"status": record["status"]}
 
     async def check_consent(ctx: SagaContext) -> Any:
-        record = await orders.call("GET", f"/transfers/{ctx.data['transfer_id']}")
+        record = await orders.transfer(ctx.data["transfer_id"])
         if record["status"] != "PENDING_OTP":
             raise Abort(
                 ApiError(
@@ -161,16 +122,12 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
         if d["credits_amount"] == 0:
             return {"moved": 0}  # a gift: no ledger entry
         try:
-            moved = await users.call(
-                "POST",
-                "/credits/transfer",
-                json={
-                    "from_user_id": d["buyer_user_id"],
-                    "to_user_id": d["seller_user_id"],
-                    "amount": d["credits_amount"],
-                    "idempotency_key": ctx.key("move_credits"),
-                    "reference_id": d["transfer_id"],
-                },
+            moved = await users.move_credits(
+                d["buyer_user_id"],
+                d["seller_user_id"],
+                d["credits_amount"],
+                ctx.key("move_credits"),
+                d["transfer_id"],
             )
         except ApiError as exc:
             if exc.code == "INSUFFICIENT_CREDITS":
@@ -184,18 +141,14 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
     async def return_moved_credits(ctx: SagaContext) -> None:
         d = ctx.data
         key = ctx.key("move_credits")
-        if await ledger_entry(backends, f"{key}:debit") is None:
+        if await users.entry(f"{key}:debit") is None:
             return  # the credits never moved
-        await users.call(
-            "POST",
-            "/credits/transfer",
-            json={
-                "from_user_id": d["seller_user_id"],
-                "to_user_id": d["buyer_user_id"],
-                "amount": d["credits_amount"],
-                "idempotency_key": f"{key}:undo",
-                "reference_id": d["transfer_id"],
-            },
+        await users.move_credits(
+            d["seller_user_id"],
+            d["buyer_user_id"],
+            d["credits_amount"],
+            f"{key}:undo",
+            d["transfer_id"],
         )
 
     async def update_owner(ctx: SagaContext) -> Any:
@@ -206,9 +159,7 @@ def transfer_saga(backends: Backends) -> SagaDefinition:
     async def mark_completed(ctx: SagaContext) -> Any:
         d = ctx.data
         try:
-            await orders.call(
-                "POST", f"/transfers/{d['transfer_id']}/transition", json={"to": "COMPLETED"}
-            )
+            await orders.transition_transfer(d["transfer_id"], "COMPLETED")
         except Exception:
             # Credits and ownership already moved together; only the record lags. Recovery
             # retries this step until it lands; until then it needs an operator's eye.
@@ -250,7 +201,7 @@ def reverse_saga(backends: Backends) -> SagaDefinition:
     users, orders = backends.users, backends.orders
 
     async def check_disputed(ctx: SagaContext) -> Any:
-        record = await orders.call("GET", f"/transfers/{ctx.data['transfer_id']}")
+        record = await orders.transfer(ctx.data["transfer_id"])
         if record["status"] != "DISPUTED":
             raise ApiError(
                 "TRANSFER_INVALID_STATE",
@@ -287,28 +238,22 @@ def reverse_saga(backends: Backends) -> SagaDefinition:
         d = ctx.data
         if d["credits_amount"] == 0:
             return {"returned": 0}
-        await users.call(
-            "POST",
-            "/credits/transfer",
-            json={
-                "from_user_id": d["seller_user_id"],
-                "to_user_id": d["buyer_user_id"],
-                "amount": d["credits_amount"],
-                "idempotency_key": reverse_credits_key(d["transfer_id"]),
-                "reference_id": d["transfer_id"],
-                # The dispute's hold ends in the same ledger transaction: the money goes back
-                # from held, never through spendable.
-                "release_hold": hold_reference(d["transfer_id"]),
-            },
+        await users.move_credits(
+            d["seller_user_id"],
+            d["buyer_user_id"],
+            d["credits_amount"],
+            reverse_credits_key(d["transfer_id"]),
+            d["transfer_id"],
+            # The dispute's hold ends in the same ledger transaction: the money goes back
+            # from held, never through spendable.
+            release_hold=hold_reference(d["transfer_id"]),
         )
         return {"returned": d["credits_amount"]}
 
     async def mark_reversed(ctx: SagaContext) -> Any:
         d = ctx.data
-        await orders.call(
-            "POST",
-            f"/transfers/{d['transfer_id']}/transition",
-            json={"to": "REVERSED", "reason": "reversed by an admin"},
+        await orders.transition_transfer(
+            d["transfer_id"], "REVERSED", reason="reversed by an admin"
         )
         return {  # the saga's answer
             "transfer_id": d["transfer_id"],
