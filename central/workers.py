@@ -146,3 +146,15 @@ class WorkerPool:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        _stop_resource_tracker()
+
+
+def _stop_resource_tracker() -> None:
+    """Spawning started multiprocessing's resource tracker, a process that otherwise ends only
+    after `serve` has exited: it is then nobody's child, and where PID 1 does not reap (a
+    container) it stays behind as a zombie in serve's process group. Stop and reap it here, once
+    the workers (and the semaphores behind their ready events) are gone."""
+    from multiprocessing import resource_tracker
+
+    with suppress(Exception):
+        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]

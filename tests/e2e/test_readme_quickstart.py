@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -15,11 +14,12 @@ from pathlib import Path
 import httpx
 from central_process import ROOT, free_port
 
+from tests.docs.documented import code_blocks
+
 
 def readme_serve_command() -> str:
     """The README's "Run the server alone" command (its first command is the demo)."""
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```\n(.*?)\n```", text, flags=re.S)
+    blocks = code_blocks((ROOT / "README.md").read_text())  # command blocks, not ```text output
     return next(b.strip() for b in blocks if "central serve --seed-sample" in b)
 
 
