@@ -139,6 +139,8 @@ class SyncWorker:
                 # keep asking now and then: the operator may enable the gate again
                 delay = self.backoff_max_s
             except (CentralUnavailable, CentralAuthError) as exc:
+                if self._stop.is_set():
+                    break  # the call failed because the gate is stopping: nothing to retry
                 self.connectivity.record(False)
                 self.last_error = str(exc)
                 attempt += 1

@@ -4,6 +4,7 @@ access token at central, and a dispute filed in the app that the organiser rever
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -110,9 +111,16 @@ async def test_tokens_refreshed_in_background_and_logout_ends_the_session(
     await page.wait_for_selector("#login-form")
     assert await page.evaluate("localStorage.getItem('tr.attendee')") is None
     async with httpx.AsyncClient(base_url=central.url, timeout=5) as http:
-        refused = await http.get(
-            "/api/me", headers={"Authorization": f"Bearer {renewed['access']}"}
-        )
+        # the worker that took the logout refuses the token at once, every other worker within
+        # its next revocation-feed poll (250 ms; `serve` runs one worker per core): a bounded wait
+        deadline = time.monotonic() + 2
+        while True:
+            refused = await http.get(
+                "/api/me", headers={"Authorization": f"Bearer {renewed['access']}"}
+            )
+            if refused.status_code == 401 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         assert refused.status_code == 401, refused.text
         # the whole session ended: no new access token from the refresh token either
         minted = await http.post(
