@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,8 @@ class Leftovers:
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _pids_of_node(node: str) -> list[int]:
@@ -111,10 +110,8 @@ def _pids_of_node(node: str) -> list[int]:
 
 def _stop_rabbit(node: str) -> None:
     for pid in _pids_of_node(node):
-        try:
+        with suppress(ProcessLookupError, PermissionError):  # already gone
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _stop_postgres(pg: dict[str, Any]) -> None:

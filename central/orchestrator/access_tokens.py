@@ -28,11 +28,10 @@ from typing import Any, Protocol
 import jwt
 
 from central.errors import ApiError
+from central.users.tokens import decode_signed
 
 log = logging.getLogger(__name__)
 
-ALGORITHM = "HS256"
-ISSUER = "ticketremaster-users"
 POLL_INTERVAL_S = 0.25
 # Revocations committed before a poll began are in its answer: a poll begun this recently keeps
 # every revocation's delay under a second, with room for the poll's own round trip.
@@ -174,13 +173,7 @@ class AccessTokens:
             if not self.fresh():
                 return await self._introspect(token)
         try:
-            raw = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"verify_exp": False, "require": ["exp", "jti", "sub", "typ", "iss"]},
-            )
+            raw = decode_signed(token, self._secret)
         except jwt.InvalidSignatureError:
             # Either a forgery or a secret unlike the users service's: the users service decides,
             # and if it accepts the token our secret is wrong — stop checking locally.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -15,6 +16,20 @@ from central.users.clock import Clock, utcnow
 
 ALGORITHM = "HS256"
 ISSUER = "ticketremaster-users"
+
+
+def decode_signed(token: str, secret: str) -> dict[str, Any]:
+    """The claims of a token this service signed, its signature and required claims checked;
+    expiry is left to the caller's clock. Raises PyJWT's errors. The users service and the
+    orchestrator's local check read tokens through this one function."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        issuer=ISSUER,
+        options={"verify_exp": False, "require": ["exp", "jti", "sub", "typ", "iss"]},
+    )
+    return claims
 
 
 @dataclass(frozen=True)
@@ -70,13 +85,7 @@ class TokenIssuer:
         """Check the signature and the claims; expiry is judged by our clock, not PyJWT's,
         so that one clock decides every expiry in this service."""
         try:
-            raw = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"verify_exp": False, "require": ["exp", "jti", "sub", "typ", "iss"]},
-            )
+            raw = decode_signed(token, self._secret)
         except jwt.PyJWTError:
             raise ApiError("UNAUTHORIZED", "invalid token") from None
         try:

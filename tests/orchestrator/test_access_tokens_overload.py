@@ -10,7 +10,8 @@ from typing import Any
 
 import jwt
 
-from central.orchestrator.access_tokens import ISSUER, AccessTokens
+from central.orchestrator.access_tokens import AccessTokens
+from central.users.tokens import ISSUER
 
 SECRET = "a secret long enough for HS256 signatures, for the test"
 
