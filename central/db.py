@@ -219,6 +219,10 @@ async def open_database(url: str, steps: Sequence[Step]) -> AsyncIterator[AsyncE
         await migrate(engine, steps)
         yield engine
     finally:
+        # imported here: central.direct_sql builds on this module
+        from central.direct_sql import DirectPool
+
+        await DirectPool.close_for(engine)
         await engine.dispose()
 
 

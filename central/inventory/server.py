@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.config import Settings
 from central.db import make_engine, migrate, ping
+from central.direct_sql import DirectPool
 from central.inventory.interceptor import CallInterceptor
 from central.inventory.schema import MIGRATIONS
 from central.inventory.servicer import InventoryServicer
@@ -107,5 +108,6 @@ class InventoryServer:
             await self._runner.cleanup()
             self._runner = None
         if self.engine is not None:
+            await DirectPool.close_for(self.engine)
             await self.engine.dispose()
             self.engine = None

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
+from central.direct_sql import DirectPool, HotStatement
 from central.inventory.errors import InventoryError, Kind
 from central.inventory.schema import STATUSES, entry_logs, next_seq, seats
 
@@ -116,6 +117,50 @@ class ManifestPage:
 _CLEAR_HOLD: dict[str, Any] = {"hold_id": None, "held_by_user_id": None, "held_until_ms": None}
 
 
+# The scan path's statements, built once (central/direct_sql.py). Parameter names start with
+# "p_" where a column of the same name is set by the statement.
+SEAT_BY_ID = HotStatement(sa.select(seats).where(seats.c.seat_id == sa.bindparam("p_seat_id")))
+ENTRY_LOG_INSERT = HotStatement(entry_logs.insert())
+
+
+def _check_in_statement(with_device: bool) -> HotStatement:
+    """PostgreSQL's admission: the seat update (cursor lock inside it) as a CTE, and the
+    admission's entry-log row inserted from it — so the row exists exactly when the update
+    happened — in one autocommit statement. Parameters: p_seat_id, p_owner_epoch,
+    [p_device_serial], p_at_ms, p_gate_id, p_scan_id, p_now_ms and log_<column> for the row."""
+    current = [
+        seats.c.seat_id == sa.bindparam("p_seat_id"),
+        seats.c.status == "SOLD",
+        seats.c.owner_epoch == sa.bindparam("p_owner_epoch"),
+    ]
+    if with_device:
+        current.append(seats.c.device_serial == sa.bindparam("p_device_serial"))
+    lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
+    won = (
+        seats.update()
+        .where(*current, lock.is_not(None))
+        .values(
+            status="CHECKED_IN",
+            checked_in_at_ms=sa.bindparam("p_at_ms"),
+            checked_in_gate_id=sa.bindparam("p_gate_id"),
+            checked_in_scan_id=sa.bindparam("p_scan_id"),
+            updated_seq=next_seq("postgresql"),
+            updated_at_ms=sa.bindparam("p_now_ms"),
+        )
+        .returning(*seats.c)
+        .cte("won")
+    )
+    columns = [c.name for c in entry_logs.c]
+    source = sa.select(
+        *(sa.bindparam(f"log_{c}", type_=entry_logs.c[c].type).label(c) for c in columns)
+    ).select_from(won)
+    logged = pg_insert(entry_logs).from_select(columns, source).on_conflict_do_nothing()
+    return HotStatement(sa.select(won).add_cte(logged.cte("logged")))
+
+
+CHECK_IN = {with_device: _check_in_statement(with_device) for with_device in (False, True)}
+
+
 def _not_found(seat_id: str) -> InventoryError:
     return InventoryError(Kind.NOT_FOUND, "SEAT_NOT_FOUND", f"no seat {seat_id}")
 
@@ -125,6 +170,8 @@ class InventoryStore:
         self.engine = engine
         self.clock = clock
         self._dialect = engine.dialect.name
+        # the scan path's statements, run without SQLAlchemy's execution layer on PostgreSQL
+        self.direct = DirectPool.of(engine)
 
     # ----- plumbing -----
     @asynccontextmanager
@@ -179,12 +226,7 @@ class InventoryStore:
         return SeatRecord.from_row(rows[0]) if rows else None
 
     async def get_seat(self, seat_id: str) -> SeatRecord | None:
-        async with autocommit(self.engine).connect() as conn:
-            row = (
-                (await conn.execute(sa.select(seats).where(seats.c.seat_id == seat_id)))
-                .mappings()
-                .first()
-            )
+        row = await self.direct.fetchrow(SEAT_BY_ID, {"p_seat_id": seat_id})
         return SeatRecord.from_row(row) if row is not None else None
 
     async def require_seat(self, seat_id: str) -> SeatRecord:
@@ -440,7 +482,12 @@ class InventoryStore:
             )
         )
         for _ in range(CHECK_IN_ATTEMPTS):
-            rows = await self._seat_write_with_log(admit, entry, self._log_insert)
+            if self.direct.direct and entry is not None:
+                rows = await self._check_in_direct(
+                    seat_id, owner_epoch, gate_id, scan_id, at_ms, device_serial, entry
+                )
+            else:
+                rows = await self._seat_write_with_log(admit, entry, self._log_insert)
             if rows:
                 log.info("seat %s checked in at gate %s (scan %s)", seat_id, gate_id, scan_id)
                 return SeatRecord.from_row(rows[0])
@@ -456,6 +503,31 @@ class InventoryStore:
                 raise self._why_not_checked_in(seat, owner_epoch, device_serial)
             # refused, yet admissible now: a check-in was undone between the write and this read
         raise InventoryError(Kind.ABORTED, "CONCURRENT_UPDATE", "seat changed meanwhile; retry")
+
+    async def _check_in_direct(
+        self,
+        seat_id: str,
+        owner_epoch: int,
+        gate_id: str | None,
+        scan_id: str,
+        at_ms: int,
+        device_serial: int,
+        entry: EntryLogRecord,
+    ) -> list[Any]:
+        now = self.clock()
+        params: dict[str, Any] = {
+            "p_seat_id": seat_id,
+            "p_owner_epoch": owner_epoch,
+            "p_at_ms": at_ms,
+            "p_gate_id": gate_id,
+            "p_scan_id": scan_id,
+            "p_now_ms": now,
+            **{f"log_{f.name}": getattr(entry, f.name) for f in fields(entry)},
+            "log_created_at_ms": now,
+        }
+        if device_serial:
+            params["p_device_serial"] = device_serial
+        return await self.direct.fetch(CHECK_IN[bool(device_serial)], params)
 
     @staticmethod
     def _why_not_checked_in(
@@ -720,8 +792,7 @@ class InventoryStore:
         values = {f.name: getattr(entry, f.name) for f in fields(entry)}
         values["created_at_ms"] = self.clock()
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(entry_logs.insert().values(**values))
+            await self.direct.execute(ENTRY_LOG_INSERT, values)
         except sa.exc.IntegrityError:
             return False
         return True

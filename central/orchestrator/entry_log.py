@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.clients.inventory import InventoryClient, InventoryError, RowRefused
 from central.db import Step, autocommit, create_tables
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 from proto import inventory_pb2 as pb
 
@@ -44,6 +45,21 @@ entry_log_outbox = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     # kept before an admission is asked of inventory; replaced by the scan's final row
     sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# On the scan path (every scan but an admission keeps a row here): built once, run without
+# SQLAlchemy's execution layer (central/direct_sql.py)
+KEEP = HotStatement(entry_log_outbox.insert())
+# the final row replaces this scan's provisional one, never a final one
+FINALIZE = HotStatement(
+    entry_log_outbox.update()
+    .where(
+        entry_log_outbox.c.log_id == sa.bindparam("p_log_id"),
+        entry_log_outbox.c.provisional,
+    )
+    .values(
+        entry=sa.bindparam("p_entry"), created_at=sa.bindparam("p_created_at"), provisional=False
+    )
 )
 
 STEPS = [Step(103, "entry log outbox", create_tables(metadata, "entry_log_outbox"))]
@@ -66,6 +82,7 @@ class EntryLogOutbox:
         self, engine: AsyncEngine, inventory: InventoryClient, *, interval: float = 1.0
     ) -> None:
         self.engine = autocommit(engine)
+        self.direct = DirectPool.of(engine)
         self.inventory = inventory
         self.interval = interval
         self._stored: dict[str, asyncio.Task[None]] = {}  # scan id -> its INSERT in flight
@@ -128,21 +145,22 @@ class EntryLogOutbox:
             "log_id": entry.log_id,
             "entry": entry.SerializeToString(),
             "created_at": time.time(),
+            "provisional": False,
         }
-        table = entry_log_outbox
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
-                async with self.engine.connect() as conn:
-                    # the final row replaces this scan's provisional one, never a final one
-                    replaced = await conn.execute(
-                        table.update()
-                        .where(table.c.log_id == entry.log_id, table.c.provisional)
-                        .values(entry=row["entry"], created_at=row["created_at"], provisional=False)
+                try:
+                    await self.direct.execute(KEEP, row)  # one statement in the common case
+                except IntegrityError:
+                    # kept already: a final row stands; a provisional one becomes this one
+                    await self.direct.execute(
+                        FINALIZE,
+                        {
+                            "p_log_id": row["log_id"],
+                            "p_entry": row["entry"],
+                            "p_created_at": row["created_at"],
+                        },
                     )
-                    if not replaced.rowcount:
-                        await conn.execute(table.insert().values(**row))
-        except IntegrityError:
-            pass  # kept already
         except (DBAPIError, OSError, TimeoutError) as exc:
             log.warning(
                 "entry log outbox unavailable, row %s kept in memory: %s", entry.log_id, exc

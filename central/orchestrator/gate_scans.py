@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import Step, autocommit, create_tables
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 
 metadata = sa.MetaData()
@@ -27,6 +28,15 @@ gate_scans = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# On the scan path: built once, run without SQLAlchemy's execution layer (central/direct_sql.py)
+ANSWER_OF = HotStatement(
+    sa.select(gate_scans.c.answer).where(
+        gate_scans.c.gate_id == sa.bindparam("p_gate_id"),
+        gate_scans.c.scan_id == sa.bindparam("p_scan_id"),
+    )
+)
+STORE = HotStatement(gate_scans.insert())
+
 # Versions far above the saga log's own steps: both lists share one schema_migrations table.
 STEPS = [Step(101, "gate scan answers", create_tables(metadata, "gate_scans"))]
 
@@ -35,6 +45,7 @@ class GateScanStore:
     def __init__(self, engine: AsyncEngine) -> None:
         # One statement at a time, each atomic alone: no BEGIN/COMMIT round trips on the scan path.
         self.engine = autocommit(engine)
+        self.direct = DirectPool.of(engine)
 
     async def get(self, gate_id: str, scan_id: str) -> dict[str, Any] | None:
         try:
@@ -43,12 +54,8 @@ class GateScanStore:
             raise ApiError("SERVICE_UNAVAILABLE", "scan store unavailable") from exc
 
     async def _get(self, gate_id: str, scan_id: str) -> dict[str, Any] | None:
-        query = sa.select(gate_scans.c.answer).where(
-            gate_scans.c.gate_id == gate_id, gate_scans.c.scan_id == scan_id
-        )
-        async with self.engine.connect() as conn:
-            answer = await conn.scalar(query)
-        return None if answer is None else dict(json.loads(answer))
+        row = await self.direct.fetchrow(ANSWER_OF, {"p_gate_id": gate_id, "p_scan_id": scan_id})
+        return None if row is None else dict(json.loads(row["answer"]))
 
     async def put(
         self, gate_id: str, scan_id: str, kind: str, answer: dict[str, Any]
@@ -62,8 +69,7 @@ class GateScanStore:
             "created_at": time.time(),
         }
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(gate_scans.insert().values(**row))
+            await self.direct.execute(STORE, row)
         except IntegrityError:
             first = await self.get(gate_id, scan_id)
             if first is not None:

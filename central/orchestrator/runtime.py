@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.config import Settings
 from central.db import make_engine, migrate
+from central.direct_sql import DirectPool
 from central.messaging import HoldQueue
 from central.orchestrator.backends import Backends
 from central.orchestrator.entry_log import STEPS as ENTRY_LOG_STEPS
@@ -175,4 +176,5 @@ class Runtime:
         if self.holds is not None:
             await self.holds.close()
         await self.wakeups.close()
+        await DirectPool.close_for(self.engine)
         await self.engine.dispose()

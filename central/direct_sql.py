@@ -1,0 +1,175 @@
+"""The hot path's statements run straight on the database driver.
+
+Why: py-spy on the verification load showed about half of the one event loop's time inside
+SQLAlchemy's async execution path — the pool checkout (with its isolation-level switch and reset),
+the greenlet hand-over, the execution context and the result metadata — not in PostgreSQL or the
+driver. `bench/sql_overhead.py` prints it: the same one-row SELECT costs ~0.5–0.8 ms of this
+process's CPU through an AsyncEngine and ~0.15 ms on an asyncpg pool.
+
+So the statements on the scan and purchase hot paths are still written in SQLAlchemy Core (one
+schema, one query builder, both dialects), built once with named bind parameters, compiled once
+per dialect, and on PostgreSQL executed on a small asyncpg pool of their own. On SQLite (the
+embedded default, one connection whose lock queue orders every writer) they run through the
+engine exactly as before. Driver errors come back as SQLAlchemy's (IntegrityError, DBAPIError with
+the driver's error as `orig`), so callers' error handling and `central.db.is_outage` see no
+difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central.db import autocommit
+
+# Each service process opens at most this many extra connections; with the engine's own pool
+# (8 + 4) five services stay inside PostgreSQL's default 100 connections.
+POOL_MAX = 4
+# asyncpg's Record or SQLAlchemy's RowMapping: both read a column as row["name"]
+Row = Any
+Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
+
+
+class HotStatement:
+    """One Core statement with named bind parameters, compiled once per dialect. Parameter names
+    must differ from the column names the statement sets (SQLAlchemy names those binds after
+    the column). Values written into the statement itself (`status == "SOLD"`) become fixed
+    parameters of the compiled form."""
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, Compiled] = {}
+
+    def for_driver(self, dialect: Dialect) -> Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            defaults = compiled.construct_params(_check=False)
+            found = Compiled(
+                str(compiled),
+                list(compiled.positiontup or []),
+                {k: v for k, v in defaults.items() if v is not None},
+            )
+            self._compiled[dialect.name] = found
+        return found
+
+
+class Compiled:
+    """SQL text with $n placeholders, the parameter names in $n order, the fixed values."""
+
+    def __init__(self, sql: str, names: list[str], fixed: dict[str, Any]) -> None:
+        self.sql, self.names, self.fixed = sql, names, fixed
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        fixed = self.fixed
+        # a name in neither is a parameter the caller forgot: KeyError, not a silent NULL
+        return [params[n] if n in params else fixed[n] for n in self.names]
+
+
+class DirectPool:
+    """The engine's database, reached without SQLAlchemy's execution layer (PostgreSQL), or the
+    engine itself (SQLite). One per engine: `DirectPool.of(engine)`."""
+
+    _pools: weakref.WeakKeyDictionary[AsyncEngine, DirectPool] = weakref.WeakKeyDictionary()
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.direct = engine.dialect.name == "postgresql"
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> DirectPool:
+        found = cls._pools.get(engine)
+        if found is None:
+            found = cls._pools[engine] = cls(engine)
+        return found
+
+    @classmethod
+    async def close_for(cls, engine: AsyncEngine) -> None:
+        """Close the engine's driver pool (call beside `engine.dispose()`)."""
+        found = cls._pools.pop(engine, None)
+        if found is not None:
+            await found.close()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _driver_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    dsn = self.engine.url.set(drivername="postgresql")
+                    self._pool = await asyncpg.create_pool(
+                        dsn.render_as_string(hide_password=False),
+                        min_size=0,
+                        max_size=POOL_MAX,
+                    )
+        return self._pool
+
+    # ----- one statement, autocommit -----
+
+    async def fetch(self, hot: HotStatement, params: Mapping[str, Any]) -> list[Row]:
+        """The statement's rows as mappings (a statement of its own: autocommit)."""
+        if not self.direct:
+            async with autocommit(self.engine).connect() as conn:
+                return list((await conn.execute(hot.statement, dict(params))).mappings().all())
+        c = hot.for_driver(self.engine.dialect)
+        async with _as_sqlalchemy_errors(c.sql, params):
+            pool = await self._driver_pool()
+            return list(await pool.fetch(c.sql, *c.args(params)))
+
+    async def fetchrow(self, hot: HotStatement, params: Mapping[str, Any]) -> Row | None:
+        rows = await self.fetch(hot, params)
+        return rows[0] if rows else None
+
+    async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int:
+        """Run a statement that answers no rows; how many rows it changed."""
+        if not self.direct:
+            async with autocommit(self.engine).connect() as conn:
+                return int((await conn.execute(hot.statement, dict(params))).rowcount or 0)
+        c = hot.for_driver(self.engine.dialect)
+        async with _as_sqlalchemy_errors(c.sql, params):
+            pool = await self._driver_pool()
+            status = await pool.execute(c.sql, *c.args(params))
+        return _rowcount(status)
+
+
+_DEAD_CONNECTION = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg's command status ("INSERT 0 1", "UPDATE 3", "DELETE 0") -> the row count."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+@asynccontextmanager
+async def _as_sqlalchemy_errors(sql: str, params: Mapping[str, Any]) -> AsyncIterator[None]:
+    """The driver's errors as SQLAlchemy's, the driver's own kept as `orig`: callers catch
+    IntegrityError / DBAPIError as they do for the engine, and is_outage() still finds a
+    connection error underneath."""
+    try:
+        yield
+    except TimeoutError:
+        raise  # the caller's deadline, not the database's answer
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise sa.exc.IntegrityError(sql, dict(params), exc) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        dead = isinstance(exc, _DEAD_CONNECTION)
+        raise sa.exc.OperationalError(sql, dict(params), exc, connection_invalidated=dead) from exc

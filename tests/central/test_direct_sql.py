@@ -1,0 +1,111 @@
+"""The hot path's statements run straight on the driver (PostgreSQL) or through the engine (SQLite)
+and behave the same: the same rows, the same row counts, fixed values compiled in, SQLAlchemy's
+errors for the driver's (a duplicate key is IntegrityError; an unreachable database is an outage),
+a forgotten parameter loud, and the driver pool closed with its engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from central.db import is_outage, make_engine
+from central.direct_sql import DirectPool, HotStatement
+from tests.central_process import free_port
+
+metadata = sa.MetaData()
+things = sa.Table(
+    "things",
+    metadata,
+    sa.Column("thing_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("blob", sa.LargeBinary, nullable=True),
+    sa.Column("done", sa.Boolean, nullable=False),
+)
+
+ADD = HotStatement(things.insert())
+OF_KIND = HotStatement(
+    sa.select(things)
+    .where(things.c.kind == sa.bindparam("p_kind"), things.c.done.is_(False))
+    .order_by(things.c.thing_id)
+    .limit(sa.bindparam("p_limit", type_=sa.Integer))
+)
+# "done" is written as a fixed value: it becomes a parameter the caller never names
+FINISH = HotStatement(
+    things.update().where(things.c.kind == sa.bindparam("p_kind")).values(done=True)
+)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> Any:
+    engine = await make_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield engine
+    await DirectPool.close_for(engine)
+    await engine.dispose()
+
+
+def row(thing_id: str, kind: str, size: int = 1) -> dict[str, Any]:
+    return {"thing_id": thing_id, "kind": kind, "size": size, "blob": b"\x00\x01", "done": False}
+
+
+async def test_rows_counts_and_fixed_values(engine: AsyncEngine) -> None:
+    direct = DirectPool.of(engine)
+    assert direct.direct == (engine.dialect.name == "postgresql")
+    for thing_id, kind in (("a", "x"), ("b", "x"), ("c", "y")):
+        assert await direct.execute(ADD, row(thing_id, kind, size=2**40)) == 1
+    rows = await direct.fetch(OF_KIND, {"p_kind": "x", "p_limit": 10})
+    assert [(r["thing_id"], r["size"], bytes(r["blob"])) for r in rows] == [
+        ("a", 2**40, b"\x00\x01"),
+        ("b", 2**40, b"\x00\x01"),
+    ]
+    assert await direct.fetchrow(OF_KIND, {"p_kind": "z", "p_limit": 10}) is None
+    assert await direct.execute(FINISH, {"p_kind": "x"}) == 2
+    assert await direct.fetch(OF_KIND, {"p_kind": "x", "p_limit": 10}) == []
+    # the same statement through the engine sees what the driver wrote
+    async with engine.connect() as conn:
+        done = (await conn.execute(sa.select(things.c.thing_id).where(things.c.done))).all()
+    assert sorted(r.thing_id for r in done) == ["a", "b"]
+
+
+async def test_errors_are_sqlalchemys_and_change_nothing(engine: AsyncEngine) -> None:
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, row("a", "x"))
+    with pytest.raises(sa.exc.IntegrityError):
+        await direct.execute(ADD, row("a", "other"))
+    with pytest.raises(sa.exc.IntegrityError):  # NOT NULL
+        await direct.execute(ADD, {**row("b", "x"), "kind": None})
+    # a forgotten parameter is never sent as NULL (the driver path: KeyError; the engine: its own)
+    with pytest.raises((KeyError, sa.exc.StatementError)):
+        await direct.fetch(OF_KIND, {"p_kind": "x"})
+    rows = await direct.fetch(OF_KIND, {"p_kind": "x", "p_limit": 10})
+    assert [r["thing_id"] for r in rows] == ["a"]
+    assert await direct.fetch(OF_KIND, {"p_kind": "other", "p_limit": 10}) == []
+
+
+async def test_an_unreachable_postgresql_is_an_outage() -> None:
+    nowhere = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    direct = DirectPool.of(nowhere)
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            await direct.fetch(OF_KIND, {"p_kind": "x", "p_limit": 1})
+        assert is_outage(caught.value)
+    finally:
+        await DirectPool.close_for(nowhere)
+        await nowhere.dispose()
+
+
+async def test_the_driver_pool_closes_with_its_engine(engine: AsyncEngine) -> None:
+    direct = DirectPool.of(engine)
+    assert DirectPool.of(engine) is direct  # one per engine
+    await direct.execute(ADD, row("a", "x"))
+    await DirectPool.close_for(engine)
+    assert DirectPool.of(engine) is not direct  # a new one after closing, opened on demand
+    assert [
+        r["thing_id"]
+        for r in await DirectPool.of(engine).fetch(OF_KIND, {"p_kind": "x", "p_limit": 5})
+    ] == ["a"]
