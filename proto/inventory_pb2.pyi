@@ -289,6 +289,26 @@ class WriteEntryLogResponse(_message.Message):
     written: bool
     def __init__(self, written: _Optional[bool] = ...) -> None: ...
 
+class EntryLogBatch(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[EntryLogEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[EntryLogEntry, _Mapping]]] = ...) -> None: ...
+
+class EntryLogOutcome(_message.Message):
+    __slots__ = ("written", "refused")
+    WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    written: bool
+    refused: str
+    def __init__(self, written: _Optional[bool] = ..., refused: _Optional[str] = ...) -> None: ...
+
+class WriteEntryLogsResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[EntryLogOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[EntryLogOutcome, _Mapping]]] = ...) -> None: ...
+
 class ListEntryLogsRequest(_message.Message):
     __slots__ = ("event_id", "limit", "scan_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]

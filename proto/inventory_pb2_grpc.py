@@ -104,6 +104,11 @@ class InventoryStub:
                 request_serializer=proto_dot_inventory__pb2.EntryLogEntry.SerializeToString,
                 response_deserializer=proto_dot_inventory__pb2.WriteEntryLogResponse.FromString,
                 _registered_method=True)
+        self.WriteEntryLogs = channel.unary_unary(
+                '/ticketremaster.inventory.v1.Inventory/WriteEntryLogs',
+                request_serializer=proto_dot_inventory__pb2.EntryLogBatch.SerializeToString,
+                response_deserializer=proto_dot_inventory__pb2.WriteEntryLogsResponse.FromString,
+                _registered_method=True)
         self.ListEntryLogs = channel.unary_unary(
                 '/ticketremaster.inventory.v1.Inventory/ListEntryLogs',
                 request_serializer=proto_dot_inventory__pb2.ListEntryLogsRequest.SerializeToString,
@@ -221,6 +226,14 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WriteEntryLogs(self, request, context):
+        """Many rows in one call and one statement (the orchestrator's outbox drains in batches); each
+        row answered on its own, in order: a refused row never holds back the others.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEntryLogs(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -299,6 +312,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.WriteEntryLog,
                     request_deserializer=proto_dot_inventory__pb2.EntryLogEntry.FromString,
                     response_serializer=proto_dot_inventory__pb2.WriteEntryLogResponse.SerializeToString,
+            ),
+            'WriteEntryLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteEntryLogs,
+                    request_deserializer=proto_dot_inventory__pb2.EntryLogBatch.FromString,
+                    response_serializer=proto_dot_inventory__pb2.WriteEntryLogsResponse.SerializeToString,
             ),
             'ListEntryLogs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEntryLogs,
@@ -684,6 +702,33 @@ class Inventory:
             '/ticketremaster.inventory.v1.Inventory/WriteEntryLog',
             proto_dot_inventory__pb2.EntryLogEntry.SerializeToString,
             proto_dot_inventory__pb2.WriteEntryLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteEntryLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ticketremaster.inventory.v1.Inventory/WriteEntryLogs',
+            proto_dot_inventory__pb2.EntryLogBatch.SerializeToString,
+            proto_dot_inventory__pb2.WriteEntryLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

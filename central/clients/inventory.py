@@ -338,6 +338,16 @@ class InventoryClient:
             raise
         return bool(reply.written)
 
+    async def write_entry_logs(
+        self, entries: Sequence[pb.EntryLogEntry], *, timeout: float | None = None
+    ) -> list[bool | RowRefused]:
+        """Many rows in one call, answered in order as write_entry_log answers one."""
+        if not entries:
+            return []
+        batch = pb.EntryLogBatch(entries=entries)
+        reply = await self._rpc(self._connect().WriteEntryLogs, batch, timeout)
+        return [RowRefused(o.refused) if o.refused else bool(o.written) for o in reply.outcomes]
+
 
 def _check_in_outcome(exc: InventoryError) -> CheckInOutcome | None:
     if exc.code == grpc.StatusCode.ALREADY_EXISTS:

@@ -13,7 +13,7 @@ import grpc.aio
 
 from central.inventory import validate as v
 from central.inventory.convert import entry_message, seat_message
-from central.inventory.errors import invalid
+from central.inventory.errors import InventoryError, Kind, invalid
 from central.inventory.schema import STATUSES
 from central.inventory.store import EntryLogRecord, InventoryStore, NewSeatSpec
 from proto import inventory_pb2 as pb
@@ -22,6 +22,7 @@ from proto import inventory_pb2_grpc
 MAX_SEATS_PER_CREATE = 10_000
 MAX_EVENT_IDS = 1000
 MODES = ("online", "offline", "staff")
+MAX_LOG_BATCH = 1000
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -176,6 +177,32 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         return pb.WriteEntryLogResponse(
             written=await self.store.write_entry_log(self._entry(request))
         )
+
+    async def WriteEntryLogs(
+        self, request: pb.EntryLogBatch, context: Ctx
+    ) -> pb.WriteEntryLogsResponse:
+        if len(request.entries) > MAX_LOG_BATCH:
+            raise invalid("entries", f"at most {MAX_LOG_BATCH} rows per call")
+        records: list[EntryLogRecord | None] = []
+        refused: list[str] = []
+        for entry in request.entries:
+            try:
+                records.append(self._entry(entry))
+                refused.append("")
+            except InventoryError as exc:
+                if exc.kind is not Kind.INVALID_ARGUMENT:
+                    raise
+                records.append(None)  # this row is invalid; the others still go
+                refused.append(exc.detail)
+        written = await self.store.write_entry_logs([r for r in records if r is not None])
+        outcomes = []
+        for record, why in zip(records, refused, strict=True):
+            first = record is not None and record.log_id in written
+            if first:
+                assert record is not None
+                written.discard(record.log_id)  # a log id twice in the batch: the first wrote it
+            outcomes.append(pb.EntryLogOutcome(written=first, refused=why))
+        return pb.WriteEntryLogsResponse(outcomes=outcomes)
 
     def _entry(self, request: pb.EntryLogEntry) -> EntryLogRecord:
         if not math.isfinite(request.latency_ms) or request.latency_ms < 0:

@@ -797,6 +797,26 @@ class InventoryStore:
             return False
         return True
 
+    async def write_entry_logs(self, entries: Sequence[EntryLogRecord]) -> set[str]:
+        """Insert many scan records in one statement; the log ids this call wrote (a log id
+        written before, or twice in the batch, is written once)."""
+        if not entries:
+            return set()
+        now = self.clock()
+        rows = [
+            {**{f.name: getattr(e, f.name) for f in fields(e)}, "created_at_ms": now}
+            for e in entries
+        ]
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert(entry_logs)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[entry_logs.c.log_id])
+            .returning(entry_logs.c.log_id)
+        )
+        async with self.engine.begin() as conn:
+            return set((await conn.execute(stmt)).scalars().all())
+
     async def list_entry_logs(
         self, *, event_id: str | None = None, scan_id: str | None = None, limit: int = 100
     ) -> list[EntryLogRecord]:

@@ -214,10 +214,11 @@ class EntryLogOutbox:
 
     async def _drain_memory(self) -> bool:
         while self._memory:
-            entry = self._memory[0]
-            if not await self._write(entry):
+            batch = [self._memory[i] for i in range(min(BATCH, len(self._memory)))]
+            if not all(await self._write_many(batch)):
                 return False
-            self._memory.popleft()
+            for _ in batch:
+                self._memory.popleft()
         return True
 
     async def _drain_table(self) -> bool:
@@ -243,13 +244,14 @@ class EntryLogOutbox:
             if not rows:
                 return True
             entries = [pb.EntryLogEntry.FromString(r.entry) for r in rows]
-            results = await asyncio.gather(
-                *(
-                    self._resolve(e) if r.provisional else self._write(e)
-                    for e, r in zip(entries, rows, strict=True)
-                )
-            )
-            sent = [e.log_id for e, ok in zip(entries, results, strict=True) if ok]
+            final = [e for e, r in zip(entries, rows, strict=True) if not r.provisional]
+            provisional = [e for e, r in zip(entries, rows, strict=True) if r.provisional]
+            # the final rows in one call (one statement at inventory); a provisional row asks
+            # its seat first, one by one (only a process killed mid-admission leaves one)
+            results = await self._write_many(final) if final else []
+            results += await asyncio.gather(*(self._resolve(e) for e in provisional))
+            done = zip(final + provisional, results, strict=True)
+            sent = [e.log_id for e, ok in done if ok]
             if sent:
                 try:
                     async with self.engine.connect() as conn:
@@ -278,18 +280,24 @@ class EntryLogOutbox:
 
     async def _write(self, entry: pb.EntryLogEntry) -> bool:
         """True once inventory has the row (now or before); False to try again later."""
+        return (await self._write_many([entry]))[0]
+
+    async def _write_many(self, entries: list[pb.EntryLogEntry]) -> list[bool]:
+        """Per row, in order: True once inventory has it (now or before) or refused it for
+        good; False to try again later (the call failed: every row waits)."""
         try:
-            written = await self.inventory.write_entry_log(entry, timeout=WRITE_TIMEOUT)
+            answers = await self.inventory.write_entry_logs(entries, timeout=WRITE_TIMEOUT)
         except (ApiError, InventoryError) as exc:
-            log.warning("entry log write failed, will retry: %s", exc)
-            return False
-        if isinstance(written, RowRefused):
-            # a bug, not an outage: retrying it forever would never succeed, so it is dropped
-            self.dropped += 1
-            log.error("entry log row %s refused by inventory: %s", entry.log_id, written.why)
-            return True
-        self.written += 1
-        return True
+            log.warning("entry log write of %d rows failed, will retry: %s", len(entries), exc)
+            return [False] * len(entries)
+        for entry, answer in zip(entries, answers, strict=True):
+            if isinstance(answer, RowRefused):
+                # a bug, not an outage: retrying it forever would never succeed, so it is dropped
+                self.dropped += 1
+                log.error("entry log row %s refused by inventory: %s", entry.log_id, answer.why)
+            else:
+                self.written += 1
+        return [True] * len(entries)
 
     async def backlog(self) -> int:
         """Rows not yet in inventory (the outbox table plus memory)."""

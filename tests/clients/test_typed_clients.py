@@ -105,6 +105,13 @@ async def test_inventory_refusals_carry_the_seat_as_it_stands(tmp_path: Path) ->
         bad_row = pb.EntryLogEntry(log_id=new_id(), result="SUCCESS", mode="online", latency_ms=-1)
         refused_row = await inventory.write_entry_log(bad_row)
         assert isinstance(refused_row, RowRefused) and "latency_ms" in refused_row.why
+        # many rows in one call: each answered in order, the bad one refused, the others written
+        good = [pb.EntryLogEntry(log_id=new_id(), result="DUPLICATE", mode="online") for _ in "ab"]
+        answers = await inventory.write_entry_logs([good[0], bad_row, good[1], good[0]])
+        assert answers[0] is True and answers[2] is True
+        assert isinstance(answers[1], RowRefused) and "latency_ms" in answers[1].why
+        assert answers[3] is False  # the same log id again in the batch: written once
+        assert await inventory.write_entry_logs(good) == [False, False]  # a retried batch
 
 
 async def test_users_answers_none_where_a_caller_means_none(tmp_path: Path) -> None:

@@ -158,3 +158,30 @@ async def test_entry_log_written_once_and_listed_newest_first(inv: Inventory) ->
     assert [e.log_id for e in by_scan.entries] == [first.log_id]
     limited = await inv.call("ListEntryLogs", pb.ListEntryLogsRequest(event_id=event_id, limit=1))
     assert len(limited.entries) == 1
+
+
+async def test_entry_logs_in_one_call_each_row_answered_in_order(inv: Inventory) -> None:
+    event_id = new_id()
+
+    def row(result: str, mode: str = "online") -> pb.EntryLogEntry:
+        return pb.EntryLogEntry(
+            log_id=new_id(), event_id=event_id, scan_id=new_id(), result=result, mode=mode
+        )
+
+    rows = [row("DUPLICATE"), row("INVALID", mode="nowhere"), row("WRONG_HALL")]
+    reply = await inv.call("WriteEntryLogs", pb.EntryLogBatch(entries=rows))
+    assert [(o.written, o.refused.split(":")[0]) for o in reply.outcomes] == [
+        (True, ""),
+        (False, "VALIDATION_ERROR"),
+        (True, ""),
+    ]
+    listed = await inv.call("ListEntryLogs", pb.ListEntryLogsRequest(event_id=event_id))
+    assert sorted(e.log_id for e in listed.entries) == sorted([rows[0].log_id, rows[2].log_id])
+    again = await inv.call("WriteEntryLogs", pb.EntryLogBatch(entries=[rows[0], rows[2]]))
+    assert [o.written for o in again.outcomes] == [False, False]  # a retried batch writes nothing
+    empty = await inv.call("WriteEntryLogs", pb.EntryLogBatch())
+    assert list(empty.outcomes) == []
+    too_many = pb.EntryLogBatch(entries=[row("DUPLICATE") for _ in range(1001)])
+    assert (await inv.error("WriteEntryLogs", too_many)).code() == grpc.StatusCode.INVALID_ARGUMENT
+    listed = await inv.call("ListEntryLogs", pb.ListEntryLogsRequest(event_id=event_id))
+    assert len(listed.entries) == 2  # the refused call wrote nothing

@@ -3,7 +3,7 @@ answered, written to inventory once it answers, and not lost to an inventory out
 orchestrator restart with rows still waiting, or to the orchestrator's own database being down.
 
 Inventory here is a stand-in that fails while `down` and records what it was given: the outbox
-talks to it only through `find_seat` and `write_entry_log`, the seam the real client offers.
+talks to it only through `find_seat` and `write_entry_logs`, the seam the real client offers.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class FlakyInventory:
         self.rows: dict[str, pb.EntryLogEntry] = {}
         self.seats: dict[str, pb.Seat] = {}
         self.calls = 0
+        self.batches: list[int] = []  # rows per write call
 
     async def find_seat(self, seat_id: str, *, timeout: float | None = None) -> pb.Seat | None:
         self.calls += 1
@@ -35,17 +36,21 @@ class FlakyInventory:
             raise ApiError("SERVICE_UNAVAILABLE", "inventory unreachable")
         return self.seats.get(seat_id)
 
-    async def write_entry_log(
-        self, entry: pb.EntryLogEntry, *, timeout: float | None = None
-    ) -> bool | RowRefused:
+    async def write_entry_logs(
+        self, entries: list[pb.EntryLogEntry], *, timeout: float | None = None
+    ) -> list[bool | RowRefused]:
         self.calls += 1
+        self.batches.append(len(entries))
         if self.down:
             raise ApiError("SERVICE_UNAVAILABLE", "inventory unreachable")
-        if entry.scan_id in self.refuse:
-            return RowRefused("scan_id: bad")
-        written = entry.log_id not in self.rows
-        self.rows.setdefault(entry.log_id, entry)
-        return written
+        answers: list[bool | RowRefused] = []
+        for entry in entries:
+            if entry.scan_id in self.refuse:
+                answers.append(RowRefused("scan_id: bad"))
+                continue
+            answers.append(entry.log_id not in self.rows)
+            self.rows.setdefault(entry.log_id, entry)
+        return answers
 
 
 def entry() -> pb.EntryLogEntry:
@@ -76,8 +81,10 @@ async def test_rows_wait_out_an_inventory_outage_and_a_restart(tmp_path: Path) -
     inventory.down = False
     engine = await open_engine(tmp_path)
     second = EntryLogOutbox(engine, inventory, interval=0.05)
+    inventory.batches.clear()
     assert await second.drain_once()
     assert sorted(inventory.rows) == sorted(e.log_id for e in entries)
+    assert inventory.batches == [5]  # the waiting rows in one call, not one call per row
     assert await second.backlog() == 0
     await engine.dispose()
 
