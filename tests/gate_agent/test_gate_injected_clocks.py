@@ -1,0 +1,201 @@
+"""The gate's timing rules driven by injected clocks instead of sleeps: de-duplication of a code
+held in view (Deduper and the pipeline around it)."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from gate_agent.pipeline import Deduper, Pipeline
+from hardware.decode import DecodedCode
+from hardware.frames import FrameSource
+from tests.gate_agent.central_proc import wait_until
+
+
+class FakeClock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# ----- Deduper -----
+
+
+def test_deduper_judges_a_held_code_once_and_a_new_showing_afresh() -> None:
+    d = Deduper(gap_s=2.0)
+    assert d.fresh("A", 0.0)
+    # held in view: every sighting within gap_s of the last one extends the same showing
+    for t in (0.5, 1.9, 3.8, 5.7):
+        assert not d.fresh("A", t)
+    assert d.fresh("B", 5.7)  # another code is its own showing
+    # gone for longer than gap_s, then shown again: judged afresh
+    assert d.fresh("A", 5.7 + 2.01)
+    assert not d.fresh("A", 5.7 + 2.5)
+
+
+def test_deduper_gap_is_exclusive() -> None:
+    d = Deduper(gap_s=2.0)
+    assert d.fresh("A", 0.0)
+    assert not d.fresh("A", 2.0)  # exactly gap_s later: still the same showing
+    assert d.fresh("A", 4.5)
+
+
+def test_deduper_touch_extends_the_showing() -> None:
+    d = Deduper(gap_s=2.0)
+    assert d.fresh("A", 0.0)
+    d.touch("A", 10.0)  # the verdict took until t=10
+    assert not d.fresh("A", 11.0)  # a frame that piled up meanwhile is not a fresh showing
+    assert d.fresh("A", 13.5)
+
+
+def test_deduper_pruning_keeps_recent_codes() -> None:
+    d = Deduper(gap_s=2.0)
+    assert d.fresh("old", 0.0)
+    for i in range(70):  # past 64 entries: the table is pruned of codes not seen within gap_s
+        assert d.fresh(f"code-{i}", 100.0 + i * 0.01)
+    now = 100.0 + 70 * 0.01
+    assert "old" not in d._last_seen
+    # the codes seen within gap_s survive the pruning: still held in view, not judged again
+    for i in range(70):
+        assert not d.fresh(f"code-{i}", now)
+
+
+def test_deduper_pruning_bounds_the_table() -> None:
+    d = Deduper(gap_s=1.0)
+    for i in range(500):  # every code seen once, 2 s apart: none is still in view
+        d.fresh(f"code-{i}", i * 2.0)
+    assert len(d._last_seen) <= 65
+
+
+# ----- the pipeline's de-duplication, on a fake camera, decoder and clock -----
+
+
+class Scene(FrameSource):
+    """A camera the test holds codes in front of, one frame at a time."""
+
+    name = "scene"
+
+    def __init__(self) -> None:
+        self.frames: queue.Queue[np.ndarray] = queue.Queue()
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray | None:
+        try:
+            return self.frames.get(timeout=0.05)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        pass
+
+
+class SceneDecoder:
+    """Reads a frame's index and answers the codes the test put in that frame."""
+
+    name = "scene"
+
+    def __init__(self) -> None:
+        self.scenes: list[list[str]] = []
+
+    def decode(self, frame: np.ndarray) -> list[DecodedCode]:
+        corners = ((0, 0), (1, 0), (1, 1), (0, 1))
+        return [DecodedCode(text, corners) for text in self.scenes[int(frame[0, 0])]]
+
+
+class Gate:
+    def __init__(self, clock: FakeClock, dedup_s: float) -> None:
+        self.clock = clock
+        self.scene = Scene()
+        self.decoder = SceneDecoder()
+        self.judged: list[tuple[str, float]] = []
+        self.verdict_s = 0.0  # how long each verdict takes, in fake time
+        self.pipeline = Pipeline(
+            self.scene,
+            self.decoder,
+            self.handle,
+            dedup_s=dedup_s,
+            wall=clock,
+            monotonic=clock,
+        )
+
+    def handle(self, text: str, wall: float, mono: float) -> None:
+        self.judged.append((text, mono))
+        self.clock.advance(self.verdict_s)
+
+    def show(self, *codes: str) -> None:
+        """One frame holding codes; returns once the pipeline has decoded it."""
+        index = len(self.decoder.scenes)
+        self.decoder.scenes.append(list(codes))
+        self.scene.frames.put(np.full((1, 1), index, dtype=np.int32))
+        wait_until(lambda: self.pipeline.decoded_frames > index, timeout=10)
+
+    def texts(self) -> list[str]:
+        return [text for text, _ in self.judged]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def gate(clock: FakeClock) -> Iterator[Gate]:
+    g = Gate(clock, dedup_s=2.0)
+    g.pipeline.start()
+    yield g
+    g.pipeline.stop()
+
+
+def test_pipeline_judges_a_held_code_once(gate: Gate, clock: FakeClock) -> None:
+    for _ in range(5):  # held in view for 4 s, seen every second
+        gate.show("A")
+        clock.advance(1.0)
+    assert gate.texts() == ["A"]
+    assert gate.pipeline.stats()["codes_seen"] == 5
+    assert gate.pipeline.stats()["verdicts"] == 1
+
+
+def test_pipeline_judges_a_new_showing_afresh(gate: Gate, clock: FakeClock) -> None:
+    gate.show("A", "B")
+    clock.advance(1.0)
+    gate.show("A")  # B taken away, A still held
+    clock.advance(2.5)  # nothing in view for longer than dedup_s
+    gate.show("A", "B")
+    assert gate.texts() == ["A", "B", "A", "B"]
+    # the captured monotonic time handed to the decider comes from the injected clock
+    assert [mono for _, mono in gate.judged] == [1000.0, 1000.0, 1003.5, 1003.5]
+
+
+def test_pipeline_slow_verdict_does_not_make_piled_up_frames_fresh(
+    gate: Gate, clock: FakeClock
+) -> None:
+    gate.verdict_s = 5.0  # central is slow: the verdict takes longer than dedup_s
+    gate.show("A")
+    assert clock() == 1005.0
+    clock.advance(0.5)
+    gate.show("A")  # a frame that piled up while A was judged: the same showing
+    assert gate.texts() == ["A"]
+    clock.advance(2.5)
+    gate.show("A")
+    assert gate.texts() == ["A", "A"]
+
+
+def test_pipeline_health_follows_its_clock(gate: Gate, clock: FakeClock) -> None:
+    wait_until(lambda: gate.pipeline.healthy(stall_s=1.0))
+    beats = (gate.pipeline.capture_beat, gate.pipeline.decode_beat)
+    assert beats == (clock(), clock())
+    gate.pipeline.stop()  # the threads stop beating
+    clock.advance(1.5)
+    assert not gate.pipeline.healthy(stall_s=1.0)
