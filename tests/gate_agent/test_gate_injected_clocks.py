@@ -1,15 +1,19 @@
 """The gate's timing rules driven by injected clocks instead of sleeps: de-duplication of a code
-held in view (Deduper and the pipeline around it)."""
+held in view (Deduper and the pipeline around it), the online/offline hysteresis of Connectivity,
+and the sync loop's manifest schedule."""
 
 from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 from gate_agent.pipeline import Deduper, Pipeline
+from gate_agent.sync import Connectivity, SyncWorker
+from gate_agent.verifier import Manifest
 from hardware.decode import DecodedCode
 from hardware.frames import FrameSource
 from tests.gate_agent.central_proc import wait_until
@@ -199,3 +203,133 @@ def test_pipeline_health_follows_its_clock(gate: Gate, clock: FakeClock) -> None
     gate.pipeline.stop()  # the threads stop beating
     clock.advance(1.5)
     assert not gate.pipeline.healthy(stall_s=1.0)
+
+
+# ----- Connectivity -----
+
+
+def test_connectivity_first_answer_is_online_at_once() -> None:
+    clock = FakeClock(50.0)
+    changes: list[bool] = []
+    c = Connectivity(clock=clock)
+    c.on_change = changes.append
+    assert not c.online and c.changed_at == 50.0
+    clock.advance(3.0)
+    c.record(True)
+    assert c.online and c.changed_at == 53.0 and changes == [True]
+    clock.advance(1.0)
+    c.record(True)
+    assert c.changed_at == 53.0 and changes == [True]  # no change, no new time
+
+
+def test_connectivity_goes_offline_after_fail_threshold_failures() -> None:
+    clock = FakeClock(0.0)
+    changes: list[bool] = []
+    c = Connectivity(fail_threshold=3, ok_threshold=2, clock=clock)
+    c.on_change = changes.append
+    c.record(True)
+    for _ in range(2):
+        clock.advance(1.0)
+        c.record(False)
+        assert c.online and c.changed_at == 0.0
+    clock.advance(1.0)
+    c.record(True)  # a success in between starts the count again
+    for _ in range(2):
+        clock.advance(1.0)
+        c.record(False)
+    assert c.online and c.changed_at == 0.0
+    clock.advance(1.0)
+    c.record(False)
+    assert not c.online and c.changed_at == 6.0
+    clock.advance(1.0)
+    c.record(False)
+    assert changes == [True, False] and c.changed_at == 6.0
+
+
+def test_connectivity_comes_back_after_ok_threshold_oks() -> None:
+    clock = FakeClock(0.0)
+    changes: list[bool] = []
+    c = Connectivity(fail_threshold=2, ok_threshold=3, clock=clock)
+    c.on_change = changes.append
+    c.record(True)
+    c.record(False)
+    clock.advance(1.0)
+    c.record(False)
+    assert not c.online and c.changed_at == 1.0
+    for _ in range(2):
+        clock.advance(1.0)
+        c.record(True)
+        assert not c.online and c.changed_at == 1.0
+    clock.advance(1.0)
+    c.record(False)  # a failure in between starts the count again
+    for _ in range(2):
+        clock.advance(1.0)
+        c.record(True)
+    assert not c.online
+    clock.advance(1.0)
+    c.record(True)
+    assert c.online and c.changed_at == 7.0
+    assert changes == [True, False, True]
+
+
+def test_connectivity_failures_before_any_answer_change_nothing() -> None:
+    clock = FakeClock(0.0)
+    changes: list[bool] = []
+    c = Connectivity(clock=clock)
+    c.on_change = changes.append
+    for _ in range(5):
+        clock.advance(1.0)
+        c.record(False)
+    assert not c.online and c.changed_at == 0.0 and changes == []
+
+
+# ----- the sync loop's manifest schedule -----
+
+
+class _Answer:
+    more = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seats": [], "events": [], "keys": [], "cursor": None}
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.manifests = 0
+
+    def manifest(self, cursor: str | None) -> _Answer:
+        self.manifests += 1
+        return _Answer()
+
+
+class _Outbox:
+    def set_meta(self, key: str, value: Any) -> None:
+        pass
+
+    def pending(self, limit: int = 100) -> list[Any]:
+        return []
+
+
+def test_sync_pulls_the_manifest_every_sync_interval_on_its_clock() -> None:
+    clock = FakeClock(0.0)
+    client = _Client()
+    connectivity = Connectivity(clock=clock)
+    worker = SyncWorker(
+        client,  # type: ignore[arg-type]
+        _Outbox(),  # type: ignore[arg-type]
+        Manifest(),
+        connectivity,
+        sync_interval_s=5.0,
+        monotonic=clock,
+    )
+    worker.run_once()
+    assert client.manifests == 1 and connectivity.online
+    clock.advance(4.9)
+    worker.run_once()  # online and within the interval: uploads only
+    assert client.manifests == 1
+    clock.advance(0.2)
+    worker.run_once()
+    assert client.manifests == 2
+    connectivity.online = False  # offline: every round asks for the manifest
+    worker.run_once()
+    assert client.manifests == 3
