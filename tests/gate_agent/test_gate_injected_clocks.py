@@ -139,10 +139,16 @@ class Gate:
         self.clock.advance(self.verdict_s)
 
     def show(self, *codes: str) -> None:
-        """One frame holding codes; returns once the pipeline has decoded it."""
+        """One frame holding codes, then an empty one; returns once the pipeline has decoded the
+        empty frame, so it has finished with the codes (judged them, or dropped them as held)."""
+        self._frame(list(codes))
+        self._frame([])
+
+    def _frame(self, codes: list[str]) -> None:
         index = len(self.decoder.scenes)
-        self.decoder.scenes.append(list(codes))
+        self.decoder.scenes.append(codes)
         self.scene.frames.put(np.full((1, 1), index, dtype=np.int32))
+        # taken and decoded before the next frame is put: the one-frame slot never drops one
         wait_until(lambda: self.pipeline.decoded_frames > index, timeout=10)
 
     def texts(self) -> list[str]:
