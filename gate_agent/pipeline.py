@@ -99,9 +99,11 @@ class Pipeline:
         dedup_s: float = 2.0,
         camera_retry_s: float = 2.0,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         supervisor: Supervisor | None = None,
     ) -> None:
-        self.wall = wall
+        # both clocks are injectable, so tests move time instead of sleeping through it
+        self.wall, self.monotonic = wall, monotonic
         # the agent hands in its supervisor (shared with the scanner inputs); alone, we own one
         self._own_supervisor = supervisor is None
         self.supervisor = supervisor if supervisor is not None else Supervisor()
@@ -116,8 +118,8 @@ class Pipeline:
         self.last_frame: LastFrame | None = None
         self.camera_error: str | None = None
         # monotonic times each thread last proved it is alive (the watchdog reads these)
-        self.capture_beat = time.monotonic()
-        self.decode_beat = time.monotonic()
+        self.capture_beat = self.monotonic()
+        self.decode_beat = self.monotonic()
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -140,7 +142,7 @@ class Pipeline:
         self.source.close()
 
     def healthy(self, stall_s: float) -> bool:
-        now = time.monotonic()
+        now = self.monotonic()
         return now - self.capture_beat < stall_s and now - self.decode_beat < stall_s
 
     def stats(self) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class Pipeline:
 
     def _capture(self) -> None:
         while not self._stop.is_set():
-            self.capture_beat = time.monotonic()
+            self.capture_beat = self.monotonic()
             if not self.camera_ok:
                 try:
                     self.source.open()
@@ -201,12 +203,12 @@ class Pipeline:
                 if self.source.finished:
                     self._stop.wait(0.5)
                 continue
-            self.slot.put(frame, self.wall(), time.monotonic())
+            self.slot.put(frame, self.wall(), self.monotonic())
             fault_point("gate.capture")  # tests kill this thread here; the supervisor restarts it
 
     def _decode(self) -> None:
         while not self._stop.is_set():
-            self.decode_beat = time.monotonic()
+            self.decode_beat = self.monotonic()
             item = self.slot.take(timeout=0.25)
             if item is None:
                 continue
@@ -221,7 +223,7 @@ class Pipeline:
             self.last_frame = LastFrame(
                 item.frame, tuple(tuple(c.corners) for c in codes), self.decoded_frames
             )
-            now = time.monotonic()
+            now = self.monotonic()
             for code in codes:
                 self.codes_seen += 1
                 if not self.dedup.fresh(code.text, now):
@@ -233,4 +235,4 @@ class Pipeline:
                     # the outbox or an indicator failed; the next code must still be judged
                     logger.exception("deciding a scan failed")
                 finally:
-                    self.dedup.touch(code.text, time.monotonic())
+                    self.dedup.touch(code.text, self.monotonic())

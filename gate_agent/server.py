@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,10 @@ class LoginGuard:
         lock_s: float = LOGIN_LOCK_S,
         global_max_fails: int = LOGIN_GLOBAL_MAX_FAILS,
         global_window_s: float = LOGIN_GLOBAL_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_fails, self.lock_s = max_fails, lock_s
+        self.clock = clock  # the login handler's `now`; injectable so tests need not sleep
         self.global_max_fails, self.global_window_s = global_max_fails, global_window_s
         self._fails: dict[str, int] = {}
         self._locked_until: dict[str, float] = {}
@@ -204,7 +207,7 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(pin, str) or not pin or len(pin) > 64:
         return _error(400, "VALIDATION_ERROR", "pin: required, a string of digits")
     # From the claim to the verdict nothing is awaited: the count and the decision are one step.
-    now, peer = time.monotonic(), _peer(request)
+    now, peer = guard.clock(), _peer(request)
     wait = guard.claim(peer, now)
     if wait > 0:
         return _locked(wait)
@@ -487,13 +490,14 @@ def make_dashboard(
     *,
     login_max_fails: int = LOGIN_MAX_FAILS,
     login_lock_s: float = LOGIN_LOCK_S,
+    login_clock: Callable[[], float] = time.monotonic,
     preview_fps: float = PREVIEW_FPS,
     preview_max_clients: int = PREVIEW_MAX_CLIENTS,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers, same_origin, require_session])
     app[AGENT] = agent
     app[SOCKETS] = set()
-    app[GUARD] = LoginGuard(login_max_fails, login_lock_s)
+    app[GUARD] = LoginGuard(login_max_fails, login_lock_s, clock=login_clock)
     app[PREVIEW] = PreviewEncoder(lambda: agent.pipeline.last_frame)
     app[PREVIEW_OPTS] = {"fps": preview_fps, "max_clients": preview_max_clients, "clients": 0}
     app[CLOSING] = asyncio.Event()

@@ -33,13 +33,20 @@ UPLOAD_BATCH = 100
 
 
 class Connectivity:
-    def __init__(self, *, fail_threshold: int = 2, ok_threshold: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        fail_threshold: int = 2,
+        ok_threshold: int = 2,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.online = False  # until central has answered
+        self.clock = clock  # wall time of changed_at; injectable so tests need not sleep
         self.fail_threshold, self.ok_threshold = fail_threshold, ok_threshold
         self._fails = self._oks = 0
         self._answered = False
         self._lock = threading.Lock()
-        self.changed_at = time.time()
+        self.changed_at = self.clock()
         self.on_change: Callable[[bool], None] | None = None
 
     def record(self, ok: bool) -> None:
@@ -57,7 +64,7 @@ class Connectivity:
                     self.online = False
             changed = before != self.online
             if changed:
-                self.changed_at = time.time()
+                self.changed_at = self.clock()
         if changed:
             if self.online:
                 logger.info("central reachable")
@@ -92,8 +99,10 @@ class SyncWorker:
         backoff_max_s: float = 4.0,
         on_manifest: Callable[[], None] | None = None,
         revocation: Revocation | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.revocation = revocation
+        self.monotonic = monotonic  # schedules manifest pulls; injectable so tests need not sleep
         self.client, self.outbox, self.manifest = client, outbox, manifest
         self.connectivity = connectivity
         self.sync_interval_s = sync_interval_s
@@ -154,7 +163,7 @@ class SyncWorker:
             self._wake.clear()
 
     def run_once(self) -> None:
-        if time.monotonic() >= self._next_manifest or not self.connectivity.online:
+        if self.monotonic() >= self._next_manifest or not self.connectivity.online:
             self.pull_manifest()
         self.upload_pending()
 
@@ -174,7 +183,7 @@ class SyncWorker:
                 self.on_manifest()
             if not answer.more:
                 break
-        self._next_manifest = time.monotonic() + self.sync_interval_s
+        self._next_manifest = self.monotonic() + self.sync_interval_s
 
     def upload_pending(self) -> None:
         while not self._stop.is_set():

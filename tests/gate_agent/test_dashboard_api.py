@@ -8,7 +8,7 @@ import asyncio
 import datetime
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from gate_agent.agent import GateAgent
 from gate_agent.config import load_config
-from gate_agent.server import make_dashboard
+from gate_agent.server import PREVIEW_OPTS, make_dashboard
 from hardware.fake_sources import SyntheticSource
 from hardware.indicators import FakeIndicator
 from tests.gate_agent.central_proc import free_port, wait_until
@@ -55,8 +55,27 @@ async def _login(client: TestClient) -> None:
     assert (await client.post("/api/login", json={"pin": PIN})).status == 200
 
 
+class FakeClock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    """Polls check() without blocking the event loop the test server runs on."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"condition not met within {timeout}s"
+        await asyncio.sleep(0.02)
+
+
 async def test_five_wrong_pins_lock_login_then_it_unlocks(agent: GateAgent) -> None:
-    app = make_dashboard(agent, login_lock_s=1.5)
+    clock = FakeClock()
+    app = make_dashboard(agent, login_lock_s=1.5, login_clock=clock)
     async with TestClient(TestServer(app)) as staff, TestClient(TestServer(app)) as guesser:
         await _login(staff)  # a session opened before the guessing
         for left in (4, 3, 2, 1):
@@ -68,7 +87,9 @@ async def test_five_wrong_pins_lock_login_then_it_unlocks(agent: GateAgent) -> N
         right = await guesser.post("/api/login", json={"pin": PIN})
         assert right.status == 429 and (await right.json())["error_code"] == "RATE_LIMITED"
         assert (await staff.get("/api/status")).status == 200  # staff on duty stay logged in
-        await asyncio.sleep(1.6)
+        clock.now += 1.4  # not yet: the lock lasts login_lock_s
+        assert (await guesser.post("/api/login", json={"pin": PIN})).status == 429
+        clock.now += 0.2
         assert (await guesser.post("/api/login", json={"pin": PIN})).status == 200
         # a success clears the count: four more wrong PINs do not lock yet
         for _ in range(4):
@@ -194,8 +215,8 @@ async def test_preview_outlines_the_code_at_a_bounded_rate(agent: GateAgent) -> 
         assert third.status == 503
         second.close()
         resp.close()
-        # a viewer that left frees its place
-        await asyncio.sleep(0.6)
+        # a viewer that left frees its place (once the server has seen it go)
+        await eventually(lambda: app[PREVIEW_OPTS]["clients"] < 2)
         again = await client.get("/api/preview.mjpg")
         assert again.status == 200
         again.close()
