@@ -52,6 +52,9 @@ class HotStatement:
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
+            if "POSTCOMPILE" in str(compiled):
+                # an IN list is expanded per execution: no one text to prepare
+                raise ValueError("a HotStatement cannot hold an IN list; use OR of equalities")
             defaults = compiled.construct_params(_check=False)
             found = Compiled(
                 str(compiled),

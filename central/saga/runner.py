@@ -34,14 +34,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit, is_outage
+from central.direct_sql import DirectPool
 from central.errors import ApiError
 from central.faults import fault_point
+from central.saga import statements as hot
 from central.saga.schema import saga_steps, sagas
 from central.saga.wakeups import Wakeups, saga_topic
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("RUNNING", "COMPENSATING")
+ACTIVE = hot.ACTIVE
 UNDO = "undo:"
 
 
@@ -182,6 +184,8 @@ class SagaRunner:
         self.engine = engine
         # Single statements need no BEGIN/COMMIT round trips (each one costs a syscall pair).
         self._db = autocommit(engine)
+        # the statements a saga runs at every step, without SQLAlchemy's execution layer
+        self._direct = DirectPool.of(engine)
         self.definitions = {d.kind: d for d in definitions}
         self.owner = f"runner-{uuid.uuid4().hex[:12]}"
         self.lease_seconds = lease_seconds
@@ -195,21 +199,12 @@ class SagaRunner:
 
     # ----- reads -----
     async def get(self, saga_id: str) -> SagaRecord | None:
-        async with self._db.connect() as conn:
-            row = (await conn.execute(sa.select(sagas).where(sagas.c.saga_id == saga_id))).first()
-        return self._as_record(row._mapping) if row is not None else None
+        row = await self._direct.fetchrow(hot.GET, {"p_saga_id": saga_id})
+        return self._as_record(row) if row is not None else None
 
     async def find_by_reference(self, reference_id: str) -> SagaRecord | None:
-        async with self._db.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(sagas)
-                    .where(sagas.c.reference_id == reference_id)
-                    .order_by(sagas.c.created_at.desc())
-                    .limit(1)
-                )
-            ).first()
-        return self._as_record(row._mapping) if row is not None else None
+        row = await self._direct.fetchrow(hot.BY_REFERENCE, {"p_reference_id": reference_id})
+        return self._as_record(row) if row is not None else None
 
     async def wait_settled(self, saga_id: str, timeout: float) -> SagaRecord:
         """The saga once no one drives it (or as it is after `timeout` seconds): woken by the
@@ -271,82 +266,57 @@ class SagaRunner:
         """Take the saga (one conditional UPDATE) and read its recorded steps; None if taken."""
         now = self.clock()
         token = self._new_token()
-        values: dict[str, Any] = {
-            "lease_owner": token,
-            "lease_until": now + self.lease_seconds,
-            "status": status,
-            "updated_at": now,
+        params: dict[str, Any] = {
+            "p_saga_id": saga_id,
+            "p_now": now,
+            "p_lease_owner": token,
+            "p_lease_until": now + self.lease_seconds,
+            "p_status": status,
+            "p_updated_at": now,
         }
         if phase is not None:
-            values["phase"] = phase
-        # Free when WAITING in an allowed state, or an active saga whose holder's lease ran out.
-        free = sa.or_(
-            sagas.c.status.in_([s for s in allowed if s not in ACTIVE]),
-            sa.and_(
-                sagas.c.status.in_([s for s in allowed if s in ACTIVE]), sagas.c.lease_until < now
-            ),
-        )
-        async with self._db.connect() as conn:
-            row = (
-                await conn.execute(
-                    sagas.update()
-                    .where(sagas.c.saga_id == saga_id, free)
-                    .values(**values)
-                    .returning(*sagas.c)
-                )
-            ).first()
-            if row is None:
-                return None
-            steps = await self._step_rows(conn, saga_id)
-        record = self._as_record(row._mapping)
+            params["p_phase"] = phase
+        row = await self._direct.fetchrow(hot.take_lease(allowed, phase is not None), params)
+        if row is None:
+            return None
+        steps = await self._direct.fetch(hot.STEPS_OF, {"p_saga_id": saga_id})
+        record = self._as_record(row)
         ctx = SagaContext(record.saga_id, record.kind, record.data, lease=token)
         ctx.lease_until = now + self.lease_seconds
         for step in steps:
-            if step.status == "COMPENSATED":
-                ctx.compensated.add(step.step.removeprefix(UNDO))
-            elif step.status == "REFUSED":
-                ctx.refused.add(step.step)
+            name, output = step["step"], step["output"]
+            if step["status"] == "COMPENSATED":
+                ctx.compensated.add(name.removeprefix(UNDO))
+            elif step["status"] == "REFUSED":
+                ctx.refused.add(name)
             else:
-                ctx.done.add(step.step)
-                ctx.results[step.step] = json.loads(step.output) if step.output else None
+                ctx.done.add(name)
+                ctx.results[name] = json.loads(output) if output else None
         record.outputs = ctx.results
         return record, ctx
 
-    def _step_insert(self, ctx: SagaContext, step: str, status: str, output: Any) -> Any:
-        """The INSERT of one step outcome that lands only while our lease holds. On PostgreSQL
-        the lease row is share-locked by the same statement, so a takeover cannot slip in
-        between the check and the insert (SQLite serialises writers anyway)."""
-        now = self.clock()
-        lease_held = (
-            sa.select(sagas.c.saga_id)
-            .where(
-                sagas.c.saga_id == ctx.saga_id,
-                sagas.c.lease_owner == ctx.lease,
-                sagas.c.lease_until > now,
-            )
-            .with_for_update(read=True)
-        )
-        row = sa.select(
-            sa.literal(ctx.saga_id, sa.String),
-            sa.literal(step, sa.String),
-            sa.literal(status, sa.String),
-            sa.literal(json.dumps(output) if output is not None else None, sa.Text),
-            sa.literal(now, sa.Float),
-        ).where(lease_held.exists())
-        return saga_steps.insert().from_select(
-            ["saga_id", "step", "status", "output", "recorded_at"], row
-        )
+    def _step_params(self, ctx: SagaContext, step: str, status: str, output: Any) -> dict[str, Any]:
+        """hot.RECORD's parameters: one step outcome, landing only while our lease holds."""
+        return {
+            "p_saga_id": ctx.saga_id,
+            "p_lease": ctx.lease,
+            "p_now": self.clock(),
+            "p_step": step,
+            "p_step_status": status,
+            "p_output": json.dumps(output) if output is not None else None,
+        }
 
     async def _record(self, ctx: SagaContext, step: str, status: str, output: Any) -> None:
         """Record one step outcome (one statement); SagaBusy when the lease is no longer ours."""
         try:
-            async with self._db.connect() as conn:
-                inserted = await conn.execute(self._step_insert(ctx, step, status, output))
+            inserted = await self._direct.execute(
+                hot.RECORD, self._step_params(ctx, step, status, output)
+            )
         except IntegrityError:
             # Already recorded by whoever drove the saga before us and lost the lease after:
             # we no longer know what is true, so stop (the current holder carries on).
             raise SagaBusy(ctx.saga_id) from None
-        if inserted.rowcount != 1:
+        if inserted != 1:
             raise SagaBusy(ctx.saga_id)  # our lease lapsed (and maybe was taken): stop driving
 
     async def _flush(self, ctx: SagaContext) -> None:
@@ -359,26 +329,23 @@ class SagaRunner:
     async def _finish(self, ctx: SagaContext, status: str, **values: Any) -> None:
         """Set the saga's status and let go of the lease, only while it is still ours; with the
         step held back for it, recorded by the same statement (only if both land)."""
-        update = (
-            sagas.update()
-            .where(sagas.c.saga_id == ctx.saga_id, sagas.c.lease_owner == ctx.lease)
-            .values(status=status, lease_until=0, updated_at=self.clock(), **values)
-        )
+        params: dict[str, Any] = {
+            "p_saga_id": ctx.saga_id,
+            "p_lease": ctx.lease,
+            "p_status": status,
+            "p_updated_at": self.clock(),
+            **{f"p_{name}": value for name, value in values.items()},
+        }
         if ctx.pending is not None:
             step, output = ctx.pending
-            recorded = (
-                self._step_insert(ctx, step, "DONE", output)
-                .returning(saga_steps.c.saga_id)
-                .cte("recorded")
-            )
-            update = update.where(sa.exists(sa.select(recorded.c.saga_id))).add_cte(recorded)
+            params.update(self._step_params(ctx, step, "DONE", output))
+        statement = hot.finish(tuple(sorted(values)), ctx.pending is not None)
         try:
-            async with self._db.connect() as conn:
-                changed = await conn.execute(update)
+            changed = await self._direct.execute(statement, params)
         except IntegrityError:
             raise SagaBusy(ctx.saga_id) from None
         ctx.pending = None
-        if changed.rowcount != 1:
+        if changed != 1:
             raise SagaBusy(ctx.saga_id)
         self._leases.pop(ctx.saga_id, None)
         if status not in ACTIVE:
@@ -411,17 +378,17 @@ class SagaRunner:
 
     async def _extend(self, ctx: SagaContext) -> None:
         now = self.clock()
-        async with self._db.connect() as conn:
-            changed = await conn.execute(
-                sagas.update()
-                .where(
-                    sagas.c.saga_id == ctx.saga_id,
-                    sagas.c.lease_owner == ctx.lease,
-                    sagas.c.lease_until > now,
-                )
-                .values(lease_until=now + self.lease_seconds, updated_at=now)
-            )
-        if changed.rowcount != 1:
+        changed = await self._direct.execute(
+            hot.EXTEND,
+            {
+                "p_saga_id": ctx.saga_id,
+                "p_lease": ctx.lease,
+                "p_now": now,
+                "p_now_set": now,
+                "p_lease_until": now + self.lease_seconds,
+            },
+        )
+        if changed != 1:
             raise SagaBusy(ctx.saga_id)
         ctx.lease_until = now + self.lease_seconds
 
@@ -448,22 +415,22 @@ class SagaRunner:
         now = self.clock()
         token = self._new_token()
         encoded = json.dumps(data)
-        async with self._db.connect() as conn:
-            await conn.execute(
-                sagas.insert().values(
-                    saga_id=saga_id,
-                    kind=kind,
-                    status="RUNNING",
-                    phase=first,
-                    data=encoded,
-                    lease_owner=token,
-                    lease_until=now + self.lease_seconds,
-                    deadline=deadline,
-                    reference_id=reference_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        await self._direct.execute(
+            hot.START,
+            {
+                "p_saga_id": saga_id,
+                "p_kind": kind,
+                "p_status": "RUNNING",
+                "p_phase": first,
+                "p_data": encoded,
+                "p_lease_owner": token,
+                "p_lease_until": now + self.lease_seconds,
+                "p_deadline": deadline,
+                "p_reference_id": reference_id,
+                "p_created_at": now,
+                "p_updated_at": now,
+            },
+        )
         # Steps see the input as stored (a JSON round trip), so a replay sees exactly the same.
         ctx = SagaContext(saga_id, kind, MappingProxyType(json.loads(encoded)), lease=token)
         ctx.lease_until = now + self.lease_seconds
