@@ -207,22 +207,19 @@ async def serve(settings: Settings) -> None:
                 addresses = await start_atomic_services(stack, settings)
             else:
                 addresses = configured_addresses(settings)
+            if settings.seed_sample:
+                # before the public port opens: whoever sees it answer sees the sample event
+                await seed_sample(settings, addresses)
             workers = settings.worker_count()
             if workers == 1:
                 # one process does it all: no extra hop between the orchestrator and the rest
-                port, backends, _app = await start_orchestrator(stack, settings, addresses)
-                if settings.seed_sample:
-                    from central.sample import seed_sample_event
-
-                    await seed_sample_event(backends)
+                port, _backends, _app = await start_orchestrator(stack, settings, addresses)
             else:
                 from central.workers import WorkerPool
 
                 pool = WorkerPool(settings, addresses, workers)
                 stack.push_async_callback(pool.close)
                 port = await pool.start()
-                if settings.seed_sample:
-                    await seed_sample(settings, addresses)
             log.info(
                 "serving",
                 extra={"fields": {"url": f"{scheme}://{settings.host}:{port}", "port": port}},

@@ -18,12 +18,48 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import autocommit
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 from central.saga.schema import idempotency_keys as keys
 from central.saga.wakeups import Wakeups, idempotency_topic
 
 Answer = tuple[int, dict[str, Any]]
 MAX_KEY_LENGTH = 200
+
+
+# Two to four of these per purchase: built once, run on the driver (central/direct_sql.py).
+_THIS_KEY = (
+    keys.c.scope == sa.bindparam("p_scope", type_=sa.String),
+    keys.c.key == sa.bindparam("p_key", type_=sa.String),
+)
+_MINE = (*_THIS_KEY, keys.c.owner == sa.bindparam("p_owner", type_=sa.String))
+CLAIM = HotStatement(
+    keys.insert().values(
+        scope=sa.bindparam("p_scope", type_=sa.String),
+        key=sa.bindparam("p_key", type_=sa.String),
+        request_hash=sa.bindparam("p_request_hash", type_=sa.String),
+        owner=sa.bindparam("p_owner", type_=sa.String),
+        created_at=sa.bindparam("p_created_at", type_=sa.Float),
+    )
+)
+GET = HotStatement(sa.select(keys).where(*_THIS_KEY))
+TAKE_OVER = HotStatement(
+    keys.update()
+    .where(*_THIS_KEY, keys.c.owner == sa.bindparam("p_old_owner"), keys.c.status.is_(None))
+    .values(
+        owner=sa.bindparam("p_new_owner", type_=sa.String),
+        created_at=sa.bindparam("p_created_at", type_=sa.Float),
+    )
+)
+STORE = HotStatement(
+    keys.update()
+    .where(*_MINE)
+    .values(
+        status=sa.bindparam("p_status", type_=sa.Integer),
+        body=sa.bindparam("p_body", type_=sa.Text),
+    )
+)
+RELEASE = HotStatement(keys.delete().where(*_MINE))
 
 
 def request_hash(body: bytes) -> str:
@@ -41,6 +77,7 @@ class IdempotencyStore:
     ):
         # Every statement here stands alone: autocommit spares the BEGIN/COMMIT round trips.
         self.engine = autocommit(engine)
+        self.direct = DirectPool.of(engine)
         self.owner = uuid.uuid4().hex
         self.stale_after = stale_after
         self.wait = wait
@@ -62,15 +99,15 @@ class IdempotencyStore:
                 row = await self._get(scope, key)
                 if row is None:
                     continue  # the first attempt answered 5xx and let go; try to claim again
-                if row.request_hash != digest:
+                if row["request_hash"] != digest:
                     raise ApiError(
                         "IDEMPOTENCY_CONFLICT",
                         "this Idempotency-Key was used with a different body",
                     )
-                if row.status is not None:
-                    return int(row.status), json.loads(row.body)
-                if time.time() - row.created_at > self.stale_after and await self._take_over(
-                    scope, key, row.owner
+                if row["status"] is not None:
+                    return int(row["status"]), json.loads(row["body"])
+                if time.time() - row["created_at"] > self.stale_after and await self._take_over(
+                    scope, key, row["owner"]
                 ):
                     break
                 left = deadline - time.monotonic()
@@ -95,55 +132,48 @@ class IdempotencyStore:
         return status, body
 
     async def _claim(self, scope: str, key: str, digest: str) -> bool:
+        row = {
+            "p_scope": scope,
+            "p_key": key,
+            "p_request_hash": digest,
+            "p_owner": self.owner,
+            "p_created_at": time.time(),
+        }
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(
-                    keys.insert().values(
-                        scope=scope,
-                        key=key,
-                        request_hash=digest,
-                        owner=self.owner,
-                        created_at=time.time(),
-                    )
-                )
+            await self.direct.execute(CLAIM, row)
             return True
         except IntegrityError:
             return False
 
     async def _get(self, scope: str, key: str) -> Any:
-        async with self.engine.connect() as conn:
-            return (
-                await conn.execute(sa.select(keys).where(keys.c.scope == scope, keys.c.key == key))
-            ).first()
+        return await self.direct.fetchrow(GET, {"p_scope": scope, "p_key": key})
 
     async def _take_over(self, scope: str, key: str, old_owner: str) -> bool:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                keys.update()
-                .where(
-                    keys.c.scope == scope,
-                    keys.c.key == key,
-                    keys.c.owner == old_owner,
-                    keys.c.status.is_(None),
-                )
-                .values(owner=self.owner, created_at=time.time())
-            )
-        return result.rowcount == 1
+        changed = await self.direct.execute(
+            TAKE_OVER,
+            {
+                "p_scope": scope,
+                "p_key": key,
+                "p_old_owner": old_owner,
+                "p_new_owner": self.owner,
+                "p_created_at": time.time(),
+            },
+        )
+        return changed == 1
 
     async def _store(self, scope: str, key: str, status: int, body: dict[str, Any]) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(
-                keys.update()
-                .where(keys.c.scope == scope, keys.c.key == key, keys.c.owner == self.owner)
-                .values(status=status, body=json.dumps(body))
-            )
+        await self.direct.execute(
+            STORE,
+            {
+                "p_scope": scope,
+                "p_key": key,
+                "p_owner": self.owner,
+                "p_status": status,
+                "p_body": json.dumps(body),
+            },
+        )
         self.wakeups.notify(idempotency_topic(scope, key))
 
     async def _release(self, scope: str, key: str) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(
-                keys.delete().where(
-                    keys.c.scope == scope, keys.c.key == key, keys.c.owner == self.owner
-                )
-            )
+        await self.direct.execute(RELEASE, {"p_scope": scope, "p_key": key, "p_owner": self.owner})
         self.wakeups.notify(idempotency_topic(scope, key))

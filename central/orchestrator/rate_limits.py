@@ -4,6 +4,7 @@ the decision can never be taken on a number another request is about to change."
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -13,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central.db import Step, autocommit, create_tables
+from central.db import Step, create_tables
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 
 metadata = sa.MetaData()
@@ -34,35 +36,55 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@functools.cache
+def _count(dialect: str) -> HotStatement:
+    """One upsert that counts a request and answers the window's count: a window started at or
+    before p_stale_before starts again at p_now."""
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = sa.bindparam("p_now", type_=sa.BigInteger)
+    stale = rate_windows.c.window_started_ms <= sa.bindparam("p_stale_before", type_=sa.BigInteger)
+    return HotStatement(
+        insert(rate_windows)
+        .values(
+            bucket=sa.bindparam("p_bucket", type_=sa.String),
+            subject=sa.bindparam("p_subject", type_=sa.String),
+            window_started_ms=now,
+            hits=1,
+        )
+        .on_conflict_do_update(
+            index_elements=[rate_windows.c.bucket, rate_windows.c.subject],
+            set_={
+                "hits": sa.case((stale, 1), else_=rate_windows.c.hits + 1),
+                "window_started_ms": sa.case((stale, now), else_=rate_windows.c.window_started_ms),
+            },
+        )
+        .returning(rate_windows.c.hits, rate_windows.c.window_started_ms)
+    )
+
+
 class RateLimits:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = _now_ms) -> None:
         self.engine = engine
         self.clock = clock
-        self._insert: Any = (
-            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        # on every reserve, login and OTP: built once, run on the driver (central/direct_sql.py)
+        self._count = _count(engine.dialect.name)
+        self._direct = DirectPool.of(engine)
 
     async def hit(self, bucket: str, subject: str, *, limit: int, window_s: int) -> None:
         """Count one request of subject in bucket; RATE_LIMITED (with retry_after_s) past limit
         requests in a fixed window of window_s seconds."""
         now = self.clock()
-        stale = rate_windows.c.window_started_ms <= now - window_s * 1000
-        stmt = (
-            self._insert(rate_windows)
-            .values(bucket=bucket, subject=subject, window_started_ms=now, hits=1)
-            .on_conflict_do_update(
-                index_elements=[rate_windows.c.bucket, rate_windows.c.subject],
-                set_={
-                    "hits": sa.case((stale, 1), else_=rate_windows.c.hits + 1),
-                    "window_started_ms": sa.case(
-                        (stale, now), else_=rate_windows.c.window_started_ms
-                    ),
-                },
-            )
-            .returning(rate_windows.c.hits, rate_windows.c.window_started_ms)
+        row = await self._direct.fetchrow(
+            self._count,
+            {
+                "p_bucket": bucket,
+                "p_subject": subject,
+                "p_now": now,
+                "p_stale_before": now - window_s * 1000,
+            },
         )
-        async with autocommit(self.engine).connect() as conn:
-            hits, started = (await conn.execute(stmt)).one()
+        assert row is not None  # an upsert always answers its row
+        hits, started = row["hits"], row["window_started_ms"]
         if hits <= limit:
             return
         retry_after = max(1, math.ceil((started + window_s * 1000 - now) / 1000))
