@@ -465,24 +465,28 @@ class InventoryStore:
     ) -> SeatRecord:
         """`entry`: the admission's entry-log row, written in the same atomic write as the
         check-in when this call wins it (never when it loses or repeats a won check-in)."""
-        current = [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch]
-        if device_serial:
-            # a TR2 code admits only while its device is the seat's current one
-            current.append(seats.c.device_serial == device_serial)
-        admit = (
-            seats.update()
-            .where(seats.c.seat_id == seat_id, *current)
-            .values(
-                status="CHECKED_IN",
-                checked_in_at_ms=at_ms,
-                checked_in_gate_id=gate_id,
-                checked_in_scan_id=scan_id,
-                updated_seq=next_seq(self._dialect),
-                updated_at_ms=self.clock(),
+        direct = self.direct.direct and entry is not None
+        admit: Any = None
+        if not direct:  # the driver path runs its prebuilt CHECK_IN: nothing to build per scan
+            current = [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch]
+            if device_serial:
+                # a TR2 code admits only while its device is the seat's current one
+                current.append(seats.c.device_serial == device_serial)
+            admit = (
+                seats.update()
+                .where(seats.c.seat_id == seat_id, *current)
+                .values(
+                    status="CHECKED_IN",
+                    checked_in_at_ms=at_ms,
+                    checked_in_gate_id=gate_id,
+                    checked_in_scan_id=scan_id,
+                    updated_seq=next_seq(self._dialect),
+                    updated_at_ms=self.clock(),
+                )
             )
-        )
         for _ in range(CHECK_IN_ATTEMPTS):
-            if self.direct.direct and entry is not None:
+            if direct:
+                assert entry is not None
                 rows = await self._check_in_direct(
                     seat_id, owner_epoch, gate_id, scan_id, at_ms, device_serial, entry
                 )

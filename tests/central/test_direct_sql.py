@@ -109,3 +109,14 @@ async def test_the_driver_pool_closes_with_its_engine(engine: AsyncEngine) -> No
         r["thing_id"]
         for r in await DirectPool.of(engine).fetch(OF_KIND, {"p_kind": "x", "p_limit": 5})
     ] == ["a"]
+
+
+def test_an_in_list_is_refused_when_first_compiled(engine: AsyncEngine) -> None:
+    # an IN list is expanded per execution: no single text the driver could prepare
+    listed = HotStatement(sa.select(things).where(things.c.kind.in_(["x", "y"])))
+    with pytest.raises(ValueError, match="IN list"):
+        listed.for_driver(engine.dialect)
+    either = HotStatement(
+        sa.select(things).where(sa.or_(things.c.kind == "x", things.c.kind == "y"))
+    )
+    assert either.for_driver(engine.dialect).fixed == {"kind_1": "x", "kind_2": "y"}
