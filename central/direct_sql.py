@@ -18,15 +18,16 @@ difference.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
 
@@ -126,7 +127,7 @@ class DirectPool:
         """The statement's rows as mappings (a statement of its own: autocommit)."""
         if not self.direct:
             async with autocommit(self.engine).connect() as conn:
-                return list((await conn.execute(hot.statement, dict(params))).mappings().all())
+                return await _EngineTransaction(conn).fetch(hot, params)
         c = hot.for_driver(self.engine.dialect)
         async with _as_sqlalchemy_errors(c.sql, params):
             pool = await self._driver_pool()
@@ -140,12 +141,88 @@ class DirectPool:
         """Run a statement that answers no rows; how many rows it changed."""
         if not self.direct:
             async with autocommit(self.engine).connect() as conn:
-                return int((await conn.execute(hot.statement, dict(params))).rowcount or 0)
+                return await _EngineTransaction(conn).execute(hot, params)
         c = hot.for_driver(self.engine.dialect)
         async with _as_sqlalchemy_errors(c.sql, params):
             pool = await self._driver_pool()
             status = await pool.execute(c.sql, *c.args(params))
         return _rowcount(status)
+
+    # ----- several statements that stand or fall together -----
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One transaction (READ COMMITTED on PostgreSQL, as the engine's): committed when the
+        block ends, rolled back when it raises — the caller's own exception included, which is
+        how a caller undoes what it wrote after deciding against it."""
+        if not self.direct:
+            async with self.engine.begin() as conn:
+                yield _EngineTransaction(conn)
+            return
+        pool = await self._driver_pool()
+        async with _as_sqlalchemy_errors("BEGIN", {}):
+            conn = await pool.acquire()
+        try:
+            txn = conn.transaction()
+            async with _as_sqlalchemy_errors("BEGIN", {}):
+                await txn.start()
+            try:
+                yield _DriverTransaction(conn, self.engine.dialect)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await txn.rollback()
+                raise
+            async with _as_sqlalchemy_errors("COMMIT", {}):
+                await txn.commit()
+        finally:
+            await pool.release(conn)
+
+
+class Transaction(Protocol):
+    """Statements inside `DirectPool.transaction()`: the same calls as the pool's own."""
+
+    async def fetch(self, hot: HotStatement, params: Mapping[str, Any]) -> list[Row]: ...
+
+    async def fetchrow(self, hot: HotStatement, params: Mapping[str, Any]) -> Row | None: ...
+
+    async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int: ...
+
+
+class _EngineTransaction:
+    """SQLite (and the autocommit single statements): the engine's connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def fetch(self, hot: HotStatement, params: Mapping[str, Any]) -> list[Row]:
+        return list((await self.conn.execute(hot.statement, dict(params))).mappings().all())
+
+    async def fetchrow(self, hot: HotStatement, params: Mapping[str, Any]) -> Row | None:
+        return (await self.conn.execute(hot.statement, dict(params))).mappings().first()
+
+    async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int:
+        return int((await self.conn.execute(hot.statement, dict(params))).rowcount or 0)
+
+
+class _DriverTransaction:
+    """PostgreSQL: one asyncpg connection inside its transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, dialect: Dialect) -> None:
+        self.conn, self.dialect = conn, dialect
+
+    async def fetch(self, hot: HotStatement, params: Mapping[str, Any]) -> list[Row]:
+        c = hot.for_driver(self.dialect)
+        async with _as_sqlalchemy_errors(c.sql, params):
+            return list(await self.conn.fetch(c.sql, *c.args(params)))
+
+    async def fetchrow(self, hot: HotStatement, params: Mapping[str, Any]) -> Row | None:
+        rows = await self.fetch(hot, params)
+        return rows[0] if rows else None
+
+    async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int:
+        c = hot.for_driver(self.dialect)
+        async with _as_sqlalchemy_errors(c.sql, params):
+            return _rowcount(await self.conn.execute(c.sql, *c.args(params)))
 
 
 _DEAD_CONNECTION = (

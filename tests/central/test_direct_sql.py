@@ -120,3 +120,39 @@ def test_an_in_list_is_refused_when_first_compiled(engine: AsyncEngine) -> None:
         sa.select(things).where(sa.or_(things.c.kind == "x", things.c.kind == "y"))
     )
     assert either.for_driver(engine.dialect).fixed == {"kind_1": "x", "kind_2": "y"}
+
+
+class Undecided(Exception):
+    """The caller's own reason to undo what its transaction wrote."""
+
+
+async def test_a_transaction_commits_together_or_not_at_all(engine: AsyncEngine) -> None:
+    direct = DirectPool.of(engine)
+    async with direct.transaction() as txn:
+        assert await txn.execute(ADD, row("a", "x")) == 1
+        assert await txn.execute(ADD, row("b", "x")) == 1
+        # the transaction sees its own rows before it commits
+        assert [r["thing_id"] for r in await txn.fetch(OF_KIND, {"p_kind": "x", "p_limit": 9})] == [
+            "a",
+            "b",
+        ]
+    # the caller's own exception undoes the block's writes, and reaches the caller unchanged
+    with pytest.raises(Undecided):
+        async with direct.transaction() as txn:
+            await txn.execute(ADD, row("c", "x"))
+            assert await txn.execute(FINISH, {"p_kind": "x"}) == 3
+            raise Undecided
+    # a statement that fails mid-way (a duplicate key) undoes the statements before it
+    with pytest.raises(sa.exc.IntegrityError):
+        async with direct.transaction() as txn:
+            await txn.execute(ADD, row("d", "x"))
+            await txn.execute(ADD, row("a", "again"))
+    rows = await direct.fetch(OF_KIND, {"p_kind": "x", "p_limit": 9})
+    assert [(r["thing_id"], r["done"]) for r in rows] == [("a", False), ("b", False)]
+    async with direct.transaction() as txn:
+        assert (await txn.fetchrow(OF_KIND, {"p_kind": "x", "p_limit": 9}))["thing_id"] == "a"
+        assert await txn.fetchrow(OF_KIND, {"p_kind": "none", "p_limit": 9}) is None
+    if direct.direct:
+        # every connection went back to the pool, the failed and the undone ones too
+        pool = await direct._driver_pool()
+        assert pool.get_size() >= 1 and pool.get_idle_size() == pool.get_size()
