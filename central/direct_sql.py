@@ -177,6 +177,23 @@ class DirectPool:
         finally:
             await pool.release(conn)
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Transaction]:
+        """One connection for a few statements, each its own autocommit transaction: for a
+        session-level advisory lock taken before a statement and released after it."""
+        if not self.direct:
+            async with autocommit(self.engine).connect() as conn:
+                yield _EngineTransaction(conn)
+            return
+        pool = await self._driver_pool()
+        async with _as_sqlalchemy_errors("connect", {}):
+            conn = await pool.acquire()
+        try:
+            yield _DriverTransaction(conn, self.engine.dialect)
+        finally:
+            # asyncpg's reset on release drops what a cancelled caller left behind (its locks)
+            await pool.release(conn)
+
 
 class Transaction(Protocol):
     """Statements inside `DirectPool.transaction()`: the same calls as the pool's own."""
@@ -205,7 +222,7 @@ class _EngineTransaction:
 
 
 class _DriverTransaction:
-    """PostgreSQL: one asyncpg connection inside its transaction."""
+    """PostgreSQL: one asyncpg connection (inside a transaction, or a session's)."""
 
     def __init__(self, conn: asyncpg.Connection, dialect: Dialect) -> None:
         self.conn, self.dialect = conn, dialect

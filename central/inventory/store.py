@@ -12,6 +12,7 @@ the same order for free.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -161,6 +162,95 @@ def _check_in_statement(with_device: bool) -> HotStatement:
 CHECK_IN = {with_device: _check_in_statement(with_device) for with_device in (False, True)}
 
 
+def _cursor_lock() -> sa.ScalarSelect[Any]:
+    """The cursor lock as an uncorrelated sub-select: taken inside the writing statement and
+    released by its own (autocommit) commit."""
+    return sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
+
+
+@functools.cache
+def _hold_statement(dialect: str, with_limit: bool) -> HotStatement:
+    """ReserveSeat's one UPDATE: the seat is free (or its hold lapsed) and, with a limit, the
+    user holds fewer than p_max_holds live seats. Parameters: p_seat_id, p_user_id, p_hold_id,
+    p_now, p_until, p_updated_at [, p_max_holds]."""
+    held = seats.c.status == "HELD"
+    now = sa.bindparam("p_now", type_=sa.BigInteger)
+    user = sa.bindparam("p_user_id", type_=sa.String)
+    where: list[Any] = [
+        seats.c.seat_id == sa.bindparam("p_seat_id"),
+        sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms <= now)),
+    ]
+    if with_limit:
+        mine = seats.alias("mine")  # not correlated to the row being updated
+        live = (
+            sa.select(sa.func.count())
+            .select_from(mine)
+            .where(
+                mine.c.held_by_user_id == user, mine.c.status == "HELD", mine.c.held_until_ms > now
+            )
+            .scalar_subquery()
+        )
+        where.append(live < sa.bindparam("p_max_holds", type_=sa.Integer))
+    if dialect == "postgresql":
+        where.append(_cursor_lock().is_not(None))
+    return HotStatement(
+        seats.update()
+        .where(*where)
+        .values(
+            status="HELD",
+            hold_id=sa.bindparam("p_hold_id", type_=sa.String),
+            held_by_user_id=user,
+            held_until_ms=sa.bindparam("p_until", type_=sa.BigInteger),
+            # Taking over a lapsed hold records how that hold ended.
+            last_hold_id=sa.case((held, seats.c.hold_id), else_=seats.c.last_hold_id),
+            last_hold_outcome=sa.case((held, "EXPIRED"), else_=seats.c.last_hold_outcome),
+            updated_seq=next_seq(dialect),
+            updated_at_ms=sa.bindparam("p_updated_at", type_=sa.BigInteger),
+        )
+        .returning(*seats.c)
+    )
+
+
+@functools.cache
+def _sell_statement(dialect: str) -> HotStatement:
+    """ConfirmSeat's one UPDATE: the seat is still held by this hold, for this user, unexpired.
+    Parameters: p_seat_id, p_user_id, p_hold_id, p_now, p_updated_at."""
+    user = sa.bindparam("p_user_id", type_=sa.String)
+    hold = sa.bindparam("p_hold_id", type_=sa.String)
+    where: list[Any] = [
+        seats.c.seat_id == sa.bindparam("p_seat_id"),
+        seats.c.status == "HELD",
+        seats.c.hold_id == hold,
+        seats.c.held_by_user_id == user,
+        seats.c.held_until_ms > sa.bindparam("p_now", type_=sa.BigInteger),
+    ]
+    if dialect == "postgresql":
+        where.append(_cursor_lock().is_not(None))
+    return HotStatement(
+        seats.update()
+        .where(*where)
+        .values(
+            hold_id=sa.null(),
+            held_by_user_id=sa.null(),
+            held_until_ms=sa.null(),
+            status="SOLD",
+            owner_user_id=user,
+            owner_epoch=seats.c.owner_epoch + 1,
+            last_hold_id=hold,
+            last_hold_outcome="SOLD",
+            updated_seq=next_seq(dialect),
+            updated_at_ms=sa.bindparam("p_updated_at", type_=sa.BigInteger),
+        )
+        .returning(*seats.c)
+    )
+
+
+# One user's reserves in turn (the two-key form: its key space never meets the cursor lock).
+_USER_KEY = (sa.literal(USER_LOCK_NAMESPACE, sa.Integer), sa.func.hashtext(sa.bindparam("p_user")))
+USER_LOCK = HotStatement(sa.select(sa.func.pg_advisory_lock(*_USER_KEY)))
+USER_UNLOCK = HotStatement(sa.select(sa.func.pg_advisory_unlock(*_USER_KEY)))
+
+
 def _not_found(seat_id: str) -> InventoryError:
     return InventoryError(Kind.NOT_FOUND, "SEAT_NOT_FOUND", f"no seat {seat_id}")
 
@@ -208,6 +298,24 @@ class InventoryStore:
                 await conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, hashtext(:u))"), key)
             return list(rows)
 
+    async def _write_hot(
+        self, hot: HotStatement, params: dict[str, Any], *, serialize_user: str | None = None
+    ) -> SeatRecord | None:
+        """`_write_statement` for a statement built once: the same locks, on the driver."""
+        if not self.direct.direct:
+            async with self.direct.transaction() as txn:  # SQLite: one writer at a time
+                row = await txn.fetchrow(hot, params)
+        elif serialize_user is None:
+            row = await self.direct.fetchrow(hot, params)
+        else:
+            async with self.direct.session() as conn:
+                await conn.fetch(USER_LOCK, {"p_user": serialize_user})
+                try:
+                    row = await conn.fetchrow(hot, params)
+                finally:
+                    await conn.fetch(USER_UNLOCK, {"p_user": serialize_user})
+        return SeatRecord.from_row(row) if row is not None else None
+
     async def _update_one(
         self,
         seat_id: str,
@@ -236,19 +344,6 @@ class InventoryStore:
         return seat
 
     # ----- holds and sales -----
-    def _live_holds_of(self, user_id: str, now: int) -> sa.ScalarSelect[int]:
-        mine = seats.alias("mine")  # not correlated to the row being updated
-        return (
-            sa.select(sa.func.count())
-            .select_from(mine)
-            .where(
-                mine.c.held_by_user_id == user_id,
-                mine.c.status == "HELD",
-                mine.c.held_until_ms > now,
-            )
-            .scalar_subquery()
-        )
-
     async def reserve(
         self,
         seat_id: str,
@@ -260,22 +355,19 @@ class InventoryStore:
         """Hold the seat if it is free (or its hold lapsed) and, with a limit, the user holds
         fewer than max_active_holds live seats: both decided by the one UPDATE."""
         now = self.clock()
-        held = seats.c.status == "HELD"
-        where = [sa.or_(seats.c.status == "AVAILABLE", sa.and_(held, seats.c.held_until_ms <= now))]
+        params = {
+            "p_seat_id": seat_id,
+            "p_user_id": user_id,
+            "p_hold_id": hold_id,
+            "p_now": now,
+            "p_until": now + ttl_seconds * 1000,
+            "p_updated_at": self.clock(),
+        }
         if max_active_holds > 0:
-            where.append(self._live_holds_of(user_id, now) < max_active_holds)
-        won = await self._update_one(
-            seat_id,
-            where,
-            {
-                "status": "HELD",
-                "hold_id": hold_id,
-                "held_by_user_id": user_id,
-                "held_until_ms": now + ttl_seconds * 1000,
-                # Taking over a lapsed hold records how that hold ended.
-                "last_hold_id": sa.case((held, seats.c.hold_id), else_=seats.c.last_hold_id),
-                "last_hold_outcome": sa.case((held, "EXPIRED"), else_=seats.c.last_hold_outcome),
-            },
+            params["p_max_holds"] = max_active_holds
+        won = await self._write_hot(
+            _hold_statement(self._dialect, max_active_holds > 0),
+            params,
             serialize_user=user_id if max_active_holds > 0 else None,
         )
         if won is not None:
@@ -309,21 +401,14 @@ class InventoryStore:
 
     async def confirm(self, seat_id: str, user_id: str, hold_id: str) -> SeatRecord:
         now = self.clock()
-        won = await self._update_one(
-            seat_id,
-            [
-                seats.c.status == "HELD",
-                seats.c.hold_id == hold_id,
-                seats.c.held_by_user_id == user_id,
-                seats.c.held_until_ms > now,
-            ],
+        won = await self._write_hot(
+            _sell_statement(self._dialect),
             {
-                **_CLEAR_HOLD,
-                "status": "SOLD",
-                "owner_user_id": user_id,
-                "owner_epoch": seats.c.owner_epoch + 1,
-                "last_hold_id": hold_id,
-                "last_hold_outcome": "SOLD",
+                "p_seat_id": seat_id,
+                "p_user_id": user_id,
+                "p_hold_id": hold_id,
+                "p_now": now,
+                "p_updated_at": self.clock(),
             },
         )
         if won is not None:

@@ -156,3 +156,35 @@ async def test_a_transaction_commits_together_or_not_at_all(engine: AsyncEngine)
         # every connection went back to the pool, the failed and the undone ones too
         pool = await direct._driver_pool()
         assert pool.get_size() >= 1 and pool.get_idle_size() == pool.get_size()
+
+
+TRY_LOCK = HotStatement(
+    sa.select(sa.func.pg_try_advisory_lock(sa.bindparam("p_key", type_=sa.BigInteger)).label("got"))
+)
+UNLOCK = HotStatement(
+    sa.select(sa.func.pg_advisory_unlock(sa.bindparam("p_key", type_=sa.BigInteger)).label("freed"))
+)
+
+
+async def test_a_session_keeps_one_connection_across_its_statements(engine: AsyncEngine) -> None:
+    direct = DirectPool.of(engine)
+    async with direct.session() as conn:
+        assert await conn.execute(ADD, row("a", "x")) == 1
+        assert [
+            r["thing_id"] for r in await conn.fetch(OF_KIND, {"p_kind": "x", "p_limit": 9})
+        ] == ["a"]
+    # each statement committed on its own (SQLite's one connection is free again only now)
+    assert (await direct.fetchrow(OF_KIND, {"p_kind": "x", "p_limit": 9}))["thing_id"] == "a"
+    if not direct.direct:
+        return
+    # a session-level lock taken by one statement is still held at the next (same connection),
+    # and another session cannot take it until it is released
+    key = {"p_key": 7_314_999}
+    async with direct.session() as holder, direct.session() as other:
+        assert (await holder.fetchrow(TRY_LOCK, key))["got"] is True
+        assert (await holder.fetchrow(TRY_LOCK, key))["got"] is True  # re-entrant: same session
+        assert (await other.fetchrow(TRY_LOCK, key))["got"] is False
+        assert (await holder.fetchrow(UNLOCK, key))["freed"] is True
+        assert (await holder.fetchrow(UNLOCK, key))["freed"] is True
+        assert (await other.fetchrow(TRY_LOCK, key))["got"] is True
+        assert (await other.fetchrow(UNLOCK, key))["freed"] is True
