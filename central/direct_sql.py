@@ -118,6 +118,7 @@ class DirectPool:
                         dsn.render_as_string(hide_password=False),
                         min_size=0,
                         max_size=POOL_MAX,
+                        reset=_nothing_to_reset,
                     )
         return self._pool
 
@@ -188,10 +189,15 @@ class DirectPool:
         pool = await self._driver_pool()
         async with _as_sqlalchemy_errors("connect", {}):
             conn = await pool.acquire()
+        ended_well = False
         try:
             yield _DriverTransaction(conn, self.engine.dialect)
+            ended_well = True
         finally:
-            # asyncpg's reset on release drops what a cancelled caller left behind (its locks)
+            if not ended_well:
+                # A caller that failed or was cancelled may have left a session lock behind, and
+                # the pool no longer resets connections: this one is closed, not reused.
+                conn.terminate()
             await pool.release(conn)
 
 
@@ -240,6 +246,14 @@ class _DriverTransaction:
         c = hot.for_driver(self.dialect)
         async with _as_sqlalchemy_errors(c.sql, params):
             return _rowcount(await self.conn.execute(c.sql, *c.args(params)))
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """asyncpg's default reset on release (unlock all advisory locks, CLOSE ALL, UNLISTEN *,
+    RESET ALL) is a round trip after every statement, paid before `pool.fetch` returns. Nothing
+    here leaves that state behind: single statements and transactions set no session state (an
+    open transaction is still rolled back by asyncpg itself), and `session()` closes a connection
+    whose caller did not end cleanly instead of returning it."""
 
 
 _DEAD_CONNECTION = (

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from central.db import is_outage, make_engine
 from central.direct_sql import DirectPool, HotStatement
 from tests.central_process import free_port
+from tests.conftest import needs_postgres
 
 metadata = sa.MetaData()
 things = sa.Table(
@@ -188,3 +189,20 @@ async def test_a_session_keeps_one_connection_across_its_statements(engine: Asyn
         assert (await holder.fetchrow(UNLOCK, key))["freed"] is True
         assert (await other.fetchrow(TRY_LOCK, key))["got"] is True
         assert (await other.fetchrow(UNLOCK, key))["freed"] is True
+
+
+@needs_postgres  # session locks are PostgreSQL's
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_session_that_fails_leaves_no_lock_behind(engine: AsyncEngine) -> None:
+    direct = DirectPool.of(engine)
+    key = {"p_key": 7_314_998}
+    with pytest.raises(Undecided):
+        async with direct.session() as conn:
+            assert (await conn.fetchrow(TRY_LOCK, key))["got"] is True
+            raise Undecided  # gone before its unlock
+    # the pool resets nothing on release (a round trip saved per statement), so that connection
+    # had to be closed: on every connection the pool now holds, the lock is free
+    async with direct.session() as a, direct.session() as b:
+        for conn in (a, b):
+            assert (await conn.fetchrow(TRY_LOCK, key))["got"] is True
+            assert (await conn.fetchrow(UNLOCK, key))["freed"] is True
