@@ -387,13 +387,13 @@ class Ledger:
             # Lock the two rows in one fixed order so opposite transfers cannot deadlock.
             legs.sort(key=lambda leg: leg[0])
             try:
-                async with self.engine.begin() as conn:
+                async with self.direct.transaction() as txn:
                     if release_hold is not None:
-                        await release_in(conn, release_hold, self.clock())
+                        await release_in(txn, release_hold, self.clock())
                     results = {}
                     for user_id, amt, kind, leg_key in legs:
                         results[kind] = await self._apply(
-                            in_engine_transaction(conn),
+                            txn,
                             user_id=user_id,
                             amount=amt,
                             kind=kind,
