@@ -211,6 +211,12 @@ class Transaction(Protocol):
     async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int: ...
 
 
+def in_engine_transaction(conn: AsyncConnection) -> Transaction:
+    """Hot statements inside a transaction the caller began on the engine (any dialect): they
+    run through SQLAlchemy on `conn` and stand or fall with the rest of that transaction."""
+    return _EngineTransaction(conn)
+
+
 class _EngineTransaction:
     """SQLite (and the autocommit single statements): the engine's connection."""
 

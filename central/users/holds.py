@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
+from central.direct_sql import DirectPool, HotStatement, Row, Transaction
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
 from central.users.schema import credit_holds, users
@@ -46,47 +47,57 @@ class Hold:
         }
 
 
-def _hold(row: Any) -> Hold:
+def _hold(row: Row) -> Hold:
     return Hold(
-        hold_id=row.hold_id,
-        user_id=row.user_id,
-        amount=int(row.amount),
-        reference_id=row.reference_id,
-        status=row.status,
-        created_at=as_utc(row.created_at),
-        released_at=as_utc(row.released_at) if row.released_at else None,
+        hold_id=row["hold_id"],
+        user_id=row["user_id"],
+        amount=int(row["amount"]),
+        reference_id=row["reference_id"],
+        status=row["status"],
+        created_at=as_utc(row["created_at"]),
+        released_at=as_utc(row["released_at"]) if row["released_at"] else None,
     )
+
+
+# A reverse of a disputed transfer runs these in its transaction (ledger.py): built once.
+RELEASE = HotStatement(
+    credit_holds.update()
+    .where(
+        credit_holds.c.reference_id == sa.bindparam("p_reference_id"),
+        credit_holds.c.status == "ACTIVE",
+    )
+    .values(status="RELEASED", released_at=sa.bindparam("p_released_at", type_=sa.DateTime(True)))
+    .returning(*credit_holds.c)
+)
+UNHOLD = HotStatement(
+    users.update()
+    .where(users.c.user_id == sa.bindparam("p_user_id", type_=sa.String))
+    .values(held_credits=users.c.held_credits - sa.bindparam("p_amount", type_=sa.BigInteger))
+)
 
 
 async def active_hold(conn: AsyncConnection, reference_id: str) -> Hold | None:
     row = (
-        await conn.execute(
-            sa.select(credit_holds).where(
-                credit_holds.c.reference_id == reference_id, credit_holds.c.status == "ACTIVE"
+        (
+            await conn.execute(
+                sa.select(credit_holds).where(
+                    credit_holds.c.reference_id == reference_id, credit_holds.c.status == "ACTIVE"
+                )
             )
         )
-    ).first()
+        .mappings()
+        .first()
+    )
     return _hold(row) if row is not None else None
 
 
-async def release_in(conn: AsyncConnection, reference_id: str, now: datetime) -> Hold | None:
+async def release_in(db: Transaction, reference_id: str, now: datetime) -> Hold | None:
     """Inside the caller's transaction: end the ACTIVE hold for `reference_id` (None when there
     is none, e.g. already released by an earlier try)."""
-    row = (
-        await conn.execute(
-            credit_holds.update()
-            .where(credit_holds.c.reference_id == reference_id, credit_holds.c.status == "ACTIVE")
-            .values(status="RELEASED", released_at=now)
-            .returning(*credit_holds.c)
-        )
-    ).first()
+    row = await db.fetchrow(RELEASE, {"p_reference_id": reference_id, "p_released_at": now})
     if row is None:
         return None
-    await conn.execute(
-        users.update()
-        .where(users.c.user_id == row.user_id)
-        .values(held_credits=users.c.held_credits - row.amount)
-    )
+    await db.execute(UNHOLD, {"p_user_id": row["user_id"], "p_amount": row["amount"]})
     return _hold(row)
 
 
@@ -137,18 +148,22 @@ class HoldStore:
         return existing, False
 
     async def release(self, reference_id: str) -> Hold | None:
-        async with self.engine.begin() as conn:
-            return await release_in(conn, reference_id, self.clock())
+        async with DirectPool.of(self.engine).transaction() as txn:
+            return await release_in(txn, reference_id, self.clock())
 
     async def for_reference(self, reference_id: str) -> list[Hold]:
         async with autocommit(self.engine).connect() as conn:
             rows = (
-                await conn.execute(
-                    sa.select(credit_holds)
-                    .where(credit_holds.c.reference_id == reference_id)
-                    .order_by(credit_holds.c.created_at)
+                (
+                    await conn.execute(
+                        sa.select(credit_holds)
+                        .where(credit_holds.c.reference_id == reference_id)
+                        .order_by(credit_holds.c.created_at)
+                    )
                 )
-            ).all()
+                .mappings()
+                .all()
+            )
         return [_hold(r) for r in rows]
 
     async def held(self, user_id: str) -> int:

@@ -53,6 +53,27 @@ async def test_concurrent_debits_cannot_spend_a_held_amount(engine: AsyncEngine)
     assert entry.balance_after == 0
 
 
+async def test_a_refused_debit_reports_the_held_credits(engine: AsyncEngine) -> None:
+    ledger, holds = Ledger(engine), HoldStore(engine)
+    user_id = await new_user(engine, credits=100)
+    await holds.place(user_id, 60, "dispute:t2")
+    with pytest.raises(ApiError) as exc:
+        await ledger.post(user_id=user_id, amount=-41, kind="PURCHASE", key="over")
+    assert exc.value.code == "INSUFFICIENT_CREDITS"
+    assert exc.value.details == {
+        "current_balance": 100,
+        "required": 41,
+        "held_credits": 60,
+        "user_id": user_id,
+    }
+    entry, replayed = await ledger.post(user_id=user_id, amount=-40, kind="PURCHASE", key="fits")
+    assert not replayed and entry.balance_after == 60
+    # a credit is never held back
+    entry, _ = await ledger.post(user_id=user_id, amount=5, kind="REFUND", key="back")
+    assert entry.balance_after == 65
+    await assert_consistent(ledger, user_id, 65)
+
+
 async def test_one_live_hold_per_reference(engine: AsyncEngine) -> None:
     holds = HoldStore(engine)
     user_id = await new_user(engine, credits=100)

@@ -104,6 +104,37 @@ async def test_insufficient_credits_writes_nothing(engine: AsyncEngine) -> None:
     await assert_consistent(ledger, user_id, 10)
 
 
+async def test_repeat_answers_as_repeat_when_it_would_no_longer_fit(engine: AsyncEngine) -> None:
+    """The write is tried before the key is looked up: a refused repeat is still a repeat."""
+    ledger = Ledger(engine)
+    user_id = await new_user(engine, credits=50)
+    first, _ = await ledger.post(user_id=user_id, amount=-30, kind="PURCHASE", key="k")
+    again, replayed = await ledger.post(user_id=user_id, amount=-30, kind="PURCHASE", key="k")
+    assert replayed and again == first and again.balance_after == 20
+    with pytest.raises(ApiError) as exc:  # the key taken, and no room for this one either
+        await ledger.post(user_id=user_id, amount=-40, kind="PURCHASE", key="k")
+    assert exc.value.code == "IDEMPOTENCY_CONFLICT"
+    with pytest.raises(ApiError) as exc:  # the key taken, by an existing user's entry
+        await ledger.post(user_id=str(uuid.uuid4()), amount=-30, kind="PURCHASE", key="k")
+    assert exc.value.code == "IDEMPOTENCY_CONFLICT"
+    assert await ledger.count_entries() == 2
+    await assert_consistent(ledger, user_id, 20)
+
+
+async def test_a_conflicting_key_that_fits_moves_nothing(engine: AsyncEngine) -> None:
+    """The balance change and the refused entry are undone together."""
+    ledger = Ledger(engine)
+    user_id = await new_user(engine, credits=100)
+    await ledger.post(user_id=user_id, amount=-10, kind="PURCHASE", key="k")
+    for amount, kind in ((-5, "PURCHASE"), (5, "REFUND")):
+        with pytest.raises(ApiError) as exc:
+            await ledger.post(user_id=user_id, amount=amount, kind=kind, key="k")
+        assert exc.value.code == "IDEMPOTENCY_CONFLICT"
+    entry = await ledger.entry("k")
+    assert entry and entry.amount == -10 and entry.balance_after == 90
+    await assert_consistent(ledger, user_id, 90)
+
+
 async def test_unknown_user_is_user_not_found(engine: AsyncEngine) -> None:
     ledger = Ledger(engine)
     with pytest.raises(ApiError) as exc:
