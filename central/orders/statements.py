@@ -11,11 +11,19 @@ import functools
 import sqlalchemy as sa
 
 from central.direct_sql import HotStatement
-from central.orders.schema import orders
-from central.orders.states import OrderStatus
+from central.orders.schema import orders, transfers
+from central.orders.states import SEAT_BLOCKING_STATES, OrderStatus, TransferStatus
 
-# Ids and values the caller gives a new order (the rest is set by the create itself).
+# Ids and values the caller gives a new order or transfer (the rest is set by the create itself).
 ORDER_INSERTED = ("order_id", "user_id", "seat_id", "event_id", "credits_charged", "hold_id")
+TRANSFER_INSERTED = (
+    "transfer_id",
+    "seat_id",
+    "seller_user_id",
+    "buyer_user_id",
+    "credits_amount",
+    "initiated_by",
+)
 
 
 def _param(table: sa.Table, column: str) -> sa.BindParameter[object]:
@@ -43,6 +51,45 @@ CREATE_ORDER = HotStatement(
     )
     .returning(*orders.c)
 )
+
+TRANSFER_ROW = row_of(transfers, "transfer_id")
+
+# completed_at is left out, so NULL.
+CREATE_TRANSFER = HotStatement(
+    transfers.insert()
+    .values(
+        status=TransferStatus.INITIATED.value,
+        seller_confirmed=False,
+        buyer_confirmed=False,
+        created_at=_param(transfers, "created_at"),
+        updated_at=_param(transfers, "updated_at"),
+        **{name: _param(transfers, name) for name in TRANSFER_INSERTED},
+    )
+    .returning(*transfers.c)
+)
+
+# The transfer that holds the seat (the one-live-transfer index allows at most one).
+LIVE_TRANSFER_OF_SEAT = HotStatement(
+    sa.select(transfers.c.transfer_id, transfers.c.status).where(
+        transfers.c.seat_id == _param(transfers, "seat_id"),
+        sa.or_(*(transfers.c.status == s.value for s in SEAT_BLOCKING_STATES)),
+    )
+)
+
+
+@functools.cache
+def confirm(flag: str) -> HotStatement:
+    """Set one party's flag (and p_updated_at) only while the transfer awaits OTPs; answers the
+    changed row."""
+    return HotStatement(
+        transfers.update()
+        .where(
+            transfers.c.transfer_id == _param(transfers, "transfer_id"),
+            transfers.c.status == TransferStatus.PENDING_OTP.value,
+        )
+        .values({flag: True, "updated_at": _param(transfers, "updated_at")})
+        .returning(*transfers.c)
+    )
 
 
 @functools.cache

@@ -9,15 +9,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import autocommit
 from central.direct_sql import DirectPool, HotStatement, Row
 from central.errors import ApiError
 from central.orders.schema import orders, transfers
-from central.orders.statements import CREATE_ORDER, ORDER_INSERTED, ORDER_ROW, move, row_of
+from central.orders.statements import (
+    CREATE_ORDER,
+    CREATE_TRANSFER,
+    LIVE_TRANSFER_OF_SEAT,
+    ORDER_INSERTED,
+    ORDER_ROW,
+    TRANSFER_INSERTED,
+    TRANSFER_ROW,
+    confirm,
+    move,
+    row_of,
+)
 from central.orders.states import (
-    SEAT_BLOCKING_STATES,
     OrderStatus,
     TransferStatus,
     order_sources,
@@ -208,43 +218,27 @@ class OrderStore:
     async def create_transfer(self, fields: dict[str, Any]) -> Created:
         """Insert an INITIATED transfer; the partial unique index refuses a second live one."""
         now = utcnow()
-        values = {**fields, "status": TransferStatus.INITIATED.value}
-        values.update(
-            seller_confirmed=False,
-            buyer_confirmed=False,
-            created_at=now,
-            updated_at=now,
-            completed_at=None,
-        )
+        params = {f"p_{name}": fields.get(name) for name in TRANSFER_INSERTED}
+        params.update(p_created_at=now, p_updated_at=now)
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(transfers.insert().values(**values))
-                row = await _transfer_row(conn, fields["transfer_id"])
+            row = await self.direct.fetchrow(CREATE_TRANSFER, params)
             assert row is not None
             log.info("transfer %s initiated", fields["transfer_id"])
             return Created(transfer_view(row), True)
         except sa.exc.IntegrityError:
             pass
-        async with autocommit(self.engine).connect() as conn:
-            row = await _transfer_row(conn, fields["transfer_id"])
-            if row is not None:
-                _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
-                return Created(transfer_view(row), False)
-            live = (
-                await conn.execute(
-                    sa.select(transfers.c.transfer_id, transfers.c.status).where(
-                        transfers.c.seat_id == fields["seat_id"],
-                        transfers.c.status.in_([s.value for s in SEAT_BLOCKING_STATES]),
-                    )
-                )
-            ).first()
-        if live is not None and live.status == TransferStatus.DISPUTED.value:
+        row = await self._transfer_row(fields["transfer_id"])
+        if row is not None:
+            _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
+            return Created(transfer_view(row), False)
+        live = await self.direct.fetchrow(LIVE_TRANSFER_OF_SEAT, {"p_seat_id": fields["seat_id"]})
+        if live is not None and live["status"] == TransferStatus.DISPUTED.value:
             raise ApiError(
                 "SEAT_DISPUTED",
                 "this seat is under dispute and cannot be transferred until it is decided",
-                {"seat_id": fields["seat_id"], "transfer_id": live.transfer_id},
+                {"seat_id": fields["seat_id"], "transfer_id": live["transfer_id"]},
             )
-        active = live.transfer_id if live is not None else None
+        active = live["transfer_id"] if live is not None else None
         if active is None:  # the live transfer finished meanwhile; the caller may simply retry
             raise ApiError(
                 "TRANSFER_IN_PROGRESS",
@@ -258,11 +252,13 @@ class OrderStore:
         )
 
     async def get_transfer(self, transfer_id: str) -> dict[str, Any]:
-        async with autocommit(self.engine).connect() as conn:
-            row = await _transfer_row(conn, transfer_id)
+        row = await self._transfer_row(transfer_id)
         if row is None:
             raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
         return transfer_view(row)
+
+    async def _transfer_row(self, transfer_id: str) -> Row | None:
+        return await self.direct.fetchrow(TRANSFER_ROW, {"p_transfer_id": transfer_id})
 
     async def list_transfers(
         self,
@@ -331,17 +327,14 @@ class OrderStore:
     async def confirm_party(self, transfer_id: str, party: str) -> dict[str, Any]:
         """Record that one side verified its OTP; only a transfer awaiting OTPs takes it."""
         flag = "seller_confirmed" if party == "seller" else "buyer_confirmed"
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                transfers.update()
-                .where(transfers.c.transfer_id == transfer_id)
-                .where(transfers.c.status == TransferStatus.PENDING_OTP.value)
-                .values({flag: True, "updated_at": utcnow()})
-            )
-            row = await _transfer_row(conn, transfer_id)
+        params = {"p_transfer_id": transfer_id, "p_updated_at": utcnow()}
+        row = await self.direct.fetchrow(confirm(flag), params)
+        if row is not None:
+            return transfer_view(row)
+        row = await self._transfer_row(transfer_id)
         if row is None:
             raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
-        if result.rowcount == 1 or row[flag]:  # set now, or by an earlier try of this same call
+        if row[flag]:  # set by an earlier try of this same call
             return transfer_view(row)
         raise ApiError(
             "TRANSFER_INVALID_STATE",
@@ -406,11 +399,6 @@ async def _move(
             "another transfer of this seat is in progress; try again when it has ended",
             {key: entity_id},
         ) from None
-
-
-async def _transfer_row(conn: AsyncConnection, transfer_id: str) -> sa.RowMapping | None:
-    result = await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id))
-    return result.mappings().first()
 
 
 def _check_same(row: Row, fields: dict[str, Any], names: tuple[str, ...], key: str) -> None:
