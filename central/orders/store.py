@@ -9,14 +9,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import autocommit
-from central.direct_sql import DirectPool, HotStatement
+from central.direct_sql import DirectPool, HotStatement, Row
 from central.errors import ApiError
 from central.orders.schema import orders, transfers
+from central.orders.statements import (
+    CREATE_ORDER,
+    CREATE_TRANSFER,
+    LIVE_TRANSFER_OF_SEAT,
+    ORDER_INSERTED,
+    ORDER_ROW,
+    TRANSFER_INSERTED,
+    TRANSFER_ROW,
+    confirm,
+    move,
+    row_of,
+)
 from central.orders.states import (
-    SEAT_BLOCKING_STATES,
     OrderStatus,
     TransferStatus,
     order_sources,
@@ -30,7 +41,7 @@ ORDER_FIELDS = ("user_id", "seat_id", "event_id", "credits_charged", "hold_id")
 TRANSFER_FIELDS = ("seat_id", "seller_user_id", "buyer_user_id", "credits_amount", "initiated_by")
 
 
-def order_view(row: sa.RowMapping) -> dict[str, Any]:
+def order_view(row: Row) -> dict[str, Any]:
     return {
         "order_id": row["order_id"],
         "user_id": row["user_id"],
@@ -46,7 +57,7 @@ def order_view(row: sa.RowMapping) -> dict[str, Any]:
     }
 
 
-def transfer_view(row: sa.RowMapping) -> dict[str, Any]:
+def transfer_view(row: Row) -> dict[str, Any]:
     return {
         "transfer_id": row["transfer_id"],
         "seat_id": row["seat_id"],
@@ -100,31 +111,30 @@ class OrderStore:
     async def create_order(self, fields: dict[str, Any]) -> Created:
         """Insert a PENDING order under the caller's id; a repeat returns the stored one."""
         now = utcnow()
-        values = {**fields, "status": OrderStatus.PENDING.value}
-        values.update(created_at=now, updated_at=now, confirmed_at=None, reason=None)
+        params = {f"p_{name}": fields.get(name) for name in ORDER_INSERTED}
+        params.update(p_created_at=now, p_updated_at=now)
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(orders.insert().values(**values))
-                row = await _order_row(conn, fields["order_id"])
+            row = await self.direct.fetchrow(CREATE_ORDER, params)
             assert row is not None
             log.info("order %s created", fields["order_id"])
             return Created(order_view(row), True)
         except sa.exc.IntegrityError:
             pass
         # The id exists already: a retry of the same create, or a different order reusing the id.
-        async with autocommit(self.engine).connect() as conn:
-            row = await _order_row(conn, fields["order_id"])
+        row = await self._order_row(fields["order_id"])
         if row is None:  # the insert failed for another reason than the primary key
             raise ApiError("VALIDATION_ERROR", "order rejected by the database")
         _check_same(row, fields, ORDER_FIELDS, "order_id")
         return Created(order_view(row), False)
 
     async def get_order(self, order_id: str) -> dict[str, Any]:
-        async with autocommit(self.engine).connect() as conn:
-            row = await _order_row(conn, order_id)
+        row = await self._order_row(order_id)
         if row is None:
             raise ApiError("ORDER_NOT_FOUND", "no such order", {"order_id": order_id})
         return order_view(row)
+
+    async def _order_row(self, order_id: str) -> Row | None:
+        return await self.direct.fetchrow(ORDER_ROW, {"p_order_id": order_id})
 
     async def list_orders(
         self, filters: dict[str, str], limit: int, offset: int = 0
@@ -154,7 +164,7 @@ class OrderStore:
         if reason is not None:
             values["reason"] = reason
         row = await _transition(
-            self.engine, orders, "order_id", order_id, [x.value for x in sources], values, "order"
+            self.direct, orders, "order_id", order_id, [x.value for x in sources], values, "order"
         )
         return order_view(row)
 
@@ -208,43 +218,27 @@ class OrderStore:
     async def create_transfer(self, fields: dict[str, Any]) -> Created:
         """Insert an INITIATED transfer; the partial unique index refuses a second live one."""
         now = utcnow()
-        values = {**fields, "status": TransferStatus.INITIATED.value}
-        values.update(
-            seller_confirmed=False,
-            buyer_confirmed=False,
-            created_at=now,
-            updated_at=now,
-            completed_at=None,
-        )
+        params = {f"p_{name}": fields.get(name) for name in TRANSFER_INSERTED}
+        params.update(p_created_at=now, p_updated_at=now)
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(transfers.insert().values(**values))
-                row = await _transfer_row(conn, fields["transfer_id"])
+            row = await self.direct.fetchrow(CREATE_TRANSFER, params)
             assert row is not None
             log.info("transfer %s initiated", fields["transfer_id"])
             return Created(transfer_view(row), True)
         except sa.exc.IntegrityError:
             pass
-        async with autocommit(self.engine).connect() as conn:
-            row = await _transfer_row(conn, fields["transfer_id"])
-            if row is not None:
-                _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
-                return Created(transfer_view(row), False)
-            live = (
-                await conn.execute(
-                    sa.select(transfers.c.transfer_id, transfers.c.status).where(
-                        transfers.c.seat_id == fields["seat_id"],
-                        transfers.c.status.in_([s.value for s in SEAT_BLOCKING_STATES]),
-                    )
-                )
-            ).first()
-        if live is not None and live.status == TransferStatus.DISPUTED.value:
+        row = await self._transfer_row(fields["transfer_id"])
+        if row is not None:
+            _check_same(row, fields, TRANSFER_FIELDS, "transfer_id")
+            return Created(transfer_view(row), False)
+        live = await self.direct.fetchrow(LIVE_TRANSFER_OF_SEAT, {"p_seat_id": fields["seat_id"]})
+        if live is not None and live["status"] == TransferStatus.DISPUTED.value:
             raise ApiError(
                 "SEAT_DISPUTED",
                 "this seat is under dispute and cannot be transferred until it is decided",
-                {"seat_id": fields["seat_id"], "transfer_id": live.transfer_id},
+                {"seat_id": fields["seat_id"], "transfer_id": live["transfer_id"]},
             )
-        active = live.transfer_id if live is not None else None
+        active = live["transfer_id"] if live is not None else None
         if active is None:  # the live transfer finished meanwhile; the caller may simply retry
             raise ApiError(
                 "TRANSFER_IN_PROGRESS",
@@ -258,11 +252,13 @@ class OrderStore:
         )
 
     async def get_transfer(self, transfer_id: str) -> dict[str, Any]:
-        async with autocommit(self.engine).connect() as conn:
-            row = await _transfer_row(conn, transfer_id)
+        row = await self._transfer_row(transfer_id)
         if row is None:
             raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
         return transfer_view(row)
+
+    async def _transfer_row(self, transfer_id: str) -> Row | None:
+        return await self.direct.fetchrow(TRANSFER_ROW, {"p_transfer_id": transfer_id})
 
     async def list_transfers(
         self,
@@ -318,7 +314,7 @@ class OrderStore:
         if reason is not None:
             values["reason"] = reason
         row = await _transition(
-            self.engine,
+            self.direct,
             transfers,
             "transfer_id",
             transfer_id,
@@ -331,17 +327,14 @@ class OrderStore:
     async def confirm_party(self, transfer_id: str, party: str) -> dict[str, Any]:
         """Record that one side verified its OTP; only a transfer awaiting OTPs takes it."""
         flag = "seller_confirmed" if party == "seller" else "buyer_confirmed"
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                transfers.update()
-                .where(transfers.c.transfer_id == transfer_id)
-                .where(transfers.c.status == TransferStatus.PENDING_OTP.value)
-                .values({flag: True, "updated_at": utcnow()})
-            )
-            row = await _transfer_row(conn, transfer_id)
+        params = {"p_transfer_id": transfer_id, "p_updated_at": utcnow()}
+        row = await self.direct.fetchrow(confirm(flag), params)
+        if row is not None:
+            return transfer_view(row)
+        row = await self._transfer_row(transfer_id)
         if row is None:
             raise ApiError("TRANSFER_NOT_FOUND", "no such transfer", {"transfer_id": transfer_id})
-        if result.rowcount == 1 or row[flag]:  # set now, or by an earlier try of this same call
+        if row[flag]:  # set by an earlier try of this same call
             return transfer_view(row)
         raise ApiError(
             "TRANSFER_INVALID_STATE",
@@ -351,37 +344,26 @@ class OrderStore:
 
 
 async def _transition(
-    engine: AsyncEngine,
+    direct: DirectPool,
     table: sa.Table,
     key: str,
     entity_id: str,
     sources: list[str],
     values: dict[str, Any],
     noun: str,
-) -> sa.RowMapping:
+) -> Row:
     """Move one order or transfer to `values["status"]` with one conditional UPDATE from the
     allowed `sources`. A repeat of a transition already made answers the row unchanged (a
     retried saga step); anything else is <NOUN>_INVALID_STATE, and nothing is written."""
     to = values["status"]
-    where = table.c[key] == entity_id
-    try:
-        async with engine.begin() as conn:
-            row = None
-            if sources:
-                stmt = table.update().where(where, table.c.status.in_(sources)).values(**values)
-                row = (await conn.execute(stmt.returning(*table.c))).mappings().first()
-            if row is not None:
-                log.info("%s %s -> %s", noun, entity_id, to)
-                return row
-            row = (await conn.execute(sa.select(table).where(where))).mappings().first()
-    except sa.exc.IntegrityError:
-        # Only the one-live-transfer index can refuse a status change: a dispute while another
-        # transfer of the seat is under way.
-        raise ApiError(
-            "TRANSFER_IN_PROGRESS",
-            "another transfer of this seat is in progress; try again when it has ended",
-            {key: entity_id},
-        ) from None
+    if sources:
+        row = await _move(direct, table, key, entity_id, sources, values)
+        if row is not None:
+            log.info("%s %s -> %s", noun, entity_id, to)
+            return row
+    # Not moved: the row as it is now explains why (each statement is atomic on its own, so
+    # reading it apart from the UPDATE sees what a read inside its transaction would have).
+    row = await direct.fetchrow(row_of(table, key), {f"p_{key}": entity_id})
     upper = noun.upper()
     if row is None:
         raise ApiError(f"{upper}_NOT_FOUND", f"no such {noun}", {key: entity_id})
@@ -394,19 +376,32 @@ async def _transition(
     )
 
 
-async def _order_row(conn: AsyncConnection, order_id: str) -> sa.RowMapping | None:
-    result = await conn.execute(sa.select(orders).where(orders.c.order_id == order_id))
-    return result.mappings().first()
+async def _move(
+    direct: DirectPool,
+    table: sa.Table,
+    key: str,
+    entity_id: str,
+    sources: list[str],
+    values: dict[str, Any],
+) -> Row | None:
+    """The conditional UPDATE; the changed row, or None when the row was in no allowed state."""
+    columns = tuple(sorted(name for name in values if name != "status"))
+    hot = move(table, key, values["status"], tuple(sources), columns)
+    params = {f"p_{name}": values[name] for name in columns}
+    params[f"p_{key}"] = entity_id
+    try:
+        return await direct.fetchrow(hot, params)
+    except sa.exc.IntegrityError:
+        # Only the one-live-transfer index can refuse a status change: a dispute while another
+        # transfer of the seat is under way.
+        raise ApiError(
+            "TRANSFER_IN_PROGRESS",
+            "another transfer of this seat is in progress; try again when it has ended",
+            {key: entity_id},
+        ) from None
 
 
-async def _transfer_row(conn: AsyncConnection, transfer_id: str) -> sa.RowMapping | None:
-    result = await conn.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id))
-    return result.mappings().first()
-
-
-def _check_same(
-    row: sa.RowMapping, fields: dict[str, Any], names: tuple[str, ...], key: str
-) -> None:
+def _check_same(row: Row, fields: dict[str, Any], names: tuple[str, ...], key: str) -> None:
     differing = [n for n in names if row[n] != fields.get(n)]
     if differing:
         raise ApiError(

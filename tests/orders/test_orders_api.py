@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import pytest
 
+from central.errors import ApiError
+from central.orders.app import store_key
 from tests.orders.conftest import Api
 
 
@@ -76,6 +79,25 @@ async def test_hold_id_is_optional(api: Api) -> None:
     status, created = await api.call("POST", "/orders", body)
     assert status == 201
     assert created["data"]["hold_id"] is None
+
+
+async def test_concurrent_creates_of_one_order_insert_it_once(api: Api) -> None:
+    body = new_order()
+    results = await asyncio.gather(*(api.call("POST", "/orders", body) for _ in range(6)))
+    assert sorted(status for status, _ in results) == [200] * 5 + [201], results
+    assert len({str(answer["data"]) for _, answer in results}) == 1
+    assert await api.count("orders") == 1
+
+
+async def test_an_insert_refused_for_another_reason_than_the_id_is_a_validation_error(
+    api: Api,
+) -> None:
+    # the HTTP layer refuses negative credits first; the store must not mistake the database's
+    # refusal for a repeated create
+    with pytest.raises(ApiError) as refused:
+        await api.app[store_key].create_order(new_order(credits_charged=-1))
+    assert refused.value.code == "VALIDATION_ERROR"
+    assert await api.count("orders") == 0
 
 
 async def test_unknown_order_is_not_found(api: Api) -> None:
@@ -165,6 +187,22 @@ async def test_disallowed_transitions(api: Api, path: list[str], to: str, status
     assert err["details"]["status"] == status_now
     _, got = await api.call("GET", f"/orders/{order['order_id']}")
     assert got["data"]["status"] == status_now
+
+
+async def test_racing_confirm_and_fail_exactly_one_wins(api: Api) -> None:
+    order = await make_order(api)
+    targets = ["CONFIRMED", "FAILED"] * 4
+    results = await asyncio.gather(*(move(api, order["order_id"], to) for to in targets))
+    _, got = await api.call("GET", f"/orders/{order['order_id']}")
+    winner = got["data"]
+    for to, (status, answer) in zip(targets, results, strict=True):
+        if to == winner["status"]:
+            # the winner and its repeats answer the one row written once
+            assert (status, answer["data"]) == (200, winner)
+        else:
+            assert status == 409, answer
+            assert answer["error_code"] == "ORDER_INVALID_STATE"
+            assert answer["details"]["status"] == winner["status"]
 
 
 async def test_compensation_fails_a_confirmed_order(api: Api) -> None:

@@ -140,6 +140,28 @@ async def test_completed_at_and_dispute_reason(api: Api) -> None:
     assert rows[0]["dispute_reason"] == "wrong seat"
 
 
+async def test_a_disputed_seat_refuses_a_new_transfer(api: Api) -> None:
+    first = await make_transfer(api)
+    for to in ("PENDING_OTP", "COMPLETED"):
+        assert (await move(api, first["transfer_id"], to))[0] == 200
+    status, _ = await move(api, first["transfer_id"], "DISPUTED", reason="wrong seat")
+    assert status == 200
+    status, err = await api.call("POST", "/transfers", new_transfer(seat_id=first["seat_id"]))
+    assert err["error_code"] == "SEAT_DISPUTED", (status, err)
+    assert err["details"]["transfer_id"] == first["transfer_id"]
+
+
+async def test_no_dispute_while_the_seat_is_being_passed_on(api: Api) -> None:
+    first = await make_transfer(api)
+    for to in ("PENDING_OTP", "COMPLETED"):
+        assert (await move(api, first["transfer_id"], to))[0] == 200
+    await make_transfer(api, seat_id=first["seat_id"])
+    status, err = await move(api, first["transfer_id"], "DISPUTED", reason="wrong seat")
+    assert (status, err["error_code"]) == (409, "TRANSFER_IN_PROGRESS")
+    _, got = await api.call("GET", f"/transfers/{first['transfer_id']}")
+    assert got["data"]["status"] == "COMPLETED"
+
+
 async def test_a_dispute_needs_a_reason(api: Api) -> None:
     transfer = await make_transfer(api)
     await move(api, transfer["transfer_id"], "PENDING_OTP")
