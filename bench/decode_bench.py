@@ -73,13 +73,18 @@ def time_decode(decoder, frame: np.ndarray, iterations: int) -> tuple[float, flo
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1], found
 
 
+# what --quick sets; tests/docs/quick_runs.py reads it: documented commands that differ only in
+# these flags are the same run under --quick, so the docs test runs them once
+QUICK = {"iterations": 3}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--iterations", type=int, default=50, help="decodes per frame (50)")
     parser.add_argument("--quick", action="store_true", help="3 iterations: checks that it runs")
     args = parser.parse_args()
     if args.quick:
-        args.iterations = 3
+        vars(args).update(QUICK)
     payloads = ticket_payloads()
     usable, skipped = usable_decoders()
     decoders: dict[str, Any] = {}

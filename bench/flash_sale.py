@@ -195,6 +195,11 @@ async def race(
     return {"elapsed": elapsed, "lat": lat, "counts": counts, "paid_seats": paid_seats}
 
 
+# what --quick sets; tests/docs/quick_runs.py reads it: documented commands that differ only in
+# these flags are the same run under --quick, so the docs test runs them once
+QUICK = {"buyers": 8, "seats": 4, "concurrency": 8, "hold_ttl": 2}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--buyers", type=int, default=1000)
@@ -222,7 +227,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.buyers, args.seats, args.concurrency, args.hold_ttl = 8, 4, 8, 2
+        vars(args).update(QUICK)
     if args.json:
         with contextlib.redirect_stdout(sys.stderr):
             summary = await run(args)

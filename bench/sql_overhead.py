@@ -108,6 +108,11 @@ async def run(url: str, n: int, rounds: int) -> dict[str, object]:
         await engine.dispose()
 
 
+# what --quick sets; tests/docs/quick_runs.py reads it: documented commands that differ only in
+# these flags are the same run under --quick, so the docs test runs them once
+QUICK = {"statements": 200, "rounds": 1}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", help="a PostgreSQL URL (a database made and dropped)")
@@ -116,7 +121,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few hundred statements")
     args = parser.parse_args()
     if args.quick:
-        args.statements, args.rounds = 200, 1
+        vars(args).update(QUICK)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.postgres or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         try:

@@ -338,6 +338,11 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+# what --quick sets; tests/docs/quick_runs.py reads it: documented commands that differ only in
+# these flags are the same run under --quick, so the docs test runs them once
+QUICK = {"gates": 2, "seats": 20, "rates": [20, 40], "duration": 1.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=None)
@@ -364,7 +369,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.gates, args.seats, args.rates, args.duration = 2, 20, [20, 40], 1.0
+        vars(args).update(QUICK)
     if args.json:
         with contextlib.redirect_stdout(sys.stderr):
             rows = asyncio.run(main_async(args))

@@ -17,6 +17,9 @@ How a documented command is made runnable, and nothing else is changed:
 - `bench/` scripts get `--quick`; `bench/chaos.py` without `--fault` gets `--fault "gate network
   cut"` (tests/chaos runs every fault on the same plan; running them twice cost CI 3 minutes);
 - `[--flag]` (an optional part) runs the command twice: without it and with it;
+- a `bench/` command that under `--quick` is the same run as one that already went well in the
+  same document (it differs only in flags the bench's `QUICK` sets: tests/docs/quick_runs.py) is
+  not run again; only its command line is parsed, by the bench's own parser;
 - `…` after `--user-id` / `--device-token` is the `user_id` / `device_token` an earlier command of
   the same document printed; `…` as an exported value is a fresh random secret;
 - every literal loopback port (`--port N`, `127.0.0.1:N`, `localhost:N`, serve's default 8000,

@@ -19,6 +19,7 @@ import httpx
 
 from central.local_processes import free_port
 from tests.docs.documented import FILLED_FROM, PLACEHOLDER, Step, optional_variants
+from tests.docs.quick_runs import PARSE_ONLY, PARSED, quick_overrides, same_run_key
 
 POSTGRES_URL = os.environ.get("TR_TEST_POSTGRES_URL")
 AMQP_URL = os.environ.get("TR_TEST_AMQP_URL")
@@ -31,7 +32,7 @@ DEFAULT_PORTS = {"serve": 8000, "dashboard": 8080, "inventory_health": 8104}
 class Outcome:
     step: Step
     argv: list[str]
-    status: str  # "ok", "FAILED", "skipped: …", "not run: …"
+    status: str  # "ok", "ok (same run as #N under --quick)", "FAILED", "skipped: …", "not run: …"
     exit_code: int | None = None
     seconds: float = 0.0
     output: str = ""
@@ -61,6 +62,8 @@ class DocumentRun:
     database_prefix: str = field(default_factory=lambda: f"trdoc{uuid.uuid4().hex[:8]}")
     background: list[_Running] = field(default_factory=list)
     block: int = -1
+    # a bench run that went well -> its number in the report (tests/docs/quick_runs.py)
+    quick_runs: dict[tuple[object, ...], int] = field(default_factory=dict)
 
     # -- making a documented command runnable ------------------------------------------------
 
@@ -169,12 +172,41 @@ class DocumentRun:
             elif step.long_running:
                 self._run_server(step, argv)
             else:
-                self._run_once(step, argv)
+                self._run_once_unless_repeated(step, argv)
 
     def _log(self) -> Path:
         return self.work / f"cmd-{len(self.outcomes)}-{uuid.uuid4().hex[:6]}.log"
 
-    def _run_once(self, step: Step, argv: list[str]) -> None:
+    def _run_once_unless_repeated(self, step: Step, argv: list[str]) -> None:
+        """A bench command that is, under --quick, the same run as one that already went well in
+        this document only has its command line parsed: running it again would prove nothing new
+        and cost CI minutes (tests/docs/quick_runs.py says when two runs are the same)."""
+        key = self._same_run_key(step, argv)
+        earlier = self.quick_runs.get(key) if key else None
+        if key and earlier:
+            self._run_once(step, [sys.executable, "-c", PARSE_ONLY, *argv[1:]], argv)
+            outcome = self.outcomes[-1]
+            if outcome.status == "ok" and PARSED in outcome.output:
+                outcome.status = f"ok (same run as #{earlier} under --quick)"
+            else:
+                outcome.status = "FAILED"
+            return
+        self._run_once(step, argv)
+        if key and self.outcomes[-1].status == "ok":
+            self.quick_runs[key] = len(self.outcomes)  # numbered from 1 in the report
+
+    def _same_run_key(self, step: Step, argv: list[str]) -> tuple[object, ...] | None:
+        # a server left running in the background, or other exported settings, could make the
+        # same command line a different run: only commands alone with the same environment count
+        if not step.program.startswith("bench/") or self.background:
+            return None
+        overridden = quick_overrides(self.clone / step.program)
+        if overridden is None:
+            return None
+        return (same_run_key(argv, overridden), tuple(sorted(self.exports.items())))
+
+    def _run_once(self, step: Step, argv: list[str], shown: list[str] | None = None) -> None:
+        """Runs argv; the report shows `shown` (the documented command) if given."""
         log = self._log()
         started = time.monotonic()
         with log.open("wb") as out, open(self.work / "stdout.tmp", "wb") as stdout:
@@ -193,7 +225,7 @@ class DocumentRun:
         printed = (self.work / "stdout.tmp").read_text(errors="replace")
         output = printed + log.read_text(errors="replace")
         self._remember_printed(printed)
-        self._record(step, argv, code, time.monotonic() - started, output)
+        self._record(step, shown or argv, code, time.monotonic() - started, output)
 
     def _remember_printed(self, printed: str) -> None:
         try:

@@ -28,10 +28,10 @@ DOCUMENTS = {doc.name: doc for doc in documents(ROOT)}
 
 def report(name: str, outcomes: list[Outcome]) -> str:
     lines = [f"documented commands of {name}:"]
-    for o in outcomes:
+    for number, o in enumerate(outcomes, start=1):  # "same run as #N" refers to these numbers
         code = "" if o.exit_code is None else f"exit {o.exit_code}"
         shown = shlex.join(o.argv).replace(sys.executable, "python")
-        lines.append(f"  {o.status:<40} {code:<8} {o.seconds:6.1f} s  {shown}")
+        lines.append(f"  #{number:<3} {o.status:<40} {code:<8} {o.seconds:6.1f} s  {shown}")
     for o in outcomes:
         if o.failed:
             lines.append(f"--- output of the failed command: {shlex.join(o.argv)}")

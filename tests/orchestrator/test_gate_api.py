@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -22,6 +23,11 @@ from central.orchestrator.entry_log import EntryLogOutbox
 from central.orchestrator.routes.gate import scan_uuid
 from proto import inventory_pb2 as pb
 from proto.ticket_token import public_keys_from_json, verify_token
+
+# CI's size: 2,000 payloads, each of the eight mutations some 250 times; the 10,000 this test
+# first sent took 45 s on a quiet machine and 81 s in CI. The long run, with the same checks:
+# TR_GATE_FUZZ_PAYLOADS=10000 .venv/bin/python -m pytest tests/orchestrator/test_gate_api.py -k fuzz
+FUZZ_PAYLOADS = int(os.environ.get("TR_GATE_FUZZ_PAYLOADS", "2000"))
 
 
 def iso(ts: float) -> str:
@@ -259,7 +265,8 @@ async def test_upload_validation(tmp_path: Path) -> None:
 
 
 async def test_fuzzed_payloads_are_invalid_or_400_never_500(tmp_path: Path) -> None:
-    """10,000 random and mutated payloads; afterwards the service is healthy and still admits."""
+    """FUZZ_PAYLOADS random and mutated payloads; afterwards the service is healthy and still
+    admits."""
     async with running_cluster(tmp_path) as c:
         event = await make_event(c, seats=2)
         gate = await add_gate(c, event["admin"]["token"])
@@ -311,13 +318,13 @@ async def test_fuzzed_payloads_are_invalid_or_400_never_500(tmp_path: Path) -> N
             async with limit:
                 return await one(i)
 
-        answers = await asyncio.gather(*(bounded(i) for i in range(10_000)))
+        answers = await asyncio.gather(*(bounded(i) for i in range(FUZZ_PAYLOADS)))
         statuses = {status for status, _ in answers}
         assert statuses <= {200, 400}, statuses
         results = {a["data"]["result"] for s, a in answers if s == 200}
         assert results == {"INVALID"}, results
         # about a quarter are not strings or too long (400); the rest reach the verdict
-        assert sum(1 for s, _ in answers if s == 200) > 6500
+        assert sum(1 for s, _ in answers if s == 200) > 0.65 * FUZZ_PAYLOADS
         async with c.session.get(c.url + "/health") as resp:
             assert resp.status == 200
         # a fresh QR code (the fuzzed one may have aged past its 60 s by now) still admits
