@@ -168,6 +168,23 @@ def _cursor_lock() -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
 
 
+def _hot_seat_update(dialect: str, where: list[Any], values: dict[str, Any]) -> HotStatement:
+    """A seat UPDATE built once: `where` and `values` plus what every seat write carries — the
+    cursor lock (PostgreSQL), the next cursor value and p_updated_at — answering the seat."""
+    if dialect == "postgresql":
+        where = [*where, _cursor_lock().is_not(None)]
+    return HotStatement(
+        seats.update()
+        .where(*where)
+        .values(
+            **values,
+            updated_seq=next_seq(dialect),
+            updated_at_ms=sa.bindparam("p_updated_at", type_=sa.BigInteger),
+        )
+        .returning(*seats.c)
+    )
+
+
 @functools.cache
 def _hold_statement(dialect: str, with_limit: bool) -> HotStatement:
     """ReserveSeat's one UPDATE: the seat is free (or its hold lapsed) and, with a limit, the
@@ -191,23 +208,18 @@ def _hold_statement(dialect: str, with_limit: bool) -> HotStatement:
             .scalar_subquery()
         )
         where.append(live < sa.bindparam("p_max_holds", type_=sa.Integer))
-    if dialect == "postgresql":
-        where.append(_cursor_lock().is_not(None))
-    return HotStatement(
-        seats.update()
-        .where(*where)
-        .values(
-            status="HELD",
-            hold_id=sa.bindparam("p_hold_id", type_=sa.String),
-            held_by_user_id=user,
-            held_until_ms=sa.bindparam("p_until", type_=sa.BigInteger),
+    return _hot_seat_update(
+        dialect,
+        where,
+        {
+            "status": "HELD",
+            "hold_id": sa.bindparam("p_hold_id", type_=sa.String),
+            "held_by_user_id": user,
+            "held_until_ms": sa.bindparam("p_until", type_=sa.BigInteger),
             # Taking over a lapsed hold records how that hold ended.
-            last_hold_id=sa.case((held, seats.c.hold_id), else_=seats.c.last_hold_id),
-            last_hold_outcome=sa.case((held, "EXPIRED"), else_=seats.c.last_hold_outcome),
-            updated_seq=next_seq(dialect),
-            updated_at_ms=sa.bindparam("p_updated_at", type_=sa.BigInteger),
-        )
-        .returning(*seats.c)
+            "last_hold_id": sa.case((held, seats.c.hold_id), else_=seats.c.last_hold_id),
+            "last_hold_outcome": sa.case((held, "EXPIRED"), else_=seats.c.last_hold_outcome),
+        },
     )
 
 
@@ -224,24 +236,19 @@ def _sell_statement(dialect: str) -> HotStatement:
         seats.c.held_by_user_id == user,
         seats.c.held_until_ms > sa.bindparam("p_now", type_=sa.BigInteger),
     ]
-    if dialect == "postgresql":
-        where.append(_cursor_lock().is_not(None))
-    return HotStatement(
-        seats.update()
-        .where(*where)
-        .values(
-            hold_id=sa.null(),
-            held_by_user_id=sa.null(),
-            held_until_ms=sa.null(),
-            status="SOLD",
-            owner_user_id=user,
-            owner_epoch=seats.c.owner_epoch + 1,
-            last_hold_id=hold,
-            last_hold_outcome="SOLD",
-            updated_seq=next_seq(dialect),
-            updated_at_ms=sa.bindparam("p_updated_at", type_=sa.BigInteger),
-        )
-        .returning(*seats.c)
+    return _hot_seat_update(
+        dialect,
+        where,
+        {
+            "hold_id": sa.null(),
+            "held_by_user_id": sa.null(),
+            "held_until_ms": sa.null(),
+            "status": "SOLD",
+            "owner_user_id": user,
+            "owner_epoch": seats.c.owner_epoch + 1,
+            "last_hold_id": hold,
+            "last_hold_outcome": "SOLD",
+        },
     )
 
 
