@@ -1,13 +1,19 @@
 """The verification fan-out of scenario 3: one scanned QR text in, one verdict out.
 
 The token is judged locally first (signature, age, future tolerance): a forged, expired or
-not-yet-valid token costs no network call. A well-formed one starts three lookups at once — the
-seat (inventory VerifyTicket), a CONFIRMED order for the seat (orders) and the event (the event
-cache) — each under its own deadline, and the verdict follows api-contract.md's precedence by
-awaiting them in that order, so an early verdict (NOT_FOUND, a refunded ticket's CANCELLED) does not
-wait for a slow service it does not need (the event's status comes before TRANSFERRED: an event's
-cancellation is CANCELLED). The admission itself is one conditional MarkCheckedIn: of many
-concurrent scans exactly one wins, the others are DUPLICATE.
+not-yet-valid token costs no network call. A well-formed one starts two lookups at once, beside the
+gate's authentication — the seat (inventory VerifyTicket) and the event (the event cache) — each
+under its own deadline, and the verdict follows api-contract.md's precedence by awaiting them in
+that order, so an early verdict (NOT_FOUND, a refunded ticket's CANCELLED) does not wait for a
+lookup it does not need (the event's status comes before TRANSFERRED: an event's cancellation is
+CANCELLED). The admission itself is one conditional MarkCheckedIn: of many concurrent scans exactly
+one wins, the others are DUPLICATE.
+
+"Paid" (a CONFIRMED order exists for the seat) is read from the seat itself: a seat is SOLD or
+CHECKED_IN only while its order is CONFIRMED. The purchase confirms the order before ConfirmSeat
+sells the seat (and a failed ConfirmSeat sold nothing), and a refund frees the seat before it marks
+the order REFUNDED (sagas/refunds.py); no other step moves an order out of CONFIRMED. So the orders
+service is not asked on every scan.
 
 Every scan's entry-log row goes through the orchestrator's outbox (entry_log.py): kept in its own
 database before the answer is stored, written to inventory in the background until it lands. A
@@ -63,6 +69,8 @@ MESSAGES = {
     "INVALID": "not a valid ticket",
 }
 CANCELLED_EVENT = ("CANCELLING", "CANCELLED")
+# a seat in these states has a CONFIRMED order (the module's docstring says why)
+PAID_STATES = ("SOLD", "CHECKED_IN")
 DEVICE_REPLACED = "device_replaced"
 DEVICE_REPLACED_MESSAGE = (
     "this phone's code is no longer valid: the ticket was opened on another phone"
@@ -204,9 +212,8 @@ class Verifier:
         started: float,
     ) -> tuple[ScanResult, Scanner]:
         seat_t = asyncio.create_task(self._seat(claims.seat_id))
-        paid_t = asyncio.create_task(self._paid(claims.seat_id))
         event_t = asyncio.create_task(self._event(claims.seat_id, seat_t))
-        tasks = (seat_t, paid_t, event_t)
+        tasks = (seat_t, event_t)
         try:
             who = await scanner
             seat = await seat_t
@@ -225,7 +232,7 @@ class Verifier:
                 return self._set(outcome, "TRANSFERRED"), who
             if claims.device_serial is not None and claims.device_serial != seat.device_serial:
                 return self._device_replaced(outcome), who
-            if seat.status not in ("SOLD", "CHECKED_IN") or not await paid_t:
+            if seat.status not in PAID_STATES:
                 return self._set(outcome, "UNPAID"), who
             if seat.status == "CHECKED_IN" and seat.checked_in_scan_id != who.scan_id:
                 return await self._duplicate(outcome, seat), who
@@ -343,7 +350,7 @@ class Verifier:
             )
         return undone
 
-    # ----- the three lookups, each under its own deadline -----
+    # ----- the lookups, each under its own deadline -----
 
     async def _seat(self, seat_id: str) -> Any:
         seat = await self.backends.inventory.find_seat(seat_id, timeout=self.call_timeout)
@@ -353,15 +360,6 @@ class Verifier:
             self._seat_events.clear()
         self._seat_events[seat_id] = seat.event_id
         return seat
-
-    async def _paid(self, seat_id: str) -> bool:
-        try:
-            orders = await self.backends.orders.orders(
-                seat_id=seat_id, status="CONFIRMED", timeout=self.call_timeout
-            )
-        except ApiError as err:
-            raise unavailable(err, "orders") from None
-        return bool(orders)
 
     async def _event(self, seat_id: str, seat_t: asyncio.Task[Any]) -> dict[str, Any] | None:
         event_id = self._seat_events.get(seat_id)

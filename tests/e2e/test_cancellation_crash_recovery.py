@@ -1,5 +1,5 @@
 """Crash recovery of the event cancellation saga with real processes on PostgreSQL (issue 14, must
-show 2): for every step boundary of the saga, and inside the refund of one order (after its credit,
+show 2): for every step boundary of the saga, and inside the refund of one order (after its seat is freed,
 after its order update), central is SIGKILLed exactly there (a compiled-in fault point) and
 restarted. Recovery finishes the cancellation: every confirmed order refunded exactly once, credits
 conserved across all users, no seat of a cancelled event left SOLD or HELD, and gates refuse its
@@ -28,7 +28,7 @@ POINTS = [
     "cancel_event.after_end_transfers",
     "cancel_event.after_end_holds",
     "cancel_event.after_wait_caches",
-    "refund.after_credit",
+    "refund.after_seat",
     "refund.after_order",
     "cancel_event.after_refund_all",
     "cancel_event.after_mark_cancelled",

@@ -5,9 +5,11 @@ disputes hold the seller's proceeds (issue 14, must show 3)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cluster import Cluster, running_cluster
 from money_support import (
     cancel,
@@ -30,7 +32,10 @@ from transfer_support import (
     sold_seat,
     transfer_record,
 )
+from saga_clock import LONG_LEASE, lapse_leases
 from verify_support import add_gate, buy, make_event, qr
+
+from central import faults
 
 
 async def held(c: Cluster, user: dict[str, Any]) -> int:
@@ -142,6 +147,41 @@ async def test_single_refund_frees_the_seat_and_cancels_its_codes(tmp_path: Path
         assert status == 200, body
         assert (await owner(c, seat_id))[:2] == (second["user_id"], "CHECKED_IN")
         assert await balance(c, buyer["user_id"]) == 300
+
+
+@pytest.fixture
+def disarmed() -> Iterator[None]:
+    yield
+    faults.disarm()
+
+
+@pytest.mark.parametrize("point", ["refund.after_seat", "refund.after_order"])
+async def test_a_refund_stopped_half_way_never_admits_its_ticket(
+    tmp_path: Path, point: str, disarmed: None
+) -> None:
+    """Verification judges "paid" from the seat alone, so a refund frees the seat before it
+    touches the order or the money: stopped after any of its effects, the ticket already answers
+    CANCELLED at the gate (never SUCCESS), and finishing the refund pays back exactly once."""
+    async with running_cluster(tmp_path, saga_lease=LONG_LEASE) as c:
+        event = await make_event(c, seats=1)
+        admin, seat_id = event["admin"], event["seat_ids"][0]
+        gate = await add_gate(c, admin["token"])
+        buyer = await buy(c, seat_id, await c.make_user(credits=300))
+        code = await qr(c, buyer["token"], seat_id)
+        (order,) = await orders_of(c, seat_id=seat_id, status="CONFIRMED")
+
+        faults.arm(point, times=1)
+        status, body = await refund(c, admin, order["order_id"])
+        assert status >= 500, body  # stopped half way
+        assert (await owner(c, seat_id))[1] == "AVAILABLE"
+        assert await online_verdict(c, gate, code) == "CANCELLED"
+
+        await lapse_leases(c)  # recovery finishes the refund forward
+        (done,) = await orders_of(c, seat_id=seat_id)
+        assert done["status"] == "REFUNDED"
+        assert await refund_entries(c, order["order_id"]) == 1
+        assert await balance(c, buyer["user_id"]) == 300
+        assert await online_verdict(c, gate, code) == "CANCELLED"
 
 
 async def test_only_confirmed_orders_are_refunded(tmp_path: Path) -> None:

@@ -6,10 +6,15 @@ CANCELLING; the order is being refunded), so after a crash recovery finishes the
 back. Every effect is idempotent by a key that belongs to the ORDER, not to the saga, so a single
 refund and a cancellation of the same event can never pay an order back twice:
 
-  refund one order      1 ledger REFUND  key `refund:<order id>` (a repeat is a replay)
+  refund one order      1 RefundSeat at the seat's current owner epoch, unless the seat is sold
+                          again to another CONFIRMED order (it moved on after our refund)
                         2 order CONFIRMED -> REFUNDED (a repeat answers the row unchanged)
-                        3 RefundSeat at the seat's current owner epoch, unless the seat is sold
-                          again to a CONFIRMED order (it moved on after our refund)
+                        3 ledger REFUND  key `refund:<order id>` (a repeat is a replay)
+                        The seat goes first: a seat is SOLD or CHECKED_IN only while its order is
+                        CONFIRMED, which is what lets verification judge "paid" from the seat
+                        alone (verification.py). Freed first, its codes answer CANCELLED from
+                        the first effect on, and a crash between effects never leaves a sold
+                        seat whose order is no longer CONFIRMED.
 
 cancel_event (saga id = uuid5(cancel:<event id>))
   1 mark_cancelling   event SCHEDULED -> CANCELLING: no new reservation starts (the pivot)
@@ -144,27 +149,29 @@ class Refunds:
         return record is not None and record.status in ("RUNNING", "COMPENSATING")
 
     async def refund_order(self, order: Order) -> None:
-        """Pay one CONFIRMED order back and free its seat; every effect idempotent."""
+        """Free one CONFIRMED order's seat and pay the order back; every effect idempotent.
+        The seat first (the module's docstring says why)."""
         order_id = order["order_id"]
+        await self.free_seat(order["seat_id"], refunding=order_id)
+        fault_point("refund.after_seat")
+        await self.backends.orders.transition_order(order_id, "REFUNDED", reason="refunded")
+        fault_point("refund.after_order")
         amount = int(order["credits_charged"])
         if amount > 0:
             await self.backends.users.refund(
                 order["user_id"], amount, refund_key(order_id), order_id
             )
-        fault_point("refund.after_credit")
-        await self.backends.orders.transition_order(order_id, "REFUNDED", reason="refunded")
-        fault_point("refund.after_order")
-        await self.free_seat(order["seat_id"])
 
-    async def free_seat(self, seat_id: str) -> bool:
-        """The seat of a refunded order back to AVAILABLE with a new owner epoch (its codes then
-        answer CANCELLED). Not when it belongs to a newer CONFIRMED order (sold again)."""
+    async def free_seat(self, seat_id: str, *, refunding: str | None = None) -> bool:
+        """The seat of a refunded order (``refunding``, still CONFIRMED while its refund runs)
+        back to AVAILABLE with a new owner epoch (its codes then answer CANCELLED). Not when it
+        belongs to another CONFIRMED order (sold again after our refund freed it)."""
         seat = await self.backends.inventory.seat(seat_id)
         for _ in range(5):
             if seat.status not in TICKET_STATES:
                 return False
             current = await self.backends.orders.orders(seat_id=seat_id, status="CONFIRMED")
-            if current:
+            if any(o["order_id"] != refunding for o in current):
                 return False  # sold again after our refund: that sale is someone else's
             refunded = await self.backends.inventory.refund_seat(seat_id, seat.owner_epoch)
             if not isinstance(refunded, SeatMovedOn):
