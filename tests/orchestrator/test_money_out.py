@@ -21,6 +21,7 @@ from money_support import (
     refund_entries,
 )
 from purchase_support import PRICE, balance, reserve
+from saga_clock import LONG_LEASE, lapse_leases
 from transfer_support import (
     AMOUNT,
     SELLER_START,
@@ -32,7 +33,6 @@ from transfer_support import (
     sold_seat,
     transfer_record,
 )
-from saga_clock import LONG_LEASE, lapse_leases
 from verify_support import add_gate, buy, make_event, qr
 
 from central import faults

@@ -24,9 +24,7 @@ DELAY = 0.3
 EVENT_READS = "/events/"  # the event lookup, not the gate's authentication (/gates/...)
 
 
-async def delaying_proxy(
-    stack: AsyncExitStack, target: str, delay: float, only: str = "/"
-) -> str:
+async def delaying_proxy(stack: AsyncExitStack, target: str, delay: float, only: str = "/") -> str:
     """Forward every request to ``target``, those whose path starts with ``only`` after ``delay``
     seconds; answer the proxy's URL."""
     session = aiohttp.ClientSession()
