@@ -117,13 +117,14 @@ class VerifyTicketRequest(_message.Message):
     def __init__(self, seat_id: _Optional[str] = ...) -> None: ...
 
 class MarkCheckedInRequest(_message.Message):
-    __slots__ = ("seat_id", "owner_epoch", "gate_id", "scan_id", "checked_in_at_ms", "device_serial", "entry_log")
+    __slots__ = ("seat_id", "owner_epoch", "gate_id", "scan_id", "checked_in_at_ms", "device_serial", "event_id", "entry_log")
     SEAT_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     GATE_ID_FIELD_NUMBER: _ClassVar[int]
     SCAN_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKED_IN_AT_MS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRY_LOG_FIELD_NUMBER: _ClassVar[int]
     seat_id: str
     owner_epoch: int
@@ -131,8 +132,9 @@ class MarkCheckedInRequest(_message.Message):
     scan_id: str
     checked_in_at_ms: int
     device_serial: int
+    event_id: str
     entry_log: EntryLogEntry
-    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., gate_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., checked_in_at_ms: _Optional[int] = ..., device_serial: _Optional[int] = ..., entry_log: _Optional[_Union[EntryLogEntry, _Mapping]] = ...) -> None: ...
+    def __init__(self, seat_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., gate_id: _Optional[str] = ..., scan_id: _Optional[str] = ..., checked_in_at_ms: _Optional[int] = ..., device_serial: _Optional[int] = ..., event_id: _Optional[str] = ..., entry_log: _Optional[_Union[EntryLogEntry, _Mapping]] = ...) -> None: ...
 
 class UndoCheckInRequest(_message.Message):
     __slots__ = ("seat_id", "scan_id", "result", "detail")

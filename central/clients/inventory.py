@@ -60,7 +60,9 @@ class InventoryError(Exception):
         return ApiError("SERVICE_UNAVAILABLE", f"{what}: {self.code.name}")
 
 
-CheckInOutcome = Literal["DUPLICATE", "DEVICE_REPLACED", "OWNER_CHANGED", "NOT_FOUND", "NOT_SOLD"]
+CheckInOutcome = Literal[
+    "DUPLICATE", "DEVICE_REPLACED", "OWNER_CHANGED", "NOT_FOUND", "NOT_SOLD", "OTHER_EVENT"
+]
 
 
 @dataclass(frozen=True)
@@ -213,9 +215,11 @@ class InventoryClient:
         device_serial: int,
         *,
         entry_log: pb.EntryLogEntry | None = None,
+        event_id: str = "",
         timeout: float | None = None,
     ) -> pb.Seat | CheckInRefused:
-        """`entry_log`: the admission's entry-log row, written in the admitting transaction."""
+        """`entry_log`: the admission's entry-log row, written in the admitting transaction.
+        `event_id`: admit only a seat of this event (OTHER_EVENT otherwise)."""
         request = pb.MarkCheckedInRequest(
             seat_id=seat_id,
             owner_epoch=owner_epoch,
@@ -223,6 +227,7 @@ class InventoryClient:
             scan_id=scan_id,
             checked_in_at_ms=checked_in_at_ms,
             device_serial=device_serial,
+            event_id=event_id,
             entry_log=entry_log,
         )
         try:
@@ -357,6 +362,8 @@ def _check_in_outcome(exc: InventoryError) -> CheckInOutcome | None:
     if exc.code == grpc.StatusCode.NOT_FOUND:
         return "NOT_FOUND"
     if exc.code == grpc.StatusCode.FAILED_PRECONDITION:
+        if exc.reason == "OTHER_EVENT":
+            return "OTHER_EVENT"
         return "NOT_SOLD"  # e.g. refunded and released since the caller's read
     return None
 

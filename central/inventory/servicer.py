@@ -84,13 +84,21 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         at = v.time_ms_field(request.checked_in_at_ms, "checked_in_at_ms", self.store.clock())
         if request.device_serial < 0:
             raise invalid("device_serial", "must not be negative")
+        event_id = v.optional_uuid(request.event_id, "event_id") or ""
         entry = None
         if request.HasField("entry_log"):
             entry = self._entry(request.entry_log)
             if (entry.scan_id, entry.seat_id) != (scan_id, seat_id):
                 raise invalid("entry_log", "must name the check-in's own scan_id and seat_id")
         seat = await self.store.mark_checked_in(
-            seat_id, request.owner_epoch, gate_id, scan_id, at, request.device_serial, entry
+            seat_id,
+            request.owner_epoch,
+            gate_id,
+            scan_id,
+            at,
+            request.device_serial,
+            entry,
+            event_id=event_id,
         )
         return seat_message(seat)
 

@@ -124,11 +124,12 @@ SEAT_BY_ID = HotStatement(sa.select(seats).where(seats.c.seat_id == sa.bindparam
 ENTRY_LOG_INSERT = HotStatement(entry_logs.insert())
 
 
-def _check_in_statement(with_device: bool) -> HotStatement:
+def _check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
     """PostgreSQL's admission: the seat update (cursor lock inside it) as a CTE, and the
     admission's entry-log row inserted from it — so the row exists exactly when the update
     happened — in one autocommit statement. Parameters: p_seat_id, p_owner_epoch,
-    [p_device_serial], p_at_ms, p_gate_id, p_scan_id, p_now_ms and log_<column> for the row."""
+    [p_device_serial], [p_event_id], p_at_ms, p_gate_id, p_scan_id, p_now_ms and log_<column>
+    for the row."""
     current = [
         seats.c.seat_id == sa.bindparam("p_seat_id"),
         seats.c.status == "SOLD",
@@ -136,6 +137,8 @@ def _check_in_statement(with_device: bool) -> HotStatement:
     ]
     if with_device:
         current.append(seats.c.device_serial == sa.bindparam("p_device_serial"))
+    if with_event:
+        current.append(seats.c.event_id == sa.bindparam("p_event_id"))
     lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
     won = (
         seats.update()
@@ -159,7 +162,11 @@ def _check_in_statement(with_device: bool) -> HotStatement:
     return HotStatement(sa.select(won).add_cte(logged.cte("logged")))
 
 
-CHECK_IN = {with_device: _check_in_statement(with_device) for with_device in (False, True)}
+CHECK_IN = {
+    (with_device, with_event): _check_in_statement(with_device, with_event)
+    for with_device in (False, True)
+    for with_event in (False, True)
+}
 
 
 def _cursor_lock() -> sa.ScalarSelect[Any]:
@@ -554,9 +561,11 @@ class InventoryStore:
         at_ms: int,
         device_serial: int = 0,
         entry: EntryLogRecord | None = None,
+        event_id: str = "",
     ) -> SeatRecord:
         """`entry`: the admission's entry-log row, written in the same atomic write as the
-        check-in when this call wins it (never when it loses or repeats a won check-in)."""
+        check-in when this call wins it (never when it loses or repeats a won check-in).
+        `event_id`: admit only a seat of this event (the caller judged it open at its gate)."""
         direct = self.direct.direct and entry is not None
         admit: Any = None
         if not direct:  # the driver path runs its prebuilt CHECK_IN: nothing to build per scan
@@ -564,6 +573,8 @@ class InventoryStore:
             if device_serial:
                 # a TR2 code admits only while its device is the seat's current one
                 current.append(seats.c.device_serial == device_serial)
+            if event_id:
+                current.append(seats.c.event_id == event_id)
             admit = (
                 seats.update()
                 .where(seats.c.seat_id == seat_id, *current)
@@ -580,7 +591,7 @@ class InventoryStore:
             if direct:
                 assert entry is not None
                 rows = await self._check_in_direct(
-                    seat_id, owner_epoch, gate_id, scan_id, at_ms, device_serial, entry
+                    seat_id, owner_epoch, gate_id, scan_id, at_ms, device_serial, entry, event_id
                 )
             else:
                 rows = await self._seat_write_with_log(admit, entry, self._log_insert)
@@ -588,6 +599,13 @@ class InventoryStore:
                 log.info("seat %s checked in at gate %s (scan %s)", seat_id, gate_id, scan_id)
                 return SeatRecord.from_row(rows[0])
             seat = await self.require_seat(seat_id)
+            if event_id and seat.event_id != event_id:
+                raise InventoryError(
+                    Kind.FAILED_PRECONDITION,
+                    "OTHER_EVENT",
+                    f"seat is of event {seat.event_id}, not {event_id}",
+                    seat,
+                )
             admissible = (
                 seat.status == "SOLD"
                 and seat.owner_epoch == owner_epoch
@@ -609,6 +627,7 @@ class InventoryStore:
         at_ms: int,
         device_serial: int,
         entry: EntryLogRecord,
+        event_id: str = "",
     ) -> list[Any]:
         now = self.clock()
         params: dict[str, Any] = {
@@ -623,7 +642,9 @@ class InventoryStore:
         }
         if device_serial:
             params["p_device_serial"] = device_serial
-        return await self.direct.fetch(CHECK_IN[bool(device_serial)], params)
+        if event_id:
+            params["p_event_id"] = event_id
+        return await self.direct.fetch(CHECK_IN[bool(device_serial), bool(event_id)], params)
 
     @staticmethod
     def _why_not_checked_in(

@@ -45,6 +45,13 @@ class FreshCache(Generic[V]):
         # shielded: one waiter's timeout does not cancel the read the others wait for
         return await asyncio.shield(loading[1])
 
+    def peek(self, key: Hashable) -> V | None:
+        """The value if it is fresh now, without reading it (None: not at hand)."""
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > self._clock():
+            return hit[1]
+        return None
+
     async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]], began: float) -> V:
         forgotten = self._forgotten
         self.loads += 1

@@ -120,6 +120,11 @@ class ScanResult:
         return out
 
 
+async def ready(who: Scanner) -> Scanner:
+    """A scanner already known, as the awaitable verify() takes."""
+    return who
+
+
 def parse_time(text: Any) -> float | None:
     """Unix seconds of an ISO-8601 text the events service answered (None when absent/bad)."""
     if not isinstance(text, str) or not text:
@@ -131,6 +136,12 @@ def parse_time(text: Any) -> float | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
+
+
+def outside_doors(event: dict[str, Any], at: float) -> bool:
+    """``at`` (unix seconds) is before the event's doors open or after they close."""
+    opens, closes = parse_time(event.get("doors_open")), parse_time(event.get("doors_close"))
+    return (opens is not None and at < opens) or (closes is not None and at > closes)
 
 
 def seat_view(seat: Any) -> dict[str, Any]:
@@ -180,11 +191,14 @@ class Verifier:
         *,
         scanned_at: float,
         write_log: bool = True,
+        scanner_at_hand: bool = False,
     ) -> tuple[ScanResult, Scanner]:
         """Judge one scan at ``scanned_at`` (central's unix seconds).
 
         ``scanner`` is awaited alongside the lookups (a gate's authentication overlaps them); it
-        must resolve before anything is written, and its exception (401) propagates."""
+        must resolve before anything is written, and its exception (401) propagates.
+        ``scanner_at_hand``: it resolves without a network call (the gate's authentication is
+        cached), so it is awaited first and the scan may be admitted in one call (_admit_open)."""
         started = time.perf_counter()
         local = self.keyring.verify(payload, scanned_at, ttl=self.ttl, skew=self.skew)
         if not local.ok:
@@ -198,7 +212,9 @@ class Verifier:
                 outcome.details["reason"] = local.reason
         else:
             assert local.claims is not None
-            outcome, who = await self._judge(local.claims, scanner, scanned_at, started)
+            outcome, who = await self._judge(
+                local.claims, scanner, scanned_at, started, scanner_at_hand
+            )
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         if write_log:
             self.log_scan(outcome, who, scanned_at)
@@ -210,8 +226,21 @@ class Verifier:
         scanner: Awaitable[Scanner],
         scanned_at: float,
         started: float,
+        scanner_at_hand: bool = False,
     ) -> tuple[ScanResult, Scanner]:
-        seat_t = asyncio.create_task(self._seat(claims.seat_id))
+        seat_t: asyncio.Future[Any] | None = None
+        if scanner_at_hand:
+            who = await scanner
+            tried = await self._admit_open(claims, who, scanned_at, started)
+            if isinstance(tried, ScanResult):
+                return tried, who
+            scanner = ready(who)
+            if tried is not None and (tried.seat is not None or tried.outcome == "NOT_FOUND"):
+                # refused: judged below from the seat as the refusal shows it, no second read
+                seat_t = asyncio.get_running_loop().create_future()
+                seat_t.set_result(self._remember(tried.seat))
+        if seat_t is None:
+            seat_t = asyncio.create_task(self._seat(claims.seat_id))
         event_t = asyncio.create_task(self._event(claims.seat_id, seat_t))
         tasks = (seat_t, event_t)
         try:
@@ -244,13 +273,7 @@ class Verifier:
             if event["hall_id"] != who.hall_id:
                 outcome.details.update(expected_hall=event["hall_id"], presented_hall=who.hall_id)
                 return self._set(outcome, "WRONG_HALL", f"ticket is for {event['hall_id']}"), who
-            opens, closes = (
-                parse_time(event.get("doors_open")),
-                parse_time(event.get("doors_close")),
-            )
-            if (opens is not None and scanned_at < opens) or (
-                closes is not None and scanned_at > closes
-            ):
+            if outside_doors(event, scanned_at):
                 outcome.details.update(
                     event_date=event.get("event_date"),
                     doors_open=event.get("doors_open"),
@@ -287,14 +310,51 @@ class Verifier:
             outcome.hall_expected = event["hall_id"]
         return outcome
 
-    async def _check_in(
+    async def _admit_open(
+        self, claims: TicketClaims, who: Scanner, scanned_at: float, started: float
+    ) -> ScanResult | CheckInRefused | None:
+        """The short way in: when the gate's hall has exactly one event open now (not cancelled,
+        doors open, from the event cache), one MarkCheckedIn admits the ticket only if its seat
+        is of that event, SOLD, at the token's owner epoch (and device): exactly what every check
+        before SUCCESS would have found, with no seat read first. A refusal carries the seat as
+        it stands, and the caller judges it the long way from that (None: not tried)."""
+        event = self._open_event(who.hall_id, scanned_at)
+        if event is None:
+            return None
+        outcome = ScanResult(
+            "",
+            "",
+            seat={"seat_id": claims.seat_id, "row": None, "number": None},
+            event=event_view(event),
+            event_id=event["event_id"],
+            hall_expected=event["hall_id"],
+        )
+        return await self._mark(outcome, claims, who, scanned_at, started, event["event_id"])
+
+    def _open_event(self, hall_id: str, at: float) -> dict[str, Any] | None:
+        """The one event of this hall that admits at ``at``, from the cache without waiting."""
+        events = self.events.hall_events(hall_id)
+        if not events:
+            return None
+        open_now = [
+            e
+            for e in events
+            if e.get("hall_id") == hall_id
+            and e.get("status") not in CANCELLED_EVENT
+            and not outside_doors(e, at)
+        ]
+        return open_now[0] if len(open_now) == 1 else None
+
+    async def _mark(
         self,
         outcome: ScanResult,
         claims: TicketClaims,
         who: Scanner,
         scanned_at: float,
         started: float,
-    ) -> ScanResult:
+        event_id: str = "",
+    ) -> ScanResult | CheckInRefused:
+        """The admission (MarkCheckedIn): ``outcome`` made SUCCESS, or inventory's refusal."""
         # the admission's log row goes with the admission, in inventory's one write: a ticket is
         # never checked in without its row, and an undone check-in rewrites that very row
         outcome.latency_ms = (time.perf_counter() - started) * 1000
@@ -308,8 +368,26 @@ class Verifier:
             int(scanned_at * 1000),
             claims.device_serial or 0,
             entry_log=row,
+            event_id=event_id,
             timeout=self.call_timeout,
         )
+        if isinstance(seat, CheckInRefused):
+            return seat
+        self._set(outcome, "SUCCESS")
+        outcome.seat = seat_view(seat)
+        outcome.checked_in_at = iso_ms(seat.checked_in_at_ms)
+        outcome.logged = True
+        return outcome
+
+    async def _check_in(
+        self,
+        outcome: ScanResult,
+        claims: TicketClaims,
+        who: Scanner,
+        scanned_at: float,
+        started: float,
+    ) -> ScanResult:
+        seat = await self._mark(outcome, claims, who, scanned_at, started)
         if isinstance(seat, CheckInRefused):
             if seat.outcome == "DUPLICATE":
                 # lost the race: the winner's seat came with the refusal (when, at which gate)
@@ -323,10 +401,7 @@ class Verifier:
             if seat.outcome == "NOT_FOUND":
                 return self._set(outcome, "NOT_FOUND")
             return self._set(outcome, "UNPAID")  # e.g. refunded and released since the read
-        self._set(outcome, "SUCCESS")
-        outcome.checked_in_at = iso_ms(seat.checked_in_at_ms)
-        outcome.logged = True
-        return outcome
+        return seat
 
     async def undo_check_in(self, seat_id: str, who: Scanner, gate_result: str) -> bool:
         """The gate turned this scan's holder away while central had admitted them (its answer
@@ -353,15 +428,19 @@ class Verifier:
     # ----- the lookups, each under its own deadline -----
 
     async def _seat(self, seat_id: str) -> Any:
-        seat = await self.backends.inventory.find_seat(seat_id, timeout=self.call_timeout)
+        return self._remember(
+            await self.backends.inventory.find_seat(seat_id, timeout=self.call_timeout)
+        )
+
+    def _remember(self, seat: Any) -> Any:
         if seat is None:
             return None
         if len(self._seat_events) >= SEAT_EVENT_CACHE_MAX:
             self._seat_events.clear()
-        self._seat_events[seat_id] = seat.event_id
+        self._seat_events[seat.seat_id] = seat.event_id
         return seat
 
-    async def _event(self, seat_id: str, seat_t: asyncio.Task[Any]) -> dict[str, Any] | None:
+    async def _event(self, seat_id: str, seat_t: asyncio.Future[Any]) -> dict[str, Any] | None:
         event_id = self._seat_events.get(seat_id)
         if event_id is None:
             seat = await seat_t

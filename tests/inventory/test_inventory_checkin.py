@@ -124,3 +124,56 @@ async def test_check_in_of_an_unsold_seat_is_refused(inv: Inventory) -> None:
         "SEAT_NOT_SOLD",
     )
     assert (await inv.seat(seat_id)).status == "AVAILABLE"
+
+
+async def test_a_check_in_bound_to_an_event_admits_only_a_seat_of_that_event(
+    inv: Inventory,
+) -> None:
+    """The verifier's one-call admission names the event open at the gate: a seat of another
+    event is refused (OTHER_EVENT, the seat in the trailer) and nothing is written — no check-in,
+    no entry-log row — with or without the row in the call (the driver's statement and the
+    engine's); the seat's own event admits, row and all."""
+    seat_id, _ = await inv.sold_seat()
+    seat = await inv.seat(seat_id)
+    gate = new_id()
+
+    def bound(event_id: str, scan: str, with_row: bool) -> pb.MarkCheckedInRequest:
+        request = check_in(seat_id, 1, gate, scan)
+        request.event_id = event_id
+        if with_row:
+            request.entry_log.CopyFrom(
+                pb.EntryLogEntry(
+                    log_id=new_id(),
+                    seat_id=seat_id,
+                    event_id=event_id,
+                    gate_id=gate,
+                    scan_id=scan,
+                    result="SUCCESS",
+                    mode="online",
+                )
+            )
+        return request
+
+    async def rows_of(scan: str) -> list[str]:
+        listed = await inv.call("ListEntryLogs", pb.ListEntryLogsRequest(scan_id=scan))
+        return [e.result for e in listed.entries]
+
+    for with_row in (False, True):
+        scan = new_id()
+        err = await inv.error("MarkCheckedIn", bound(new_id(), scan, with_row))
+        assert (err.code(), detail_code(err.details())) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "OTHER_EVENT",
+        )
+        trailer_seat = seat_from_trailers(err.trailing_metadata())
+        assert (trailer_seat.event_id, trailer_seat.status) == (seat.event_id, "SOLD")
+        assert await inv.seat(seat_id) == seat  # not even the manifest cursor moved
+        assert await rows_of(scan) == []
+
+    err = await inv.error("MarkCheckedIn", bound("not-a-uuid", new_id(), True))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    scan = new_id()
+    admitted = await inv.call("MarkCheckedIn", bound(seat.event_id, scan, True))
+    assert (admitted.status, admitted.checked_in_scan_id) == ("CHECKED_IN", scan)
+    assert await rows_of(scan) == ["SUCCESS"]

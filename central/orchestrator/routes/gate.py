@@ -28,6 +28,7 @@ from central.orchestrator.verification import (
     ScanResult,
     iso_ms,
     parse_time,
+    ready,
     unavailable,
 )
 from central.web import parse_body, parse_query
@@ -108,6 +109,15 @@ async def authenticate_gate(request: web.Request) -> dict[str, Any]:
     return gate
 
 
+def _gate_at_hand(request: web.Request) -> bool:
+    """The request's gate is in this process's cache: its authentication needs no call."""
+    try:
+        token = bearer_token(request)
+    except ApiError:
+        return False
+    return request.app[gate_cache_key].peek(token) is not None
+
+
 async def _read_gate(events: EventsClient, token: str) -> dict[str, Any] | None:
     """The gate, or None when it was revoked (kept like a gate: asked again after the ttl)."""
     try:
@@ -119,10 +129,6 @@ async def _read_gate(events: EventsClient, token: str) -> dict[str, Any] | None:
             raise ApiError("UNAUTHORIZED", "unknown gate") from None
         raise unavailable(err, "events") from None
     return dict(gate)
-
-
-async def _ready(who: Scanner) -> Scanner:
-    return who
 
 
 # ----- online verification -----
@@ -140,6 +146,7 @@ async def _gate_verify(request: web.Request) -> VerifyAnswer:
     runtime = _runtime(request)
     # Authentication overlaps the lookups; it is awaited before any write or answer, and a bad
     # token is a 401 whatever the body holds.
+    at_hand = _gate_at_hand(request)
     auth = asyncio.create_task(authenticate_gate(request))
     try:
         try:
@@ -166,7 +173,9 @@ async def _gate_verify(request: web.Request) -> VerifyAnswer:
             # typed in by staff from under the QR: stands for that QR while it is valid
             payload = await runtime.short_codes.resolve(short, received) or short
         try:
-            outcome, who = await runtime.verifier.verify(payload, scanner(), scanned_at=received)
+            outcome, who = await runtime.verifier.verify(
+                payload, scanner(), scanned_at=received, scanner_at_hand=at_hand
+            )
         except Replayed as replay:
             return verify_answer(replay.answer, body.scan_id)
         if payload == short:
@@ -212,7 +221,7 @@ async def _staff_verify(request: web.Request) -> StaffVerdict:
         hall_id=body.hall_id, mode="staff", scan_id=str(uuid.uuid4()), staff_user_id=me.user_id
     )
     verifier = _runtime(request).verifier
-    outcome, _ = await verifier.verify(body.qr_payload, _ready(who), scanned_at=received)
+    outcome, _ = await verifier.verify(body.qr_payload, ready(who), scanned_at=received)
     await verifier.logged(who.scan_id)
     return StaffVerdict.model_validate({**outcome.data(), "server_time": server_time()})
 
@@ -387,7 +396,7 @@ class Upload:
             verifier.log_scan(outcome, who, at)
             return self._answer(item, "REJECTED", outcome)
         outcome, _ = await verifier.verify(
-            item.qr_payload, _ready(who), scanned_at=at, write_log=False
+            item.qr_payload, ready(who), scanned_at=at, write_log=False
         )
         if outcome.result == "SUCCESS":
             verifier.log_scan(outcome, who, at)
