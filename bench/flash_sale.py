@@ -38,9 +38,11 @@ from central.progress import Progress  # noqa: E402
 progress = Progress("flash_sale")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proc_cpu import tree_cpu_seconds  # noqa: E402
+from proc_cpu import named_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
 PASSWORD = "bench password"
+# the other servers a purchase uses, by command name: their CPU is part of what a purchase costs
+OTHER_SERVERS = ("postgres", "beam.smp")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -299,8 +301,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             pids = [p.proc.pid for p in procs if p.proc is not None]
             cpu_before = tree_cpu_seconds(*pids)
+            others_before = {name: named_cpu_seconds(name) for name in OTHER_SERVERS}
+            loadgen_before = time.process_time()
             result = await race(api, seat_ids, tokens, args)
             race_cpu = tree_cpu_seconds(*pids) - cpu_before
+            loadgen_cpu = time.process_time() - loadgen_before
+            others_cpu = {
+                name: named_cpu_seconds(name) - before for name, before in others_before.items()
+            }
             load_after = os.getloadavg()[0]
             c = result["counts"]
             oversold = len(result["paid_seats"]) - len(set(result["paid_seats"]))
@@ -330,6 +338,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"oversold seats:     {oversold}")
         print(f"sold seats:         {sold} ({len(set(result['paid_seats']))} answered 200)")
         print(f"HELD after TTL+5 s: {still_held}")
+        paid = c["paid"]
+
+        def per_purchase(seconds: float) -> float | None:
+            return round(seconds * 1000 / paid, 1) if paid else None
+
+        machine_cpu = race_cpu + loadgen_cpu + sum(others_cpu.values())
+        ceiling = round((os.cpu_count() or 1) * paid / machine_cpu, 1) if paid else None
+        print(
+            f"CPU per purchase:   server {per_purchase(race_cpu)} ms, PostgreSQL "
+            f"{per_purchase(others_cpu['postgres'])} ms, RabbitMQ "
+            f"{per_purchase(others_cpu['beam.smp'])} ms, load generator "
+            f"{per_purchase(loadgen_cpu)} ms; {os.cpu_count()} cores at that cost: {ceiling}/s"
+        )
         return {
             "bench": "flash_sale",
             "backend": backend,
@@ -347,9 +368,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "counts": c,
             # the server's own CPU (all its processes; not PostgreSQL's or RabbitMQ's) per seat
             # paid during the race: robust to a shared machine, unlike purchases/s
-            "server_cpu_ms_per_purchase": round(race_cpu * 1000 / c["paid"], 1)
-            if c["paid"]
-            else None,
+            "server_cpu_ms_per_purchase": per_purchase(race_cpu),
+            # every PostgreSQL and RabbitMQ process on the machine (they serve only this run
+            # when nothing else uses them), and this load generator
+            "postgres_cpu_ms_per_purchase": per_purchase(others_cpu["postgres"]),
+            "rabbitmq_cpu_ms_per_purchase": per_purchase(others_cpu["beam.smp"]),
+            "loadgen_cpu_ms_per_purchase": per_purchase(loadgen_cpu),
+            "machine_cpu_ms_per_purchase": per_purchase(machine_cpu),
+            # the most purchases per second with every core busy at that cost
+            "cpu_ceiling_per_s": ceiling,
             "oversold": oversold,
             "sold": sold,
             "held_after_ttl": still_held,

@@ -1,7 +1,9 @@
 """CPU seconds a process and all its descendants have used (Linux /proc): the benches divide the
 server's CPU by the work done, a figure that holds up on a shared machine, where throughput
 mostly measures how much of the CPU the server was given. PostgreSQL and RabbitMQ are other
-processes and are not counted."""
+processes: named_cpu_seconds("postgres") counts every PostgreSQL process on the machine (its
+backends, writer, WAL writer …), which is the database's whole cost only while nothing else uses
+it."""
 
 from __future__ import annotations
 
@@ -11,19 +13,28 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stats() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds) of every process we can read."""
+def _stats(name: str | None = None) -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds) of every process we can read (only those whose command
+    name is ``name``, when given)."""
     out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            command, rest = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
+        if name is not None and command.split("(", 1)[-1] != name:
+            continue
+        fields = rest.split()
         # after the command: state ppid … utime (14th field of the line) stime (15th)
         out[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS)
     return out
+
+
+def named_cpu_seconds(name: str) -> float:
+    """CPU of every live process whose command name is ``name`` (e.g. "postgres")."""
+    return sum(cpu for _, cpu in _stats(name).values())
 
 
 def tree_cpu_seconds(*roots: int) -> float:

@@ -10,9 +10,14 @@ Prints, per rate: sent/s, verifications/s completed, p50/p99/max latency, result
 
 Run: .venv/bin/python bench/verify_load.py [--database-url postgresql+asyncpg://postgres@127.0.0.1/vb]
      [--gates 20] [--seats 600] [--rates 100,200,400,600,800,1000,1200] [--duration 5]
-     [--workers N] [--json] [--quick]   (seconds: 2 gates, 20 seats, rates 20,40 for 1 s each)
+     [--workers N] [--mix default|doors] [--json] [--quick]
+     (--quick: seconds: 2 gates, 20 seats, rates 20,40 for 1 s each)
 --json prints one JSON summary line on stdout (the table goes to stderr).
-The load generator shares the machine (and its cores) with the server.
+--mix doors: every scan a ticket's first (a venue's doors), not the default's 20 % invalid texts
+and 40 % duplicates.
+The load generator shares the machine (and its cores) with the server. Per rate it also prints the
+CPU per verdict of the server, of PostgreSQL and of itself, and what that total allows with every
+core busy (`cpu_ceiling_per_s`): the most this machine can verify at that cost.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from central.local_processes import ScaledOutCentral, free_port  # noqa: E402
 from central.progress import Progress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from proc_cpu import tree_cpu_seconds  # noqa: E402
+from proc_cpu import named_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
 from central.signing import KeyRing  # noqa: E402
 
@@ -148,7 +153,7 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
 
 async def run_step(
     api: Api, ring: KeyRing, plan: dict[str, Any], fresh: list[str], used: list[str],
-    rate: int, duration: float, rng: random.Random, server_pids: list[int],
+    rate: int, duration: float, rng: random.Random, server_pids: list[int], mix: str,
 ) -> dict[str, Any]:  # fmt: skip
     latencies: list[float] = []
     results: Counter[str] = Counter()
@@ -181,6 +186,8 @@ async def run_step(
 
     tasks = []
     cpu_before = tree_cpu_seconds(*server_pids)
+    postgres_before = named_cpu_seconds("postgres")
+    loadgen_before = time.process_time()
     start = time.perf_counter()
     for i in range(total):
         due = start + i / rate
@@ -188,7 +195,11 @@ async def run_step(
         if delay > 0:
             await asyncio.sleep(delay)
         roll = rng.random()
-        if roll < INVALID_SHARE:
+        if mix == "doors" and fresh:  # every scan a ticket's first
+            seat_id = fresh.pop()
+            used.append(seat_id)
+            payload = payload_for(seat_id)
+        elif roll < INVALID_SHARE:
             payload = "TR1:" + "".join(rng.choices("0123456789ABCDEF", k=135))
         elif fresh and roll < 0.6:
             seat_id = fresh.pop()
@@ -203,7 +214,13 @@ async def run_step(
     await asyncio.gather(*tasks)
     done_s = time.perf_counter() - start
     cpu = tree_cpu_seconds(*server_pids) - cpu_before
+    postgres = named_cpu_seconds("postgres") - postgres_before
+    loadgen = time.process_time() - loadgen_before
     verdicts = sum(results.values())
+
+    def per_verdict(seconds: float) -> float | None:
+        return round(seconds * 1000 / verdicts, 2) if verdicts else None
+
     return {
         "rate": rate,
         "sent_per_s": round(total / sent_s, 1),
@@ -215,7 +232,18 @@ async def run_step(
         "errors": dict(errors),
         # the server's own CPU per verdict (all its processes; not PostgreSQL's): robust to a
         # shared machine, where verified/s mostly says how much CPU the server was given
-        "server_cpu_ms_per_verdict": round(cpu * 1000 / verdicts, 2) if verdicts else None,
+        "server_cpu_ms_per_verdict": per_verdict(cpu),
+        # every PostgreSQL process on the machine (0 on SQLite), and this load generator
+        "postgres_cpu_ms_per_verdict": per_verdict(postgres),
+        "loadgen_cpu_ms_per_verdict": per_verdict(loadgen),
+        # what the whole machine spends per verdict, and so the most it can verify per second
+        # with every core busy at this cost: the ceiling the goals meet on this hardware
+        "machine_cpu_ms_per_verdict": per_verdict(cpu + postgres + loadgen),
+        "cpu_ceiling_per_s": (
+            round((os.cpu_count() or 1) * verdicts / (cpu + postgres + loadgen))
+            if verdicts and cpu + postgres + loadgen > 0
+            else None
+        ),
     }
 
 
@@ -236,6 +264,7 @@ def summarize(args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str,
         "workers": args.workers,
         "gates": args.gates,
         "duration_s": args.duration,
+        "mix": args.mix,
         "max_rate_p99_le_50ms": max(held, default=0),
         "max_verified_per_s": max((r["verified_per_s"] for r in rows), default=0),
         "rows": rows,
@@ -295,8 +324,9 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
             fresh = list(plan["seat_ids"])
             used: list[str] = []
             rng = random.Random(7)
-            print(f"{args.gates} gates, {args.duration:.0f} s per rate, "
-                  f"{INVALID_SHARE:.0%} invalid, first scans while seats last, else duplicates")  # fmt: skip
+            print(f"{args.gates} gates, {args.duration:.0f} s per rate, " + (
+                "every scan a first scan while seats last" if args.mix == "doors" else
+                f"{INVALID_SHARE:.0%} invalid, first scans while seats last, else duplicates"))  # fmt: skip
             print(f"{'rate':>6} {'sent/s':>8} {'verif/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
                   f"{'max ms':>8}  results / errors")  # fmt: skip
             for number, rate in enumerate(args.rates, start=1):
@@ -311,13 +341,19 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                     if server is not None
                     else []
                 )
-                row = await run_step(api, ring, plan, fresh, used, rate, args.duration, rng, pids)
+                row = await run_step(
+                    api, ring, plan, fresh, used, rate, args.duration, rng, pids, args.mix
+                )
                 # the shared machine's 1-minute load average as the step began
                 row["loadavg"] = round(load, 2)
                 rows.append(row)
                 print(f"{row['rate']:>6} {row['sent_per_s']:>8} {row['verified_per_s']:>8} "
                       f"{row['p50_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}  "
                       f"{row['results']} {row['errors'] or ''}", flush=True)  # fmt: skip
+                print(f"{'':>6} CPU ms per verdict: server {row['server_cpu_ms_per_verdict']}, "
+                      f"PostgreSQL {row['postgres_cpu_ms_per_verdict']}, load generator "
+                      f"{row['loadgen_cpu_ms_per_verdict']}; {os.cpu_count()} cores at that "
+                      f"cost: {row['cpu_ceiling_per_s']}/s", flush=True)  # fmt: skip
                 await asyncio.sleep(1)
     finally:
         progress.step("stopping central")
@@ -353,6 +389,13 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=600)
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--mix",
+        choices=("default", "doors"),
+        default="default",
+        help="default: 20%% invalid, first scans, duplicates; doors: every scan a ticket's first "
+        "(give --seats >= the scans of every rate)",
+    )
     parser.add_argument(
         "--rates",
         type=lambda s: [int(x) for x in s.split(",")],

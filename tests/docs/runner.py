@@ -107,6 +107,8 @@ class DocumentRun:
                 token = self.printed[key]
             elif previous in ("--port", "--health-port", "--dashboard-port"):
                 token = str(self.port(int(token)))
+            elif previous == "--keep":
+                token = str(self.work / "kept")  # not the documented folder: runs leave nothing
             elif previous == "--camera" and token.startswith("v4l2:"):
                 if not Path(f"/dev/video{token.split(':', 1)[1]}").exists():
                     token = "synthetic"  # no camera on this machine

@@ -92,3 +92,14 @@ def test_the_runner_runs_a_repeated_run_once_and_still_parses_it(tmp_path: Path)
     # the report shows the documented command, not the parse-only wrapper
     assert run.outcomes[1].argv[1:] == ["bench/fake.py", "--seats", "200", "--quick"]
     assert "invalid int value: 'many'" in run.outcomes[3].output
+
+
+def test_a_documented_keep_folder_is_the_runs_own(tmp_path: Path) -> None:
+    """docs/reliability.md keeps a chaos run's logs in /tmp/chaos: the docs test must not leave a
+    folder there on every CI run, so --keep points into the run's own work folder."""
+    run = DocumentRun(tmp_path / "clone", tmp_path / "work")
+    argv = [PY, "bench/chaos.py", "--fault", "SIGKILL orchestrator", "--keep", "/tmp/chaos"]
+    step = Step("docs/reliability.md", " ".join(argv), argv, "project")
+    out = run.runnable(step, argv)
+    assert out[out.index("--keep") + 1] == str(tmp_path / "work" / "kept")
+    assert "/tmp/chaos" not in out
