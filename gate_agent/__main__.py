@@ -96,6 +96,7 @@ async def serve(config: GateConfig, *, secrets_on_command_line: list[str] | None
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
         notify("STOPPING=1")
+        agent.stopping()  # no sync retry is logged after the line below
         logger.info("gate stopping")
         await runner.cleanup()
         await asyncio.to_thread(agent.stop)

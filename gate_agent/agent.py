@@ -142,6 +142,11 @@ class GateAgent:
             extra={"fields": {"camera": self.source.name, "central": cfg.central}},
         )
 
+    def stopping(self) -> None:
+        """The gate is about to stop: syncing ends after its round in flight (stop() waits)."""
+        if self._parts_started:
+            self.sync.request_stop()
+
     def stop(self) -> None:
         if self._parts_started:
             for scanner in self.scanner_inputs:

@@ -114,6 +114,9 @@ class SyncWorker:
         self.uploaded = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # a failed round's log line and the stop request exclude each other: once stopping is
+        # requested (and the gate has said "gate stopping"), no "retrying" line follows it
+        self._stopping = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_manifest = 0.0
 
@@ -121,9 +124,14 @@ class SyncWorker:
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def request_stop(self) -> None:
+        """Stop after the round in flight, without waiting for it."""
+        with self._stopping:
+            self._stop.set()
         self._wake.set()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=15)
 
@@ -148,13 +156,16 @@ class SyncWorker:
                 # keep asking now and then: the operator may enable the gate again
                 delay = self.backoff_max_s
             except (CentralUnavailable, CentralAuthError) as exc:
-                if self._stop.is_set():
-                    break  # the call failed because the gate is stopping: nothing to retry
+                with self._stopping:
+                    if self._stop.is_set():
+                        break  # the call failed because the gate is stopping: nothing to retry
+                    logger.info(
+                        "sync failed, retrying", extra={"fields": {"error": str(exc)[:200]}}
+                    )
                 self.connectivity.record(False)
                 self.last_error = str(exc)
                 attempt += 1
                 delay = random.uniform(0, min(self.backoff_max_s, 0.25 * 2**attempt))
-                logger.info("sync failed, retrying", extra={"fields": {"error": str(exc)[:200]}})
             except Exception:  # a bug here must not end syncing for the rest of the day
                 logger.exception("sync round failed")
                 attempt += 1

@@ -1,6 +1,6 @@
 """Crash recovery of the event cancellation saga with real processes on PostgreSQL (issue 14, must
 show 2): for every step boundary of the saga, and inside the refund of one order (after its seat is freed,
-after its order update), central is SIGKILLed exactly there (a compiled-in fault point) and
+after its credit), central is SIGKILLed exactly there (a compiled-in fault point) and
 restarted. Recovery finishes the cancellation: every confirmed order refunded exactly once, credits
 conserved across all users, no seat of a cancelled event left SOLD or HELD, and gates refuse its
 tickets with CANCELLED — online, and offline from a freshly synced manifest."""
@@ -29,7 +29,7 @@ POINTS = [
     "cancel_event.after_end_holds",
     "cancel_event.after_wait_caches",
     "refund.after_seat",
-    "refund.after_order",
+    "refund.after_credit",
     "cancel_event.after_refund_all",
     "cancel_event.after_mark_cancelled",
 ]

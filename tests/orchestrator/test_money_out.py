@@ -155,12 +155,12 @@ def disarmed() -> Iterator[None]:
     faults.disarm()
 
 
-@pytest.mark.parametrize("point", ["refund.after_seat", "refund.after_order"])
+@pytest.mark.parametrize("point", ["refund.after_seat", "refund.after_credit"])
 async def test_a_refund_stopped_half_way_never_admits_its_ticket(
     tmp_path: Path, point: str, disarmed: None
 ) -> None:
     """Verification judges "paid" from the seat alone, so a refund frees the seat before it
-    touches the order or the money: stopped after any of its effects, the ticket already answers
+    touches the money or the order: stopped after any of its effects, the ticket already answers
     CANCELLED at the gate (never SUCCESS), and finishing the refund pays back exactly once."""
     async with running_cluster(tmp_path, saga_lease=LONG_LEASE) as c:
         event = await make_event(c, seats=1)

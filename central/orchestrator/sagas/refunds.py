@@ -8,13 +8,15 @@ refund and a cancellation of the same event can never pay an order back twice:
 
   refund one order      1 RefundSeat at the seat's current owner epoch, unless the seat is sold
                           again to another CONFIRMED order (it moved on after our refund)
-                        2 order CONFIRMED -> REFUNDED (a repeat answers the row unchanged)
-                        3 ledger REFUND  key `refund:<order id>` (a repeat is a replay)
+                        2 ledger REFUND  key `refund:<order id>` (a repeat is a replay)
+                        3 order CONFIRMED -> REFUNDED (a repeat answers the row unchanged)
                         The seat goes first: a seat is SOLD or CHECKED_IN only while its order is
                         CONFIRMED, which is what lets verification judge "paid" from the seat
                         alone (verification.py). Freed first, its codes answer CANCELLED from
                         the first effect on, and a crash between effects never leaves a sold
-                        seat whose order is no longer CONFIRMED.
+                        seat whose order is no longer CONFIRMED. The order goes last: until it
+                        is REFUNDED the cancellation lists it among the CONFIRMED orders and
+                        refunds it again (every effect a repeat), so no crash loses a payback.
 
 cancel_event (saga id = uuid5(cancel:<event id>))
   1 mark_cancelling   event SCHEDULED -> CANCELLING: no new reservation starts (the pivot)
@@ -149,18 +151,18 @@ class Refunds:
         return record is not None and record.status in ("RUNNING", "COMPENSATING")
 
     async def refund_order(self, order: Order) -> None:
-        """Free one CONFIRMED order's seat and pay the order back; every effect idempotent.
-        The seat first (the module's docstring says why)."""
+        """Free one CONFIRMED order's seat, pay the order back, mark it REFUNDED; every effect
+        idempotent, in this order (the module's docstring says why)."""
         order_id = order["order_id"]
         await self.free_seat(order["seat_id"], refunding=order_id)
         fault_point("refund.after_seat")
-        await self.backends.orders.transition_order(order_id, "REFUNDED", reason="refunded")
-        fault_point("refund.after_order")
         amount = int(order["credits_charged"])
         if amount > 0:
             await self.backends.users.refund(
                 order["user_id"], amount, refund_key(order_id), order_id
             )
+        fault_point("refund.after_credit")
+        await self.backends.orders.transition_order(order_id, "REFUNDED", reason="refunded")
 
     async def free_seat(self, seat_id: str, *, refunding: str | None = None) -> bool:
         """The seat of a refunded order (``refunding``, still CONFIRMED while its refund runs)
