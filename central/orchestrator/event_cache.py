@@ -46,12 +46,14 @@ class EventCache:
         the scans that follow."""
         events = self._halls.peek(hall_id)
         if events is None and hall_id not in self._reading_halls:
-            reading = asyncio.ensure_future(
-                self._halls.get(hall_id, lambda: self._read_hall(hall_id))
-            )
+            reading = asyncio.ensure_future(self.read_hall_events(hall_id))
             self._reading_halls[hall_id] = reading
             reading.add_done_callback(lambda f: self._read_done(hall_id, f))
         return events
+
+    async def read_hall_events(self, hall_id: str) -> list[dict[str, Any]]:
+        """Every event of this hall, from the cache or read now (hall_events reads ahead)."""
+        return await self._halls.get(hall_id, lambda: self._read_hall(hall_id))
 
     def _read_done(self, hall_id: str, reading: asyncio.Future[Any]) -> None:
         self._reading_halls.pop(hall_id, None)
