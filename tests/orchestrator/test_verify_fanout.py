@@ -24,14 +24,22 @@ DELAY = 0.3
 EVENT_READS = "/events/"  # the event lookup, not the gate's authentication (/gates/...)
 
 
-async def delaying_proxy(stack: AsyncExitStack, target: str, delay: float, only: str = "/") -> str:
+async def delaying_proxy(
+    stack: AsyncExitStack,
+    target: str,
+    delay: float,
+    only: str = "/",
+    delaying: asyncio.Event | None = None,
+) -> str:
     """Forward every request to ``target``, those whose path starts with ``only`` after ``delay``
-    seconds; answer the proxy's URL."""
+    seconds (setting ``delaying`` as one starts waiting); answer the proxy's URL."""
     session = aiohttp.ClientSession()
     stack.push_async_callback(session.close)
 
     async def forward(request: web.Request) -> web.Response:
         if request.path.startswith(only):
+            if delaying is not None:
+                delaying.set()
             await asyncio.sleep(delay)
         headers = {
             k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
@@ -124,12 +132,15 @@ async def test_past_capacity_a_scan_is_refused_at_once(tmp_path: Path) -> None:
         first, second = event["seat_ids"][:2]
         buyer = await buy(c, first)
         other = await buy(c, second)
-        slow_events = await delaying_proxy(stack, c.backends.events.base_url, 1.0, EVENT_READS)
+        waiting = asyncio.Event()
+        slow_events = await delaying_proxy(
+            stack, c.backends.events.base_url, 1.0, EVENT_READS, waiting
+        )
         settings = dataclasses.replace(c.settings, verify_timeout=5.0, verify_concurrency=1)
         url = await orchestrator_via(stack, c, settings, events_url=slow_events)
         payloads = [await qr(c, buyer["token"], first), await qr(c, other["token"], second)]
         slow = asyncio.create_task(timed_scan(url, gate, payloads[0]))
-        await asyncio.sleep(0.3)  # the first scan now waits on the slow event lookup
+        await asyncio.wait_for(waiting.wait(), 10)  # the first scan waits on the event lookup
         elapsed, status, body = await timed_scan(url, gate, payloads[1])
         assert (status, body["error_code"]) == (503, "SERVICE_UNAVAILABLE"), body
         assert elapsed < 0.5, f"refusal took {elapsed * 1000:.0f} ms"
