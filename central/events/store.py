@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 from central.events.schema import events, gates, venues
 from central.timeutil import as_utc, iso, utcnow
@@ -127,9 +128,22 @@ def _same_event(row: sa.RowMapping, new: NewEvent) -> str | None:
     return next((name for name, stored, given in checks if stored != given), None)
 
 
+# A gate's authentication (every scan whose gate is not in the orchestrator's cache), built once
+GATE_BY_TOKEN = HotStatement(sa.select(gates).where(gates.c.token_sha256 == sa.bindparam("p_sha")))
+GATE_SEEN = HotStatement(
+    gates.update()
+    .where(
+        gates.c.gate_id == sa.bindparam("p_gate_id"),
+        sa.or_(gates.c.last_seen_at.is_(None), gates.c.last_seen_at < sa.bindparam("p_stale")),
+    )
+    .values(last_seen_at=sa.bindparam("p_now"))
+)
+
+
 class EventStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
+        self.direct = DirectPool.of(engine)
 
     # ----- venues and events -----
 
@@ -279,29 +293,18 @@ class EventStore:
         once: an unknown token is UNAUTHORIZED, a revoked (disabled) gate's token GATE_REVOKED, so
         the gate can tell "you were switched off" from "central is confused"."""
         now = utcnow()
-        async with autocommit(self.engine).connect() as conn:
-            result = await conn.execute(
-                sa.select(gates).where(gates.c.token_sha256 == token_hash(device_token))
-            )
-            found = result.mappings().first()
-            row: dict[Any, Any] | None = dict(found) if found is not None else None
-            if row is not None and row["enabled"]:
-                seen = row["last_seen_at"]
-                if seen is None or as_utc(seen) < now - GATE_SEEN_EVERY:
-                    # one conditional statement: of several replicas seeing the gate at once,
-                    # the ones that lose the race write nothing
-                    await conn.execute(
-                        gates.update()
-                        .where(
-                            gates.c.gate_id == row["gate_id"],
-                            sa.or_(
-                                gates.c.last_seen_at.is_(None),
-                                gates.c.last_seen_at < now - GATE_SEEN_EVERY,
-                            ),
-                        )
-                        .values(last_seen_at=now)
-                    )
-                    row = {**row, "last_seen_at": now}
+        found = await self.direct.fetchrow(GATE_BY_TOKEN, {"p_sha": token_hash(device_token)})
+        row: dict[Any, Any] | None = dict(found) if found is not None else None
+        if row is not None and row["enabled"]:
+            seen = row["last_seen_at"]
+            if seen is None or as_utc(seen) < now - GATE_SEEN_EVERY:
+                # one conditional statement: of several replicas seeing the gate at once, the
+                # ones that lose the race write nothing
+                await self.direct.execute(
+                    GATE_SEEN,
+                    {"p_gate_id": row["gate_id"], "p_now": now, "p_stale": now - GATE_SEEN_EVERY},
+                )
+                row = {**row, "last_seen_at": now}
         if row is None:
             raise ApiError("UNAUTHORIZED", "unknown gate device token")
         if not row["enabled"]:

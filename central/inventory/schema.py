@@ -120,7 +120,8 @@ def next_seq(dialect_name: str) -> sa.ColumnElement[int]:
     """The next manifest cursor value, as an expression to put inside the writing statement.
 
     PostgreSQL: a real sequence (distinct per row, no table scan). SQLite: MAX()+1 over the table,
-    safe because SQLite serialises writers and the engine holds one connection; a statement touching
+    safe because SQLite lets one connection write at a time, and a write statement (or a BEGIN
+    IMMEDIATE transaction) takes that lock before it reads; a statement touching
     several rows gives them one shared value, which the manifest reader handles (it never splits a
     value across pages).
     """

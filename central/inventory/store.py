@@ -169,6 +169,42 @@ CHECK_IN = {
 }
 
 
+def _sqlite_check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
+    """SQLite's admission, the seat half: the same conditional UPDATE as CHECK_IN's CTE, run with
+    the entry-log row's insert (SQLITE_ENTRY_LOG_KEEP) in one transaction. Same parameters."""
+    current = [
+        seats.c.seat_id == sa.bindparam("p_seat_id"),
+        seats.c.status == "SOLD",
+        seats.c.owner_epoch == sa.bindparam("p_owner_epoch"),
+    ]
+    if with_device:
+        current.append(seats.c.device_serial == sa.bindparam("p_device_serial"))
+    if with_event:
+        current.append(seats.c.event_id == sa.bindparam("p_event_id"))
+    return HotStatement(
+        seats.update()
+        .where(*current)
+        .values(
+            status="CHECKED_IN",
+            checked_in_at_ms=sa.bindparam("p_at_ms"),
+            checked_in_gate_id=sa.bindparam("p_gate_id"),
+            checked_in_scan_id=sa.bindparam("p_scan_id"),
+            updated_seq=next_seq("sqlite"),
+            updated_at_ms=sa.bindparam("p_now_ms"),
+        )
+        .returning(*seats.c)
+    )
+
+
+SQLITE_CHECK_IN = {
+    (with_device, with_event): _sqlite_check_in_statement(with_device, with_event)
+    for with_device in (False, True)
+    for with_event in (False, True)
+}
+# an admission's row; one already there (the same log id) is kept
+SQLITE_ENTRY_LOG_KEEP = HotStatement(sqlite_insert(entry_logs).on_conflict_do_nothing())
+
+
 def _cursor_lock() -> sa.ScalarSelect[Any]:
     """The cursor lock as an uncorrelated sub-select: taken inside the writing statement and
     released by its own (autocommit) commit."""
@@ -566,9 +602,9 @@ class InventoryStore:
         """`entry`: the admission's entry-log row, written in the same atomic write as the
         check-in when this call wins it (never when it loses or repeats a won check-in).
         `event_id`: admit only a seat of this event (the caller judged it open at its gate)."""
-        direct = self.direct.direct and entry is not None
+        direct = entry is not None  # a prebuilt admission: nothing to build per scan
         admit: Any = None
-        if not direct:  # the driver path runs its prebuilt CHECK_IN: nothing to build per scan
+        if not direct:
             current = [seats.c.status == "SOLD", seats.c.owner_epoch == owner_epoch]
             if device_serial:
                 # a TR2 code admits only while its device is the seat's current one
@@ -644,7 +680,16 @@ class InventoryStore:
             params["p_device_serial"] = device_serial
         if event_id:
             params["p_event_id"] = event_id
-        return await self.direct.fetch(CHECK_IN[bool(device_serial), bool(event_id)], params)
+        shape = (bool(device_serial), bool(event_id))
+        if self._dialect == "postgresql":
+            return await self.direct.fetch(CHECK_IN[shape], params)
+        async with self.direct.transaction() as txn:  # SQLite: two statements, one transaction
+            rows = await txn.fetch(SQLITE_CHECK_IN[shape], params)
+            if rows:
+                row = {f.name: getattr(entry, f.name) for f in fields(entry)}
+                row["created_at_ms"] = now
+                await txn.execute(SQLITE_ENTRY_LOG_KEEP, row)
+        return rows
 
     @staticmethod
     def _why_not_checked_in(

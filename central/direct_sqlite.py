@@ -1,0 +1,231 @@
+"""The hot path's statements on SQLite, run by the sqlite3 module on the event loop's own thread.
+
+Why: through SQLAlchemy's AsyncEngine over aiosqlite one small statement costs this process about
+1.2 ms of CPU (`bench/sql_overhead.py`): the pool checkout, the greenlet hand-over, a trip to
+aiosqlite's thread and back, SQLAlchemy's execution context and result. The statement itself, on
+a file in WAL mode with `synchronous=NORMAL` (no fsync per commit), takes SQLite a few
+microseconds. So the embedded store runs its HotStatements straight on one sqlite3 connection,
+in the calling thread: the loop is held only as long as SQLite works, which is shorter than the
+hand-over to a thread would be.
+
+Rules that keep that safe:
+- One connection per database file and process, shared by every coroutine. A statement runs
+  whole between two awaits, so two statements never interleave on it; a transaction, which
+  spans awaits, holds `_in_use`, and every statement waits for it.
+- The connection never waits inside SQLite (`busy_timeout=0`): when another connection holds
+  the file's write lock (this process's engine, or another process such as the admin CLI), the
+  statement gives up at once and is tried again after an asyncio sleep that grows from 1 to
+  20 ms, for up to BUSY_WAIT_S. That is what SQLite's own busy handler does, without stopping
+  the loop.
+- Values go in and come out through the same SQLAlchemy type processors the engine applies, so a
+  row read here is the row the engine would give (datetimes, JSON, booleans alike).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+if TYPE_CHECKING:
+    from central.direct_sql import HotStatement
+
+T = TypeVar("T")
+
+# As long as the engine's own connections wait for a write lock (central.db: busy_timeout)
+BUSY_WAIT_S = 10.0
+_FIRST_RETRY_S = 0.001
+_LONGEST_RETRY_S = 0.02
+_SQLITE_BUSY = 5
+
+
+class SqliteCompiled:
+    """SQL text with ? placeholders, and what turns named parameters into its arguments and its
+    rows into mappings, as SQLAlchemy's engine would."""
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names: list[str] = list(compiled.positiontup or [])
+        self.fixed = {
+            k: v for k, v in compiled.construct_params(_check=False).items() if v is not None
+        }
+        processors = compiled._bind_processors
+        self.binds: list[Callable[[Any], Any] | None] = [processors.get(n) for n in self.names]
+        self.columns: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (c.keyname, c.type._cached_result_processor(dialect, None))
+            for c in compiled._result_columns
+        ]
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        fixed = self.fixed
+        out = []
+        for name, bind in zip(self.names, self.binds, strict=True):
+            # a name in neither is a parameter the caller forgot: KeyError, not a silent NULL
+            value = params[name] if name in params else fixed[name]
+            out.append(bind(value) if bind is not None and value is not None else value)
+        return out
+
+    def rows(self, cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+        columns = self.columns
+        return [
+            {
+                key: (value if proc is None or value is None else proc(value))
+                for (key, proc), value in zip(columns, raw, strict=True)
+            }
+            for raw in cursor.fetchall()
+        ]
+
+
+class SqliteDirect:
+    """One sqlite3 connection to an engine's database file, used from the event loop."""
+
+    def __init__(self, path: str, dialect: Dialect) -> None:
+        self.path, self.dialect = path, dialect
+        self._conn: sqlite3.Connection | None = None
+        self._in_use = asyncio.Lock()  # held by a transaction or a session
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            # isolation_level=None: autocommit; transactions are begun here, explicitly
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=0")
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # ----- one statement, autocommit -----
+
+    async def fetch(self, hot: HotStatement, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        c = hot.for_sqlite(self.dialect)
+        return await self._single(
+            c.sql, params, lambda conn: c.rows(conn.execute(c.sql, c.args(params)))
+        )
+
+    async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int:
+        c = hot.for_sqlite(self.dialect)
+        return await self._single(c.sql, params, lambda conn: _changed(c, conn, params))
+
+    async def _single(
+        self, sql: str, params: Mapping[str, Any], work: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUSY_WAIT_S
+        delay = _FIRST_RETRY_S
+        while True:
+            if self._in_use.locked():
+                async with self._in_use:  # not inside another caller's transaction
+                    done, result = _attempt(self._connection(), sql, params, work)
+            else:
+                done, result = _attempt(self._connection(), sql, params, work)
+            if done:
+                return result  # type: ignore[return-value]
+            if loop.time() >= deadline:
+                raise _locked_too_long(sql, params)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LONGEST_RETRY_S)
+
+    # ----- several statements on the connection, no one else's between them -----
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
+        """BEGIN IMMEDIATE (the write lock taken at the start, as central.db's engine does), then
+        COMMIT when the block ends, ROLLBACK when it raises."""
+        async with self._in_use:
+            conn = self._connection()
+            txn = SqliteTransaction(conn, self.dialect)
+            await txn.run("BEGIN IMMEDIATE", {}, lambda c: c.execute("BEGIN IMMEDIATE"))
+            try:
+                yield txn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            await txn.run("COMMIT", {}, lambda c: c.execute("COMMIT"))
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SqliteTransaction]:
+        """The connection to itself for a few autocommit statements."""
+        async with self._in_use:
+            yield SqliteTransaction(self._connection(), self.dialect)
+
+
+class SqliteTransaction:
+    """Statements inside `SqliteDirect.transaction()` or `.session()` (the connection is held)."""
+
+    def __init__(self, conn: sqlite3.Connection, dialect: Dialect) -> None:
+        self.conn, self.dialect = conn, dialect
+
+    async def fetch(self, hot: HotStatement, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        c = hot.for_sqlite(self.dialect)
+        return await self.run(
+            c.sql, params, lambda conn: c.rows(conn.execute(c.sql, c.args(params)))
+        )
+
+    async def fetchrow(self, hot: HotStatement, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        rows = await self.fetch(hot, params)
+        return rows[0] if rows else None
+
+    async def execute(self, hot: HotStatement, params: Mapping[str, Any]) -> int:
+        c = hot.for_sqlite(self.dialect)
+        return await self.run(c.sql, params, lambda conn: _changed(c, conn, params))
+
+    async def run(
+        self, sql: str, params: Mapping[str, Any], work: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUSY_WAIT_S
+        delay = _FIRST_RETRY_S
+        while True:
+            done, result = _attempt(self.conn, sql, params, work)
+            if done:
+                return result  # type: ignore[return-value]
+            if loop.time() >= deadline:
+                raise _locked_too_long(sql, params)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LONGEST_RETRY_S)
+
+
+def _changed(c: SqliteCompiled, conn: sqlite3.Connection, params: Mapping[str, Any]) -> int:
+    cursor = conn.execute(c.sql, c.args(params))
+    if c.columns:  # RETURNING: the statement is done only when its rows are read
+        return len(cursor.fetchall())
+    return cursor.rowcount
+
+
+def _attempt(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Mapping[str, Any],
+    work: Callable[[sqlite3.Connection], T],
+) -> tuple[bool, T | None]:
+    """(True, result), or (False, None) when another connection holds the write lock. Any other
+    error comes back as SQLAlchemy's, the driver's own as `orig`, as the engine raises it."""
+    try:
+        return True, work(conn)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == _SQLITE_BUSY:
+            return False, None
+        raise sa.exc.OperationalError(sql, dict(params), exc) from exc
+    except sqlite3.IntegrityError as exc:
+        raise sa.exc.IntegrityError(sql, dict(params), exc) from exc
+    except sqlite3.Error as exc:
+        raise sa.exc.DatabaseError(sql, dict(params), exc) from exc
+
+
+def _locked_too_long(sql: str, params: Mapping[str, Any]) -> sa.exc.OperationalError:
+    return sa.exc.OperationalError(
+        sql, dict(params), sqlite3.OperationalError("database is locked")
+    )

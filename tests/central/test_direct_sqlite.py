@@ -1,0 +1,186 @@
+"""SQLite's hot statements on their own sqlite3 connection, run on the event loop
+(central/direct_sqlite.py): the rows are the engine's rows value for value, a write that meets
+another connection's write lock waits for it without stopping the loop, a statement never slips
+into a transaction that another coroutine holds open, and a lock held too long is an error that
+changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central import direct_sqlite
+from central.db import make_engine
+from central.direct_sql import DirectPool, HotStatement
+
+metadata = sa.MetaData()
+notes = sa.Table(
+    "notes",
+    metadata,
+    sa.Column("note_id", sa.String(36), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("body", sa.JSON, nullable=True),
+    sa.Column("done", sa.Boolean, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+ADD = HotStatement(notes.insert())
+BY_ID = HotStatement(sa.select(notes).where(notes.c.note_id == sa.bindparam("p_id")))
+BEFORE = HotStatement(
+    sa.select(notes.c.note_id).where(notes.c.at < sa.bindparam("p_at")).order_by(notes.c.note_id)
+)
+GROW = HotStatement(
+    notes.update()
+    .where(notes.c.note_id == sa.bindparam("p_id"))
+    .values(size=notes.c.size + 1)
+    .returning(notes.c.size, notes.c.done)
+)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> Any:
+    engine = await make_engine(f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield engine
+    await DirectPool.close_for(engine)
+    await engine.dispose()
+
+
+def note(note_id: str, **values: Any) -> dict[str, Any]:
+    return {"note_id": note_id, "at": None, "body": None, "done": False, "size": 1, **values}
+
+
+async def test_rows_are_the_engines_value_for_value(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 1, 9, 30, 0, 0, tzinfo=UTC)  # zero microseconds: a format edge
+    body = {"seats": ["A-1", "A-2"], "paid": True, "n": 2}
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, note("direct", at=at, body=body, done=True, size=2**40))
+    async with engine.begin() as conn:
+        await conn.execute(notes.insert(), note("engine", at=at, body=body, done=True, size=2**40))
+    # each way reads both rows, and the four readings agree
+    readings = []
+    for note_id in ("direct", "engine"):
+        readings.append(dict(await direct.fetchrow(BY_ID, {"p_id": note_id}) or {}))
+        async with engine.connect() as conn:
+            found = (await conn.execute(BY_ID.statement, {"p_id": note_id})).mappings().one()
+        readings.append(dict(found))
+    for reading in readings:
+        assert {k: v for k, v in reading.items() if k != "note_id"} == {
+            k: v for k, v in readings[1].items() if k != "note_id"
+        }
+    assert readings[0]["body"] == body and readings[0]["done"] is True
+    assert readings[0]["size"] == 2**40
+    # a datetime written here compares with one written by the engine: the same text format
+    later = datetime(2026, 12, 1, 9, 30, 0, 1, tzinfo=UTC)
+    assert [r["note_id"] for r in await direct.fetch(BEFORE, {"p_at": later})] == [
+        "direct",
+        "engine",
+    ]
+    assert await direct.fetch(BEFORE, {"p_at": at}) == []
+    # RETURNING answers processed rows; execute() counts them
+    assert await direct.fetch(GROW, {"p_id": "engine"}) == [{"size": 2**40 + 1, "done": True}]
+    assert await direct.execute(GROW, {"p_id": "nobody"}) == 0
+
+
+async def test_a_write_waits_for_another_connections_lock_and_the_loop_runs_on(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, note("a"))
+    other = sqlite3.connect(tmp_path / "notes.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the file's write lock
+    other.execute("UPDATE notes SET size = 100 WHERE note_id = 'a'")
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    ticking = asyncio.create_task(ticker())
+    write = asyncio.create_task(direct.fetch(GROW, {"p_id": "a"}))
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+    assert not write.done()  # waiting for the lock...
+    assert ticks >= 10  # ...without holding up the loop
+    other.execute("COMMIT")
+    # it lands after the other writer's commit, on top of it
+    assert await asyncio.wait_for(write, 5) == [{"size": 101, "done": False}]
+    stop.set()
+    await ticking
+    other.close()
+
+
+async def test_a_statement_never_joins_a_transaction_held_open_by_another_coroutine(
+    engine: AsyncEngine,
+) -> None:
+    direct = DirectPool.of(engine)
+    inside = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def undone_transaction() -> None:
+        async with direct.transaction() as txn:
+            await txn.execute(ADD, note("undone"))
+            inside.set()
+            await go_on.wait()  # the transaction is open across this await
+            raise RuntimeError("decided against it")
+
+    holder = asyncio.create_task(undone_transaction())
+    await inside.wait()
+    single = asyncio.create_task(direct.execute(ADD, note("kept")))
+    await asyncio.sleep(0.01)
+    assert not single.done()  # it waits for the transaction rather than running inside it
+    go_on.set()
+    with pytest.raises(RuntimeError):
+        await holder
+    assert await single == 1
+    assert await direct.fetchrow(BY_ID, {"p_id": "undone"}) is None
+    assert (await direct.fetchrow(BY_ID, {"p_id": "kept"}) or {})["note_id"] == "kept"
+
+
+async def test_a_lock_held_too_long_is_an_error_that_changes_nothing(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(direct_sqlite, "BUSY_WAIT_S", 0.1)
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, note("a"))
+    other = sqlite3.connect(tmp_path / "notes.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            await direct.execute(GROW, {"p_id": "a"})
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            async with direct.transaction() as txn:
+                await txn.execute(ADD, note("b"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (await direct.fetchrow(BY_ID, {"p_id": "a"}) or {})["size"] == 1
+    assert await direct.fetchrow(BY_ID, {"p_id": "b"}) is None
+    # and the connection is fine afterwards
+    assert await direct.fetch(GROW, {"p_id": "a"}) == [{"size": 2, "done": False}]
+
+
+async def test_errors_are_sqlalchemys_and_a_failed_transaction_leaves_nothing(
+    engine: AsyncEngine,
+) -> None:
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, note("a"))
+    with pytest.raises(sa.exc.IntegrityError):
+        await direct.execute(ADD, note("a"))
+    with pytest.raises(sa.exc.IntegrityError):
+        async with direct.transaction() as txn:
+            await txn.execute(ADD, note("b"))
+            await txn.execute(ADD, note("a"))  # a duplicate: the whole transaction is undone
+    assert await direct.fetchrow(BY_ID, {"p_id": "b"}) is None
+    with pytest.raises(KeyError):  # a forgotten parameter is never sent as NULL
+        await direct.fetch(BY_ID, {})
