@@ -1,7 +1,8 @@
 """What one statement costs this process's CPU, three ways, in one run: the same one-row SELECT by
 primary key (a) built anew and run through SQLAlchemy's AsyncEngine in autocommit, as the scan path
-did, (b) built once and run the same way, (c) built once and run by central.direct_sql's driver
-pool (PostgreSQL), which the scan path now uses. 50 statements in flight at a time; CPU is
+did, (b) built once and run the same way, (c) built once and run by central.direct_sql (the
+asyncpg pool on PostgreSQL, one sqlite3 connection on the event loop on SQLite), which the scan
+path now uses. 50 statements in flight at a time; CPU is
 `time.process_time()` of this process (not PostgreSQL's).
 
     .venv/bin/python bench/sql_overhead.py --postgres postgresql+asyncpg://postgres@127.0.0.1/sqlo
