@@ -120,7 +120,7 @@ class DirectPool:
 
     async def close(self) -> None:
         if self._sqlite is not None:
-            self._sqlite.close()
+            await self._sqlite.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()

@@ -19,11 +19,17 @@ Rules that keep that safe:
   the loop.
 - Values go in and come out through the same SQLAlchemy type processors the engine applies, so a
   row read here is the row the engine would give (datetimes, JSON, booleans alike).
+- Checkpoints stay off the loop. SQLite's automatic checkpoint runs inside the COMMIT that
+  pushes the write-ahead log past 1,000 pages: it copies them into the database file and syncs
+  it, milliseconds on a fast disk and far more on a slow one. This connection turns that off and,
+  every CHECKPOINT_EVERY changes, runs a PASSIVE checkpoint (it never blocks a reader or a
+  writer) on a thread with a connection of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -36,6 +42,10 @@ if TYPE_CHECKING:
     from central.direct_sql import HotStatement
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Rows changed between two checkpoints: a few pages each, so about SQLite's own 1,000-page mark
+CHECKPOINT_EVERY = 500
 
 # As long as the engine's own connections wait for a write lock (central.db: busy_timeout)
 BUSY_WAIT_S = 10.0
@@ -89,6 +99,9 @@ class SqliteDirect:
         self.path, self.dialect = path, dialect
         self._conn: sqlite3.Connection | None = None
         self._in_use = asyncio.Lock()  # held by a transaction or a session
+        self._checkpointed_at = 0  # the connection's total_changes at the last checkpoint
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None  # used on the thread only
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -98,13 +111,44 @@ class SqliteDirect:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # see _after_write
             self._conn = conn
         return self._conn
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.close()
+
+    def _after_write(self, conn: sqlite3.Connection) -> None:
+        """Start a checkpoint on a thread once enough has been written since the last one."""
+        if conn.total_changes - self._checkpointed_at < CHECKPOINT_EVERY:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._checkpointed_at = conn.total_changes
+        self._checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+
+    async def checkpoint_done(self) -> None:
+        """Wait for a checkpoint under way, if any."""
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
+
+    def _checkpoint(self) -> None:
+        """On the thread: copy the log's committed pages into the database file."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+        try:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            log.warning("SQLite checkpoint of %s failed; the next one will retry", self.path)
 
     # ----- one statement, autocommit -----
 
@@ -131,6 +175,7 @@ class SqliteDirect:
             else:
                 done, result = _attempt(self._connection(), sql, params, work)
             if done:
+                self._after_write(self._connection())
                 return result  # type: ignore[return-value]
             if loop.time() >= deadline:
                 raise _locked_too_long(sql, params)
@@ -154,12 +199,15 @@ class SqliteDirect:
                     conn.execute("ROLLBACK")
                 raise
             await txn.run("COMMIT", {}, lambda c: c.execute("COMMIT"))
+            self._after_write(conn)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SqliteTransaction]:
         """The connection to itself for a few autocommit statements."""
         async with self._in_use:
-            yield SqliteTransaction(self._connection(), self.dialect)
+            conn = self._connection()
+            yield SqliteTransaction(conn, self.dialect)
+            self._after_write(conn)
 
 
 class SqliteTransaction:

@@ -184,3 +184,25 @@ async def test_errors_are_sqlalchemys_and_a_failed_transaction_leaves_nothing(
     assert await direct.fetchrow(BY_ID, {"p_id": "b"}) is None
     with pytest.raises(KeyError):  # a forgotten parameter is never sent as NULL
         await direct.fetch(BY_ID, {})
+
+
+async def test_checkpoints_run_off_the_loop_and_keep_the_log_short(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct connection never checkpoints inside its own COMMIT (that would hold up the
+    loop); a checkpoint on a thread copies the log into the database file instead."""
+    monkeypatch.setattr(direct_sqlite, "CHECKPOINT_EVERY", 50)
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, note("first"))
+    sqlite = direct._sqlite
+    assert sqlite is not None
+    conn = sqlite._connection()
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    database = tmp_path / "notes.db"
+    size_before = database.stat().st_size
+    for i in range(120):
+        await direct.execute(ADD, note(f"n{i}", body={"text": "x" * 2000}))
+    await sqlite.checkpoint_done()
+    # ~250 KB of rows went through the log: the database file now holds them
+    assert database.stat().st_size > size_before + 200_000
+    assert sqlite._checkpointer is not None  # done by the thread's own connection
