@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 from central.users.clock import Clock, as_utc, iso, utcnow
 from central.users.schema import credit_ledger, login_attempts, revoked_tokens, users
@@ -69,17 +70,20 @@ def _upsert(dialect: str) -> Any:
     return sqlite.insert
 
 
-def _user(row: sa.Row[Any]) -> User:
+def _user(row: Any) -> User:
+    """A users row read by column name (SQLAlchemy's Row or mapping, or a driver's row)."""
+    if isinstance(row, sa.Row):
+        row = row._mapping
     return User(
-        user_id=row.user_id,
-        email=row.email,
-        phone=row.phone,
-        password_hash=row.password_hash,
-        role=row.role,
-        is_flagged=bool(row.is_flagged),
-        is_verified=bool(row.is_verified),
-        credit_balance=int(row.credit_balance),
-        created_at=as_utc(row.created_at),
+        user_id=row["user_id"],
+        email=row["email"],
+        phone=row["phone"],
+        password_hash=row["password_hash"],
+        role=row["role"],
+        is_flagged=bool(row["is_flagged"]),
+        is_verified=bool(row["is_verified"]),
+        credit_balance=int(row["credit_balance"]),
+        created_at=as_utc(row["created_at"]),
     )
 
 
@@ -88,10 +92,31 @@ async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
     return _user(row) if row is not None else None
 
 
+# Asked on every purchase and authenticated request: built once (central/direct_sql.py)
+USER_BY_ID = HotStatement(sa.select(users).where(users.c.user_id == sa.bindparam("p_user_id")))
+
+
+def _token_holder_statement(with_session: bool) -> HotStatement:
+    """The user and whether the token's jti (or its session) is revoked, in one statement."""
+    keys = revoked_tokens.c.jti == sa.bindparam("p_jti")
+    if with_session:  # OR of equalities: a HotStatement holds no IN list
+        keys = sa.or_(keys, revoked_tokens.c.jti == sa.bindparam("p_sid_key"))
+    revoked = sa.select(revoked_tokens.c.jti).where(keys).exists().label("revoked")
+    return HotStatement(
+        sa.select(users, revoked).where(users.c.user_id == sa.bindparam("p_user_id"))
+    )
+
+
+TOKEN_HOLDER = {
+    with_session: _token_holder_statement(with_session) for with_session in (False, True)
+}
+
+
 class UserStore:
     def __init__(self, engine: AsyncEngine, clock: Clock = utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self.direct = DirectPool.of(engine)
 
     async def create_user(
         self,
@@ -144,27 +169,21 @@ class UserStore:
         return user
 
     async def get(self, user_id: str) -> User:
-        async with autocommit(self.engine).connect() as conn:
-            user = await fetch_user(conn, user_id)
-        if user is None:
+        row = await self.direct.fetchrow(USER_BY_ID, {"p_user_id": user_id})
+        if row is None:
             raise ApiError("USER_NOT_FOUND", "no such user")
-        return user
+        return _user(row)
 
     async def token_holder(self, user_id: str, jti: str, sid: str = "") -> tuple[User | None, bool]:
         """The token's user as it is now, and whether the token (or its session) was revoked:
         one statement, as every authenticated request asks it."""
-        revoked = (
-            sa.select(revoked_tokens.c.jti)
-            .where(revoked_tokens.c.jti.in_(_revocation_keys(jti, sid)))
-            .exists()
-            .label("revoked")
-        )
-        query = sa.select(users, revoked).where(users.c.user_id == user_id)
-        async with autocommit(self.engine).connect() as conn:
-            row = (await conn.execute(query)).first()
+        params = {"p_user_id": user_id, "p_jti": jti}
+        if sid:
+            params["p_sid_key"] = session_key(sid)
+        row = await self.direct.fetchrow(TOKEN_HOLDER[bool(sid)], params)
         if row is None:
             return None, False
-        return _user(row), bool(row.revoked)
+        return _user(row), bool(row["revoked"])
 
     async def find_by_email(self, email: str) -> User | None:
         async with autocommit(self.engine).connect() as conn:
