@@ -194,12 +194,25 @@ class SqliteDirect:
             await txn.run("BEGIN IMMEDIATE", {}, lambda c: c.execute("BEGIN IMMEDIATE"))
             try:
                 yield txn
+                await txn.run("COMMIT", {}, lambda c: c.execute("COMMIT"))
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                # the caller's exception or a failed COMMIT: nothing of it stays, and the
+                # connection goes back with no transaction open on it
+                self._undo(conn)
                 raise
-            await txn.run("COMMIT", {}, lambda c: c.execute("COMMIT"))
             self._after_write(conn)
+
+    def _undo(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            # a connection in an unknown state is not reused: the next statement opens another
+            log.exception("ROLLBACK failed on %s; closing that connection", self.path)
+            if self._conn is conn:
+                self._conn = None
+            conn.close()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SqliteTransaction]:

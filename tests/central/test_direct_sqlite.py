@@ -206,3 +206,30 @@ async def test_checkpoints_run_off_the_loop_and_keep_the_log_short(
     # ~250 KB of rows went through the log: the database file now holds them
     assert database.stat().st_size > size_before + 200_000
     assert sqlite._checkpointer is not None  # done by the thread's own connection
+
+
+async def test_a_failed_commit_leaves_no_transaction_open_for_the_next_statement(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A COMMIT that fails (here: a deferred foreign-key-like check, a constraint SQLite checks
+    only at COMMIT) is rolled back, so the statements after it are not inside it."""
+    direct = DirectPool.of(engine)
+    sqlite = direct._sqlite
+    assert sqlite is not None
+    conn = sqlite._connection()
+    conn.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+    conn.execute(
+        "CREATE TABLE children (id TEXT PRIMARY KEY, parent TEXT "
+        "REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    orphan = HotStatement(
+        sa.text("INSERT INTO children (id, parent) VALUES ('c', 'nobody')")  # type: ignore[arg-type]
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        async with direct.transaction() as txn:
+            await txn.execute(ADD, note("with-the-orphan"))
+            await txn.execute(orphan, {})
+    assert not conn.in_transaction
+    assert await direct.fetchrow(BY_ID, {"p_id": "with-the-orphan"}) is None
+    await direct.execute(ADD, note("after"))  # autocommit: stays whatever comes next
+    assert (await direct.fetchrow(BY_ID, {"p_id": "after"}) or {})["note_id"] == "after"
