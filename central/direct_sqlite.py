@@ -78,7 +78,7 @@ class SqliteCompiled:
         for name, bind in zip(self.names, self.binds, strict=True):
             # a name in neither is a parameter the caller forgot: KeyError, not a silent NULL
             value = params[name] if name in params else fixed[name]
-            out.append(bind(value) if bind is not None and value is not None else value)
+            out.append(bind(value) if bind is not None else value)  # None too, as the engine
         return out
 
     def rows(self, cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

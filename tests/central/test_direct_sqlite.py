@@ -84,6 +84,17 @@ async def test_rows_are_the_engines_value_for_value(engine: AsyncEngine) -> None
         "engine",
     ]
     assert await direct.fetch(BEFORE, {"p_at": at}) == []
+    # a None goes through the type too, as the engine sends it (JSON's None is stored as 'null')
+    await direct.execute(ADD, note("direct-none"))
+    async with engine.begin() as conn:
+        await conn.execute(notes.insert(), note("engine-none"))
+    async with engine.connect() as conn:
+        stored = (
+            await conn.exec_driver_sql(
+                "SELECT note_id, body, at FROM notes WHERE note_id LIKE '%-none' ORDER BY note_id"
+            )
+        ).all()
+    assert [tuple(r)[1:] for r in stored] == [("null", None), ("null", None)]
     # RETURNING answers processed rows; execute() counts them
     assert await direct.fetch(GROW, {"p_id": "engine"}) == [{"size": 2**40 + 1, "done": True}]
     assert await direct.execute(GROW, {"p_id": "nobody"}) == 0
