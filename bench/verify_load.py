@@ -108,7 +108,7 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
             "POST", "/api/auth/login", body={"email": f"{who}@vb.test", "password": PASSWORD}
         )
         tokens[who] = body["data"]["access_token"]
-    per_row = 50
+    per_row = max(50, -(-seats // 200))  # an event has at most 200 rows of at most 500 seats
     _, event = await api.call(
         "POST",
         "/api/admin/events",
@@ -122,6 +122,8 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
             "seats": {"rows": -(-seats // per_row), "seats_per_row": per_row},
         },
     )
+    if "data" not in event:  # e.g. more seats than an event may have: say so, not KeyError
+        raise SystemExit(f"verify_load: the bench event was refused: {event.get('error', event)}")
     seat_ids = event["data"]["seat_ids"][:seats]
     gate_tokens = []
     for i in range(gates):
