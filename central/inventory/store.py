@@ -159,7 +159,15 @@ def _check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
         *(sa.bindparam(f"log_{c}", type_=entry_logs.c[c].type).label(c) for c in columns)
     ).select_from(won)
     logged = pg_insert(entry_logs).from_select(columns, source).on_conflict_do_nothing()
-    return HotStatement(sa.select(won).add_cte(logged.cte("logged")))
+    # A refusal answers with the seat as this statement's snapshot has it, so the caller judges
+    # it without a second round trip. That snapshot can be older than the row the UPDATE
+    # re-checked after waiting on a concurrent writer: the caller then sees an admissible seat,
+    # and tries again (mark_checked_in).
+    admitted = sa.select(won, sa.true().label("admitted"))
+    refused = sa.select(seats, sa.false().label("admitted")).where(
+        seats.c.seat_id == sa.bindparam("p_seat_id"), ~sa.exists(sa.select(won.c.seat_id))
+    )
+    return HotStatement(sa.union_all(admitted, refused).add_cte(logged.cte("logged")))
 
 
 CHECK_IN = {
@@ -631,10 +639,11 @@ class InventoryStore:
                 )
             else:
                 rows = await self._seat_write_with_log(admit, entry, self._log_insert)
-            if rows:
+            if rows and rows[0].get("admitted", True):
                 log.info("seat %s checked in at gate %s (scan %s)", seat_id, gate_id, scan_id)
                 return SeatRecord.from_row(rows[0])
-            seat = await self.require_seat(seat_id)
+            # PostgreSQL's admission answers a refusal with the seat (CHECK_IN); else read it
+            seat = SeatRecord.from_row(rows[0]) if rows else await self.require_seat(seat_id)
             if event_id and seat.event_id != event_id:
                 raise InventoryError(
                     Kind.FAILED_PRECONDITION,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import grpc.aio
+import pytest
 
 from central.inventory.errors import detail_code, seat_from_trailers
 from proto import inventory_pb2 as pb
@@ -177,3 +179,94 @@ async def test_a_check_in_bound_to_an_event_admits_only_a_seat_of_that_event(
     admitted = await inv.call("MarkCheckedIn", bound(seat.event_id, scan, True))
     assert (admitted.status, admitted.checked_in_scan_id) == ("CHECKED_IN", scan)
     assert await rows_of(scan) == ["SUCCESS"]
+
+
+def with_row(request: pb.MarkCheckedInRequest) -> pb.MarkCheckedInRequest:
+    """The verifier's admission: the entry-log row travels with the check-in."""
+    request.entry_log.CopyFrom(
+        pb.EntryLogEntry(
+            log_id=new_id(),
+            seat_id=request.seat_id,
+            gate_id=request.gate_id,
+            scan_id=request.scan_id,
+            result="SUCCESS",
+            mode="online",
+        )
+    )
+    return request
+
+
+async def test_a_refused_admission_is_judged_without_reading_the_seat_again(
+    inv: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the admission statement answers a refusal with the seat as it stands, so a
+    duplicate, a stale epoch, an unsold seat or another event's seat costs one statement, not
+    two (SQLite reads the seat after: a statement on the loop's own connection). Each refusal
+    says why, with the seat in the trailer, and writes nothing."""
+    store = inv.server.store
+    assert store is not None
+    reads: list[str] = []
+    real_require_seat = store.require_seat
+
+    async def counted(seat_id: str) -> Any:
+        reads.append(seat_id)
+        return await real_require_seat(seat_id)
+
+    monkeypatch.setattr(store, "require_seat", counted)
+    seat_id, _ = await inv.sold_seat()
+    gate, first_scan = new_id(), new_id()
+    await inv.call("MarkCheckedIn", with_row(check_in(seat_id, 1, gate, first_scan)))
+    _, (unsold,) = await inv.seats(1)
+    other_event = with_row(check_in(seat_id, 1, gate, new_id()))
+    other_event.event_id = new_id()
+    refusals = [
+        (with_row(check_in(seat_id, 1, gate, new_id())), "ALREADY_CHECKED_IN", "CHECKED_IN"),
+        (other_event, "OTHER_EVENT", "CHECKED_IN"),
+        (with_row(check_in(unsold, 1, gate, new_id())), "SEAT_NOT_SOLD", "AVAILABLE"),
+    ]
+    fresh, _ = await inv.sold_seat()
+    refusals.append((with_row(check_in(fresh, 2, gate, new_id())), "STALE_EPOCH", "SOLD"))
+    reads.clear()
+    for request, code, status in refusals:
+        err = await inv.error("MarkCheckedIn", request)
+        assert detail_code(err.details()) == code, err.details()
+        trailer_seat = seat_from_trailers(err.trailing_metadata())
+        assert trailer_seat is not None
+        assert (trailer_seat.seat_id, trailer_seat.status) == (request.seat_id, status)
+        listed = await inv.call("ListEntryLogs", pb.ListEntryLogsRequest(scan_id=request.scan_id))
+        assert list(listed.entries) == []
+    # the same scan again is its own admission standing, not a refusal
+    again = await inv.call("MarkCheckedIn", with_row(check_in(seat_id, 1, gate, first_scan)))
+    assert (again.status, again.checked_in_scan_id) == ("CHECKED_IN", first_scan)
+    expected_reads = 0 if store._dialect == "postgresql" else len(refusals) + 1
+    assert len(reads) == expected_reads, reads
+
+
+async def test_50_concurrent_admissions_with_their_rows_one_wins_one_row(inv: Inventory) -> None:
+    """The one-statement admission under a burst: one winner and its one entry-log row; every
+    loser is told ALREADY_CHECKED_IN with the winner's check-in in the trailer, including those
+    whose statement began before the winner committed (their snapshot still had the seat SOLD:
+    they look again)."""
+    seat_id, _ = await inv.sold_seat()
+    requests = [with_row(check_in(seat_id, 1, new_id(), new_id())) for _ in range(50)]
+    results = await asyncio.gather(
+        *(inv.call("MarkCheckedIn", r) for r in requests), return_exceptions=True
+    )
+    won = [r for r in results if isinstance(r, pb.Seat)]
+    assert len(won) == 1
+    winner = won[0].checked_in_scan_id
+    for result in results:
+        if isinstance(result, pb.Seat):
+            continue
+        assert isinstance(result, grpc.aio.AioRpcError), result
+        assert detail_code(result.details()) == "ALREADY_CHECKED_IN", result.details()
+        trailer_seat = seat_from_trailers(result.trailing_metadata())
+        assert trailer_seat is not None and trailer_seat.checked_in_scan_id == winner
+    rows = [
+        e
+        for r in requests
+        for e in (
+            await inv.call("ListEntryLogs", pb.ListEntryLogsRequest(scan_id=r.scan_id))
+        ).entries
+    ]
+    assert [e.scan_id for e in rows] == [winner]
