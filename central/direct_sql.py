@@ -37,7 +37,7 @@ from central.direct_sqlite import SqliteCompiled, SqliteDirect
 POOL_MAX = 4
 # asyncpg's Record or SQLAlchemy's RowMapping: both read a column as row["name"]
 Row = Any
-Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
+Statement = sa.Select[Any] | sa.CompoundSelect[Any] | sa.Insert | sa.Update | sa.Delete
 
 
 class HotStatement:
