@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from gate_agent.agent import GateAgent
 from gate_agent.metrics import attach_metrics
@@ -483,6 +483,12 @@ async def _streams(app: web.Application) -> Any:
 
 async def _on_shutdown(app: web.Application) -> None:
     app[CLOSING].set()  # ends the MJPEG streams, which would otherwise hold shutdown open
+    # The same for staff screens: the server waits for every handler before it stops, and a
+    # WebSocket's handler runs until its page goes. Closed here ("going away"), the page shows
+    # its screen is stale and reconnects when the gate is back.
+    sockets: set[Any] = app[SOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"gate stopping")
 
 
 def make_dashboard(
