@@ -165,22 +165,14 @@ class SqliteDirect:
     async def _single(
         self, sql: str, params: Mapping[str, Any], work: Callable[[sqlite3.Connection], T]
     ) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BUSY_WAIT_S
-        delay = _FIRST_RETRY_S
-        while True:
-            if self._in_use.locked():
-                async with self._in_use:  # not inside another caller's transaction
-                    done, result = _attempt(self._connection(), sql, params, work)
-            else:
-                done, result = _attempt(self._connection(), sql, params, work)
-            if done:
-                self._after_write(self._connection())
-                return result  # type: ignore[return-value]
-            if loop.time() >= deadline:
-                raise _locked_too_long(sql, params)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _LONGEST_RETRY_S)
+        result = await _retry_while_busy(
+            lambda: _attempt(self._connection(), sql, params, work),
+            sql,
+            params,
+            outside=self._in_use,
+        )
+        self._after_write(self._connection())
+        return result
 
     # ----- several statements on the connection, no one else's between them -----
 
@@ -246,17 +238,37 @@ class SqliteTransaction:
     async def run(
         self, sql: str, params: Mapping[str, Any], work: Callable[[sqlite3.Connection], T]
     ) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BUSY_WAIT_S
-        delay = _FIRST_RETRY_S
-        while True:
-            done, result = _attempt(self.conn, sql, params, work)
-            if done:
-                return result  # type: ignore[return-value]
-            if loop.time() >= deadline:
-                raise _locked_too_long(sql, params)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _LONGEST_RETRY_S)
+        return await _retry_while_busy(lambda: _attempt(self.conn, sql, params, work), sql, params)
+
+
+async def _retry_while_busy(
+    attempt: Callable[[], tuple[bool, T | None]],
+    sql: str,
+    params: Mapping[str, Any],
+    outside: asyncio.Lock | None = None,
+) -> T:
+    """Run `attempt` until it is done: while another connection holds the write lock, pause
+    (1 ms, doubling to 20 ms) on the loop and try again, up to BUSY_WAIT_S of pauses in all.
+    `outside`: the lock a transaction or session holds on this connection; while it is held,
+    each attempt waits for it (a statement of its own never runs inside another's transaction)."""
+    waited, delay = 0.0, _FIRST_RETRY_S
+    while True:
+        if outside is not None and outside.locked():
+            async with outside:
+                done, result = attempt()
+        else:
+            done, result = attempt()
+        if done:
+            return result  # type: ignore[return-value]
+        if waited >= BUSY_WAIT_S:
+            raise _locked_too_long(sql, params)
+        await _pause(delay)
+        waited += delay
+        delay = min(delay * 2, _LONGEST_RETRY_S)
+
+
+# the retries' pause; the tests put one here that takes no time
+_pause = asyncio.sleep
 
 
 def _changed(c: SqliteCompiled, conn: sqlite3.Connection, params: Mapping[str, Any]) -> int:

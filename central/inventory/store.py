@@ -124,12 +124,11 @@ SEAT_BY_ID = HotStatement(sa.select(seats).where(seats.c.seat_id == sa.bindparam
 ENTRY_LOG_INSERT = HotStatement(entry_logs.insert())
 
 
-def _check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
-    """PostgreSQL's admission: the seat update (cursor lock inside it) as a CTE, and the
-    admission's entry-log row inserted from it — so the row exists exactly when the update
-    happened — in one autocommit statement. Parameters: p_seat_id, p_owner_epoch,
-    [p_device_serial], [p_event_id], p_at_ms, p_gate_id, p_scan_id, p_now_ms and log_<column>
-    for the row."""
+def _admission(dialect: str, with_device: bool, with_event: bool, *also: Any) -> sa.Update:
+    """The admission's seat update, both dialects: SOLD at the token's owner epoch (and device,
+    and event, when given) becomes CHECKED_IN, returning the seat. `also`: further conditions.
+    Parameters: p_seat_id, p_owner_epoch, [p_device_serial], [p_event_id], p_at_ms, p_gate_id,
+    p_scan_id, p_now_ms."""
     current = [
         seats.c.seat_id == sa.bindparam("p_seat_id"),
         seats.c.status == "SOLD",
@@ -139,21 +138,29 @@ def _check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
         current.append(seats.c.device_serial == sa.bindparam("p_device_serial"))
     if with_event:
         current.append(seats.c.event_id == sa.bindparam("p_event_id"))
-    lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
-    won = (
+    current.extend(also)  # last, as the cursor lock always was
+    return (
         seats.update()
-        .where(*current, lock.is_not(None))
+        .where(*current)
         .values(
             status="CHECKED_IN",
             checked_in_at_ms=sa.bindparam("p_at_ms"),
             checked_in_gate_id=sa.bindparam("p_gate_id"),
             checked_in_scan_id=sa.bindparam("p_scan_id"),
-            updated_seq=next_seq("postgresql"),
+            updated_seq=next_seq(dialect),
             updated_at_ms=sa.bindparam("p_now_ms"),
         )
         .returning(*seats.c)
-        .cte("won")
     )
+
+
+def _check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
+    """PostgreSQL's admission: the seat update (cursor lock inside it) as a CTE, and the
+    admission's entry-log row inserted from it — so the row exists exactly when the update
+    happened — in one autocommit statement. Parameters: _admission's, and log_<column> for the
+    row."""
+    lock = sa.select(sa.func.pg_advisory_xact_lock(SEQ_LOCK_KEY)).scalar_subquery()
+    won = _admission("postgresql", with_device, with_event, lock.is_not(None)).cte("won")
     columns = [c.name for c in entry_logs.c]
     source = sa.select(
         *(sa.bindparam(f"log_{c}", type_=entry_logs.c[c].type).label(c) for c in columns)
@@ -170,45 +177,13 @@ def _check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
     return HotStatement(sa.union_all(admitted, refused).add_cte(logged.cte("logged")))
 
 
-CHECK_IN = {
-    (with_device, with_event): _check_in_statement(with_device, with_event)
-    for with_device in (False, True)
-    for with_event in (False, True)
-}
-
-
-def _sqlite_check_in_statement(with_device: bool, with_event: bool) -> HotStatement:
-    """SQLite's admission, the seat half: the same conditional UPDATE as CHECK_IN's CTE, run with
-    the entry-log row's insert (SQLITE_ENTRY_LOG_KEEP) in one transaction. Same parameters."""
-    current = [
-        seats.c.seat_id == sa.bindparam("p_seat_id"),
-        seats.c.status == "SOLD",
-        seats.c.owner_epoch == sa.bindparam("p_owner_epoch"),
-    ]
-    if with_device:
-        current.append(seats.c.device_serial == sa.bindparam("p_device_serial"))
-    if with_event:
-        current.append(seats.c.event_id == sa.bindparam("p_event_id"))
-    return HotStatement(
-        seats.update()
-        .where(*current)
-        .values(
-            status="CHECKED_IN",
-            checked_in_at_ms=sa.bindparam("p_at_ms"),
-            checked_in_gate_id=sa.bindparam("p_gate_id"),
-            checked_in_scan_id=sa.bindparam("p_scan_id"),
-            updated_seq=next_seq("sqlite"),
-            updated_at_ms=sa.bindparam("p_now_ms"),
-        )
-        .returning(*seats.c)
-    )
-
-
-SQLITE_CHECK_IN = {
-    (with_device, with_event): _sqlite_check_in_statement(with_device, with_event)
-    for with_device in (False, True)
-    for with_event in (False, True)
-}
+SHAPES = [
+    (with_device, with_event) for with_device in (False, True) for with_event in (False, True)
+]
+CHECK_IN = {shape: _check_in_statement(*shape) for shape in SHAPES}
+# SQLite's admission, the seat half: run with the entry-log row's insert (SQLITE_ENTRY_LOG_KEEP)
+# in one transaction
+SQLITE_CHECK_IN = {shape: HotStatement(_admission("sqlite", *shape)) for shape in SHAPES}
 # an admission's row; one already there (the same log id) is kept
 SQLITE_ENTRY_LOG_KEEP = HotStatement(sqlite_insert(entry_logs).on_conflict_do_nothing())
 

@@ -100,34 +100,40 @@ async def test_rows_are_the_engines_value_for_value(engine: AsyncEngine) -> None
     assert await direct.execute(GROW, {"p_id": "nobody"}) == 0
 
 
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The busy retries' pauses, recorded; each hands the loop to others without time passing."""
+    taken: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        taken.append(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(direct_sqlite, "_pause", pause)
+    return taken
+
+
+async def others_run() -> None:
+    """Let every other ready task take its turn (no time passes)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
 async def test_a_write_waits_for_another_connections_lock_and_the_loop_runs_on(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, tmp_path: Path, pauses: list[float]
 ) -> None:
     direct = DirectPool.of(engine)
     await direct.execute(ADD, note("a"))
     other = sqlite3.connect(tmp_path / "notes.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the file's write lock
     other.execute("UPDATE notes SET size = 100 WHERE note_id = 'a'")
-    ticks = 0
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while not stop.is_set():
-            ticks += 1
-            await asyncio.sleep(0.005)
-
-    ticking = asyncio.create_task(ticker())
     write = asyncio.create_task(direct.fetch(GROW, {"p_id": "a"}))
-    for _ in range(20):
-        await asyncio.sleep(0.005)
+    await others_run()  # this coroutine runs while the write waits: the loop is free
     assert not write.done()  # waiting for the lock...
-    assert ticks >= 10  # ...without holding up the loop
+    assert pauses[:6] == [0.001, 0.002, 0.004, 0.008, 0.016, 0.02]  # ...in pauses that grow
     other.execute("COMMIT")
     # it lands after the other writer's commit, on top of it
-    assert await asyncio.wait_for(write, 5) == [{"size": 101, "done": False}]
-    stop.set()
-    await ticking
+    assert await write == [{"size": 101, "done": False}]
     other.close()
 
 
@@ -148,7 +154,7 @@ async def test_a_statement_never_joins_a_transaction_held_open_by_another_corout
     holder = asyncio.create_task(undone_transaction())
     await inside.wait()
     single = asyncio.create_task(direct.execute(ADD, note("kept")))
-    await asyncio.sleep(0.01)
+    await others_run()
     assert not single.done()  # it waits for the transaction rather than running inside it
     go_on.set()
     with pytest.raises(RuntimeError):
@@ -159,7 +165,7 @@ async def test_a_statement_never_joins_a_transaction_held_open_by_another_corout
 
 
 async def test_a_lock_held_too_long_is_an_error_that_changes_nothing(
-    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pauses: list[float]
 ) -> None:
     monkeypatch.setattr(direct_sqlite, "BUSY_WAIT_S", 0.1)
     direct = DirectPool.of(engine)
@@ -169,6 +175,7 @@ async def test_a_lock_held_too_long_is_an_error_that_changes_nothing(
     try:
         with pytest.raises(sa.exc.OperationalError, match="locked"):
             await direct.execute(GROW, {"p_id": "a"})
+        assert 0.1 <= sum(pauses) < 0.1 + 0.02  # it waited out BUSY_WAIT_S, and no longer
         with pytest.raises(sa.exc.OperationalError, match="locked"):
             async with direct.transaction() as txn:
                 await txn.execute(ADD, note("b"))
