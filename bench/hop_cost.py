@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -27,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from proc_cpu import process_cpu_seconds  # noqa: E402
 
 from central.progress import Progress  # noqa: E402
 
@@ -39,12 +41,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ----- the servers (run in the child) -----
@@ -135,7 +131,7 @@ async def _client_cpu(child_pid: int, kind: str, port: int, calls: int, in_fligh
         for _ in range(200):  # warm up
             await one()
         left = calls
-        before = _cpu_seconds(child_pid)
+        before = process_cpu_seconds(child_pid)
 
         async def worker() -> None:
             nonlocal left
@@ -144,7 +140,7 @@ async def _client_cpu(child_pid: int, kind: str, port: int, calls: int, in_fligh
                 await one()
 
         await asyncio.gather(*(worker() for _ in range(in_flight)))
-        return (_cpu_seconds(child_pid) - before) / calls * 1e6
+        return (process_cpu_seconds(child_pid) - before) / calls * 1e6
     finally:
         await close()
 
