@@ -180,10 +180,19 @@ class SqliteDirect:
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         """BEGIN IMMEDIATE (the write lock taken at the start, as central.db's engine does), then
         COMMIT when the block ends, ROLLBACK when it raises."""
-        async with self._in_use:
+        # `_in_use` is taken together with the write lock, not before it: while another
+        # connection holds the write lock, this coroutine lets the connection go between its
+        # tries, so reads (which a writer elsewhere does not stop in WAL mode) keep running
+        # instead of queueing behind a transaction that has not begun.
+        await _retry_while_busy(
+            lambda: _attempt(self._connection(), _BEGIN, {}, _begin),
+            _BEGIN,
+            {},
+            holding=self._in_use,
+        )
+        try:
             conn = self._connection()
             txn = SqliteTransaction(conn, self.dialect)
-            await txn.run("BEGIN IMMEDIATE", {}, lambda c: c.execute("BEGIN IMMEDIATE"))
             try:
                 yield txn
                 await txn.run("COMMIT", {}, lambda c: c.execute("COMMIT"))
@@ -193,6 +202,8 @@ class SqliteDirect:
                 self._undo(conn)
                 raise
             self._after_write(conn)
+        finally:
+            self._in_use.release()
 
     def _undo(self, conn: sqlite3.Connection) -> None:
         if not conn.in_transaction:
@@ -246,14 +257,26 @@ async def _retry_while_busy(
     sql: str,
     params: Mapping[str, Any],
     outside: asyncio.Lock | None = None,
+    holding: asyncio.Lock | None = None,
 ) -> T:
     """Run `attempt` until it is done: while another connection holds the write lock, pause
     (1 ms, doubling to 20 ms) on the loop and try again, up to BUSY_WAIT_S of pauses in all.
     `outside`: the lock a transaction or session holds on this connection; while it is held,
-    each attempt waits for it (a statement of its own never runs inside another's transaction)."""
+    each attempt waits for it (a statement of its own never runs inside another's transaction).
+    `holding`: each attempt is made holding this lock, which stays held when the attempt is done
+    (the caller releases it) and is let go for the pause when it is not."""
     waited, delay = 0.0, _FIRST_RETRY_S
     while True:
-        if outside is not None and outside.locked():
+        if holding is not None:
+            await holding.acquire()
+            try:
+                done, result = attempt()
+            except BaseException:
+                holding.release()
+                raise
+            if not done:
+                holding.release()
+        elif outside is not None and outside.locked():
             async with outside:
                 done, result = attempt()
         else:
@@ -269,6 +292,12 @@ async def _retry_while_busy(
 
 # the retries' pause; the tests put one here that takes no time
 _pause = asyncio.sleep
+
+_BEGIN = "BEGIN IMMEDIATE"  # the write lock taken at the start, as central.db's engine does
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute(_BEGIN)
 
 
 def _changed(c: SqliteCompiled, conn: sqlite3.Connection, params: Mapping[str, Any]) -> int:

@@ -1,6 +1,7 @@
 """SQLite's hot statements on their own sqlite3 connection, run on the event loop
 (central/direct_sqlite.py): the rows are the engine's rows value for value, a write that meets
-another connection's write lock waits for it without stopping the loop, a statement never slips
+another connection's write lock waits for it without stopping the loop (and without stopping reads),
+a statement never slips
 into a transaction that another coroutine holds open, and a lock held too long is an error that
 changes nothing."""
 
@@ -135,6 +136,37 @@ async def test_a_write_waits_for_another_connections_lock_and_the_loop_runs_on(
     # it lands after the other writer's commit, on top of it
     assert await write == [{"size": 101, "done": False}]
     other.close()
+
+
+async def test_reads_go_on_while_a_transaction_waits_for_another_connections_lock(
+    engine: AsyncEngine, tmp_path: Path, pauses: list[float]
+) -> None:
+    """A transaction that has not begun (another connection holds the write lock) does not keep
+    the connection from everyone else: in WAL mode that writer never stops a read, so reads on
+    the direct connection go on and only the transaction waits."""
+    direct = DirectPool.of(engine)
+    await direct.execute(ADD, note("a"))
+    other = sqlite3.connect(tmp_path / "notes.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE notes SET size = 100 WHERE note_id = 'a'")
+
+    async def add_b() -> None:
+        async with direct.transaction() as txn:
+            await txn.execute(ADD, note("b"))
+
+    waiting = asyncio.create_task(add_b())
+    await others_run()
+    assert not waiting.done() and pauses  # it is trying for the write lock
+    read = asyncio.create_task(direct.fetchrow(BY_ID, {"p_id": "a"}))
+    await others_run()
+    assert read.done(), "a read queued behind a transaction that never began"
+    assert (read.result() or {})["size"] == 1  # the other writer's change is not committed
+    assert not waiting.done()
+    other.execute("COMMIT")
+    other.close()
+    await waiting
+    assert (await direct.fetchrow(BY_ID, {"p_id": "b"}) or {})["note_id"] == "b"
+    assert (await direct.fetchrow(BY_ID, {"p_id": "a"}) or {})["size"] == 100
 
 
 async def test_a_statement_never_joins_a_transaction_held_open_by_another_coroutine(
