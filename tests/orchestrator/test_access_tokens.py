@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cluster import Cluster, running_cluster
 
 from central.orchestrator.auth import access_tokens_key
@@ -84,3 +86,49 @@ async def test_forged_and_expired_tokens_are_refused_here(tmp_path: Path) -> Non
         refresh_typed = jwt.encode({**claims, "typ": "refresh"}, secret, algorithm="HS256")
         status, body = await c.call("GET", "/api/credits/balance", token=refresh_typed)
         assert (status, body["error_code"]) == (401, "UNAUTHORIZED")
+
+
+async def test_a_signature_is_checked_once_and_expiry_and_revocation_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from central.orchestrator import access_tokens
+
+    checked: list[str] = []
+    real = access_tokens.decode_signed
+
+    def counting(token: str, secret: str) -> dict[str, Any]:
+        checked.append(token)
+        return real(token, secret)
+
+    monkeypatch.setattr(access_tokens, "decode_signed", counting)
+    async with running_cluster(tmp_path) as c:
+        tokens = c.app[access_tokens_key]
+        first, second = await c.make_user(), await c.make_user()
+        for _ in range(5):
+            status, body = await c.call("GET", "/api/credits/balance", token=first["token"])
+            assert status == 200, body
+        assert checked.count(first["token"]) == 1  # the signature once, not per request
+
+        # a kept token is still judged by the clock: past its expiry it is refused
+        later = time.time() + 10 * 24 * 3600
+        monkeypatch.setattr(tokens, "_wall", lambda: later)
+        status, body = await c.call("GET", "/api/credits/balance", token=first["token"])
+        assert (status, body["error_code"]) == (401, "TOKEN_EXPIRED")
+        monkeypatch.setattr(tokens, "_wall", time.time)
+
+        # ...and by the revocations: a logout elsewhere ends a kept token as before
+        status, _ = await c.call("GET", "/api/credits/balance", token=second["token"])
+        assert status == 200
+        revoked = await c.backends.users.call(
+            "POST", "/auth/logout", json={"token": second["token"]}
+        )
+        assert revoked == {"revoked": True}
+        await _status_within(c, "/api/credits/balance", second["token"], 401, PROMISE_S)
+        assert checked.count(second["token"]) == 1
+
+        # a token that failed its check is never kept as good: it fails every time
+        bad = first["token"][:-4] + ("AAAA" if not first["token"].endswith("AAAA") else "BBBB")
+        for _ in range(2):
+            status, body = await c.call("GET", "/api/credits/balance", token=bad)
+            assert status == 401, body
+        assert checked.count(bad) == 2
