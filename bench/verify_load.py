@@ -10,14 +10,17 @@ Prints, per rate: sent/s, verifications/s completed, p50/p99/max latency, result
 
 Run: .venv/bin/python bench/verify_load.py [--database-url postgresql+asyncpg://postgres@127.0.0.1/vb]
      [--gates 20] [--seats 600] [--rates 100,200,400,600,800,1000,1200] [--duration 5]
-     [--workers N] [--mix default|doors] [--json] [--quick]
+     [--workers N] [--mix default|doors] [--client raw|aiohttp] [--json] [--quick]
      (--quick: seconds: 2 gates, 20 seats, rates 20,40 for 1 s each)
 --json prints one JSON summary line on stdout (the table goes to stderr).
 --mix doors: every scan a ticket's first (a venue's doors), not the default's 20 % invalid texts
 and 40 % duplicates.
 The load generator shares the machine (and its cores) with the server. Per rate it also prints the
 CPU per verdict of the server, of PostgreSQL and of itself, and what that total allows with every
-core busy (`cpu_ceiling_per_s`): the most this machine can verify at that cost.
+core busy (`cpu_ceiling_per_s`): the most this machine can verify at that cost. The scans go out
+through bench/raw_http.py (`--client raw`, the default: plain keep-alive HTTP/1.1, the least CPU
+taken from the server) or through aiohttp's client (`--client aiohttp`, as before); the setup
+always uses aiohttp. The generator runs on uvloop, as the server does.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere in the checkout
 
 import aiohttp  # noqa: E402
+import uvloop  # noqa: E402
 
 from central.local_processes import ScaledOutCentral, free_port  # noqa: E402
 from central.progress import Progress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from proc_cpu import named_cpu_seconds, tree_cpu_seconds  # noqa: E402
+from raw_http import RawHttpError, RawHttpPool  # noqa: E402
 
 from central.signing import KeyRing  # noqa: E402
 
@@ -153,8 +159,36 @@ async def setup(api: Api, data_dir: Path, db: str | None, gates: int, seats: int
     return {"seat_ids": seat_ids, "gates": gate_tokens}
 
 
+# one scan sent: (status, the answer's JSON)
+Send = Callable[[str, str], Awaitable[tuple[int, Any]]]
+SEND_ERRORS = (aiohttp.ClientError, RawHttpError, TimeoutError, ValueError)
+
+
+def aiohttp_sender(api: Api) -> Send:
+    async def send(payload: str, gate: str) -> tuple[int, Any]:
+        async with api.session.post(
+            api.url + "/api/gate/verify",
+            json={"qr_payload": payload, "scan_id": str(uuid.uuid4())},
+            headers={"Authorization": f"Bearer {gate}"},
+        ) as resp:
+            return resp.status, await resp.json()
+
+    return send
+
+
+def raw_sender(pool: RawHttpPool) -> Send:
+    async def send(payload: str, gate: str) -> tuple[int, Any]:
+        return await pool.post_json(
+            "/api/gate/verify",
+            {"qr_payload": payload, "scan_id": str(uuid.uuid4())},
+            {"Authorization": f"Bearer {gate}"},
+        )
+
+    return send
+
+
 async def run_step(
-    api: Api, ring: KeyRing, plan: dict[str, Any], fresh: list[str], used: list[str],
+    send: Send, ring: KeyRing, plan: dict[str, Any], fresh: list[str], used: list[str],
     rate: int, duration: float, rng: random.Random, server_pids: list[int], mix: str,
 ) -> dict[str, Any]:  # fmt: skip
     latencies: list[float] = []
@@ -172,17 +206,12 @@ async def run_step(
     async def one(payload: str, gate: str) -> None:
         t0 = time.perf_counter()
         try:
-            async with api.session.post(
-                api.url + "/api/gate/verify",
-                json={"qr_payload": payload, "scan_id": str(uuid.uuid4())},
-                headers={"Authorization": f"Bearer {gate}"},
-            ) as resp:
-                body = await resp.json()
-                if resp.status == 200:
-                    results[body["data"]["result"]] += 1
-                else:
-                    errors[str(body.get("error_code", resp.status))] += 1
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, body = await send(payload, gate)
+            if status == 200:
+                results[body["data"]["result"]] += 1
+            else:
+                errors[str((body or {}).get("error_code", status))] += 1
+        except SEND_ERRORS as exc:
             errors[type(exc).__name__] += 1
         latencies.append((time.perf_counter() - t0) * 1000)
 
@@ -305,6 +334,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         url = f"http://127.0.0.1:{port}"
         print(f"server pid {server.pid} on :{port} ({'PostgreSQL ' + db if db else 'SQLite'})")
     progress.step("waiting for central to answer /health")
+    pool: RawHttpPool | None = None
     try:
         connector = aiohttp.TCPConnector(limit=args.connections)
         async with aiohttp.ClientSession(
@@ -322,6 +352,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                 raise SystemExit("server did not become healthy")
             api = Api(session, url)
             plan = await setup(api, data_dir, db, args.gates, args.seats)
+            pool = RawHttpPool("127.0.0.1", int(url.rsplit(":", 1)[1]), args.connections)
+            send = raw_sender(pool) if args.client == "raw" else aiohttp_sender(api)
             ring = KeyRing.load_or_create(data_dir)
             fresh = list(plan["seat_ids"])
             used: list[str] = []
@@ -344,7 +376,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                     else []
                 )
                 row = await run_step(
-                    api, ring, plan, fresh, used, rate, args.duration, rng, pids, args.mix
+                    send, ring, plan, fresh, used, rate, args.duration, rng, pids, args.mix
                 )
                 # the shared machine's 1-minute load average as the step began
                 row["loadavg"] = round(load, 2)
@@ -358,6 +390,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                       f"cost: {row['cpu_ceiling_per_s']}/s", flush=True)  # fmt: skip
                 await asyncio.sleep(1)
     finally:
+        if pool is not None:
+            await pool.close()
         progress.step("stopping central")
         if scaled is not None:
             await asyncio.to_thread(scaled.stop)
@@ -407,6 +441,12 @@ def main() -> None:
         "--workers", type=int, help="serve --workers N (unset: the server's default)"
     )
     parser.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="how scans are sent: raw keep-alive HTTP/1.1 (least CPU) or aiohttp's client",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="one JSON summary line on stdout; the table on stderr"
     )
     parser.add_argument(
@@ -417,10 +457,10 @@ def main() -> None:
         vars(args).update(QUICK)
     if args.json:
         with contextlib.redirect_stdout(sys.stderr):
-            rows = asyncio.run(main_async(args))
+            rows = uvloop.run(main_async(args))
         print(json.dumps(summarize(args, rows)), flush=True)
     else:
-        asyncio.run(main_async(args))
+        uvloop.run(main_async(args))
 
 
 if __name__ == "__main__":
