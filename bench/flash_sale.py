@@ -182,8 +182,7 @@ async def race(
 ) -> dict[str, Any]:
     rng = random.Random(1)
     free = FreeSeats(seat_ids)
-    port = int(api.url.rsplit(":", 1)[1])
-    pool = RawHttpPool("127.0.0.1", port, args.concurrency + 10, timeout=300)
+    pool = RawHttpPool.for_url(api.url, args.concurrency + 10, timeout=300)
 
     async def post(path: str, token: str, body: dict[str, Any]) -> tuple[int, Any, float]:
         """The race's calls go through the lean client (bench/raw_http.py): the generator's

@@ -33,6 +33,12 @@ class _Connection:
 class RawHttpPool:
     """At most ``size`` connections to one host; a request waits for a free one."""
 
+    @classmethod
+    def for_url(cls, url: str, size: int, timeout: float = 30.0) -> RawHttpPool:
+        """A pool to the server at ``http://host:port`` (a bench's central)."""
+        host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+        return cls(host, int(port), size, timeout)
+
     def __init__(self, host: str, port: int, size: int, timeout: float = 30.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self._free: list[_Connection] = []

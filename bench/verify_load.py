@@ -354,7 +354,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                 raise SystemExit("server did not become healthy")
             api = Api(session, url)
             plan = await setup(api, data_dir, db, args.gates, args.seats)
-            pool = RawHttpPool("127.0.0.1", int(url.rsplit(":", 1)[1]), args.connections)
+            pool = RawHttpPool.for_url(url, args.connections)
             send = raw_sender(pool) if args.client == "raw" else aiohttp_sender(api)
             ring = KeyRing.load_or_create(data_dir)
             fresh = list(plan["seat_ids"])
