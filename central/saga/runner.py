@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 ACTIVE = hot.ACTIVE
 UNDO = "undo:"
+# The input field that names whom a saga is for (run_own_waiting_phase checks it).
+OWNER_KEY = "user_id"
 
 
 class Pause(Exception):
@@ -280,14 +282,20 @@ class SagaRunner:
         if row is None:
             return None
         steps = await self._direct.fetch(hot.STEPS_OF, {"p_saga_id": saga_id})
+        return self._leased(row, [(s["step"], s["status"], s["output"]) for s in steps], token)
+
+    def _leased(
+        self, row: Any, steps: list[tuple[str, str, str | None]], token: str
+    ) -> tuple[SagaRecord, SagaContext]:
+        """The record and a driving context of a saga just leased with `token`, its recorded
+        steps (name, status, output) replayed into the context."""
         record = self._as_record(row)
         ctx = SagaContext(record.saga_id, record.kind, record.data, lease=token)
-        ctx.lease_until = now + self.lease_seconds
-        for step in steps:
-            name, output = step["step"], step["output"]
-            if step["status"] == "COMPENSATED":
+        ctx.lease_until = float(row["lease_until"])
+        for name, status, output in steps:
+            if status == "COMPENSATED":
                 ctx.compensated.add(name.removeprefix(UNDO))
-            elif step["status"] == "REFUSED":
+            elif status == "REFUSED":
                 ctx.refused.add(name)
             else:
                 ctx.done.add(name)
@@ -444,6 +452,50 @@ class SagaRunner:
                 raise KeyError(saga_id)
             raise SagaBusy(saga_id)
         record, ctx = taken
+        definition = self.definitions[record.kind]
+        return await self._run_phase(definition, ctx, phase, record.deadline, record.reference_id)
+
+    async def run_own_waiting_phase(
+        self, reference_id: str, kind: str, phase: str, *, owner: str, not_after: float
+    ) -> SagaRecord | None:
+        """Run `phase` of the reference's saga when it is WAITING, of `kind`, its input's
+        "user_id" is `owner` and its deadline (if any) is not before `not_after` (wall seconds):
+        a buyer resuming their own order. The lease and the recorded steps come in one statement
+        on PostgreSQL (two on SQLite) where find_by_reference + run_phase take three. None when
+        the saga is not taken that way (none, someone else's, not WAITING, past its deadline);
+        the caller's own reads tell which. The phase's own errors and SagaBusy as run_phase's."""
+        now = self.clock()
+        token = self._new_token()
+        dialect = self.engine.dialect.name
+        params = {
+            "p_reference_id": reference_id,
+            "p_kind": kind,
+            "p_owner": owner,
+            "p_not_after": not_after,
+            "p_lease_owner": token,
+            "p_lease_until": now + self.lease_seconds,
+            "p_status": "RUNNING",
+            "p_phase": phase,
+            "p_updated_at": now,
+        }
+        statement = hot.lease_own_waiting(dialect, OWNER_KEY)
+        if dialect == "postgresql":
+            rows = await self._direct.fetch(statement, params)
+            if not rows:
+                return None
+            row = rows[0]
+            steps = [
+                (r["step_name"], r["step_status"], r["step_output"])
+                for r in rows
+                if r["step_name"] is not None
+            ]
+        else:
+            row = await self._direct.fetchrow(statement, params)
+            if row is None:
+                return None
+            found = await self._direct.fetch(hot.STEPS_OF, {"p_saga_id": row["saga_id"]})
+            steps = [(s["step"], s["status"], s["output"]) for s in found]
+        record, ctx = self._leased(row, steps, token)
         definition = self.definitions[record.kind]
         return await self._run_phase(definition, ctx, phase, record.deadline, record.reference_id)
 

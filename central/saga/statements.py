@@ -143,3 +143,62 @@ def finish(columns: tuple[str, ...], with_step: bool) -> HotStatement:
         recorded = _step_insert().returning(saga_steps.c.saga_id).cte("recorded")
         update = update.where(sa.exists(sa.select(recorded.c.saga_id))).add_cte(recorded)
     return HotStatement(update)
+
+
+@functools.cache
+def lease_own_waiting(dialect: str, owner_key: str) -> HotStatement:
+    """Take the latest saga of a reference (p_reference_id) when it is of kind p_kind, WAITING,
+    its input's `owner_key` is p_owner and its deadline, if any, is not before p_not_after:
+    take_lease's values (p_lease_owner, p_lease_until, p_status, p_phase, p_updated_at), the row
+    answered. On PostgreSQL the same statement answers the saga's recorded steps as well, one row
+    each (step_name, step_status, step_output; NULLs when there are none).
+
+    Reading the steps in the statement's own snapshot is sound only because the saga must be
+    WAITING: a WAITING saga has no lease (lease_until 0), so no step can be recorded for it, and a
+    finish that made it WAITING, with the step it records, either committed before this snapshot
+    (seen) or is still in flight (then this snapshot's row is not WAITING and nothing is taken).
+    A takeover of a lapsed active lease gets no such promise, so take_lease keeps its own read."""
+    if dialect == "postgresql":
+        owner = sa.cast(sagas.c.data, sa.JSON)[owner_key].as_string()
+    else:  # SQLite keeps JSON as text; a CAST to JSON would turn it into a number
+        owner = sa.func.json_extract(sagas.c.data, f"$.{owner_key}")
+    latest = (
+        sa.select(sagas.c.saga_id)
+        .where(sagas.c.reference_id == sa.bindparam("p_reference_id", type_=sa.String))
+        .order_by(sagas.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    not_after = sa.bindparam("p_not_after", type_=sa.Float)
+    update = (
+        sagas.update()
+        .where(
+            sagas.c.saga_id == latest,
+            sagas.c.kind == sa.bindparam("p_kind", type_=sa.String),
+            sagas.c.status == "WAITING",
+            owner == sa.bindparam("p_owner", type_=sa.String),
+            sa.or_(sagas.c.deadline.is_(None), sagas.c.deadline >= not_after),
+        )
+        .values(
+            lease_owner=sa.bindparam("p_lease_owner", type_=sa.String),
+            lease_until=sa.bindparam("p_lease_until", type_=sa.Float),
+            status=sa.bindparam("p_status", type_=sa.String),
+            phase=sa.bindparam("p_phase", type_=sa.String),
+            updated_at=sa.bindparam("p_updated_at", type_=sa.Float),
+        )
+        .returning(*sagas.c)
+    )
+    if dialect != "postgresql":
+        return HotStatement(update)
+    taken = update.cte("taken")
+    steps = saga_steps.alias("steps")
+    return HotStatement(
+        sa.select(
+            taken,
+            steps.c.step.label("step_name"),
+            steps.c.status.label("step_status"),
+            steps.c.output.label("step_output"),
+        )
+        .select_from(taken.outerjoin(steps, steps.c.saga_id == taken.c.saga_id))
+        .order_by(steps.c.recorded_at)
+    )

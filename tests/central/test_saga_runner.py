@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.db import make_engine, migrate
 from central.errors import ApiError
-from central.saga import Pause, Refused, SagaBusy, SagaContext, SagaDefinition, SagaRunner, Step
+from central.saga import (
+    Pause,
+    Refused,
+    SagaBusy,
+    SagaContext,
+    SagaDefinition,
+    SagaRecord,
+    SagaRunner,
+    Step,
+)
 from central.saga.schema import STEP_LOG_STEPS, STEPS, saga_steps, sagas
 
 LEASE = 10.0
@@ -293,6 +302,101 @@ async def test_a_refused_step_is_not_undone_and_a_pause_keeps_steps(engine: Asyn
     record = await runner.get("p")
     assert record is not None and record.status == "WAITING"
     assert set(await rows(engine, "p")) == {"hold"}
+
+
+class StatementLog:
+    """Every statement the runner sends on its driver pool, by the statement's first words."""
+
+    def __init__(self, runner: SagaRunner) -> None:
+        self.sent: list[str] = []
+        direct = runner._direct
+        for name in ("fetch", "execute"):
+            sends = getattr(direct, name)
+
+            async def logged(hot: Any, params: Any, _sends: Any = sends) -> Any:
+                self.sent.append(" ".join(str(hot.statement).split()[:3]))
+                return await _sends(hot, params)
+
+            setattr(direct, name, logged)
+
+
+async def test_the_owner_resumes_a_waiting_saga_from_one_statement(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    clock, effects = FakeClock(), Effects()
+    runner = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
+    started = await runner.start(
+        "test", {"x": 4, "user_id": "u1"}, reference_id="order-1", deadline=clock() + 60
+    )
+    assert started.status == "WAITING"
+    log = StatementLog(runner)
+    before_first_step: list[list[str]] = []
+    act = effects.act
+
+    async def act_and_note(name: str, ctx: SagaContext) -> Any:
+        if name == "charge":
+            before_first_step.append(list(log.sent))
+        return await act(name, ctx)
+
+    effects.act = act_and_note  # type: ignore[method-assign]
+    done = await runner.run_own_waiting_phase(
+        "order-1", "test", "second", owner="u1", not_after=clock()
+    )
+    assert done is not None and done.status == "COMPLETED"
+    assert done.result == {"charged_at": 1, "x": 4}
+    # the first phase's output is replayed from the same read, not run again
+    assert done.outputs["reserve"] == {"step": "reserve", "at": 0, "input": 4}
+    assert effects.calls == ["reserve", "charge", "ship"]
+    # find_by_reference + run_phase: three statements (read, lease, steps) before the first step
+    if "postgres" in db_url:
+        assert before_first_step == [["WITH taken AS"]]
+    else:
+        assert before_first_step == [
+            ["UPDATE sagas SET", "SELECT saga_steps.saga_id, saga_steps.step,"]
+        ]
+
+
+async def test_the_owners_fast_path_takes_no_saga_it_should_not(engine: AsyncEngine) -> None:
+    clock, effects = FakeClock(), Effects()
+    runner = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
+    data = {"x": 5, "user_id": "u1"}
+    await runner.start("test", data, saga_id="s1", reference_id="order-1", deadline=clock() + 60)
+
+    async def resume(**overrides: Any) -> SagaRecord | None:
+        args: dict[str, Any] = {"reference_id": "order-1", "kind": "test", "phase": "second"}
+        args |= {"owner": "u1", "not_after": clock()} | overrides
+        return await runner.run_own_waiting_phase(**args)
+
+    assert await resume(owner="u2") is None  # someone else's order
+    assert await resume(reference_id="order-2") is None  # no such order
+    assert await resume(kind="other") is None
+    assert await resume(not_after=clock() + 61) is None  # past its deadline
+    waiting = await runner.get("s1")
+    assert waiting is not None and waiting.status == "WAITING" and waiting.phase == "first"
+    assert effects.calls == ["reserve"]  # none of those ran a step or kept a lease
+    assert await runner.run_phase("s1", "second") is not None  # so the saga is still free
+
+    assert await resume() is None  # COMPLETED now: not WAITING
+    assert effects.calls == ["reserve", "charge", "ship"]
+
+
+async def test_a_racing_owner_finds_the_saga_taken(engine: AsyncEngine) -> None:
+    clock, effects = FakeClock(), Effects()
+    runner = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
+    await runner.start("test", {"x": 6, "user_id": "u1"}, reference_id="o", deadline=clock() + 60)
+    held = effects.hold()
+    first = asyncio.create_task(
+        runner.run_own_waiting_phase("o", "test", "second", owner="u1", not_after=clock())
+    )
+    await held.entered.wait()  # the first is inside its first step, holding the lease
+    second = await runner.run_own_waiting_phase(
+        "o", "test", "second", owner="u1", not_after=clock()
+    )
+    held.release.set()
+    assert second is None
+    finished = await first
+    assert finished is not None and finished.status == "COMPLETED"
+    assert effects.calls.count("charge") == 1
 
 
 def test_a_non_durable_step_has_nothing_to_compensate() -> None:
