@@ -8,7 +8,8 @@ import uuid
 import base45
 import pytest
 import segno
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from proto.ticket_token import (
     TOKEN_BYTES,
     TOKEN_LENGTH,
     TicketClaims,
+    ed25519_holds,
     parse_token,
     public_key_from_text,
     public_key_to_text,
@@ -305,3 +307,44 @@ def test_public_keys_from_manifest_json() -> None:
         public_keys_from_json([items[0], {"kid": 3, "public_key": "nope"}])
     with pytest.raises(ValueError, match=r"keys\[0\]\.public_key"):
         public_keys_from_json([{"kid": 3}])
+
+
+# ----- the Ed25519 check itself (libsodium) -----
+
+# The curve's neutral point as a public key: small order, so [8]A is the identity and a
+# signature R = identity, S = 0 satisfies the cofactorless equation for every message.
+IDENTITY_KEY = bytes([1]) + bytes(31)
+TRIVIAL_SIGNATURE = IDENTITY_KEY + bytes(32)
+
+
+def test_the_signature_check_agrees_with_openssl_on_real_keys() -> None:
+    message = b"one scanned code's signed bytes"
+    signature = KEY_1.sign(message)
+    public = KEY_1.public_key()
+    bad_signature = signature[:-1] + bytes([signature[-1] ^ 1])
+    cases = [
+        (public, signature, message, True),
+        (public, bad_signature, message, False),
+        (public, signature, message + b"!", False),
+        (KEY_2.public_key(), signature, message, False),
+        (public, signature[:63], message, False),  # a short signature is refused, not padded
+    ]
+    for key, sig, msg, genuine in cases:
+        assert ed25519_holds(key, sig, msg) is genuine
+        try:
+            key.verify(sig, msg)
+            openssl = True
+        except (InvalidSignature, ValueError):
+            openssl = False
+        assert openssl is genuine
+
+
+def test_a_small_order_key_signs_nothing() -> None:
+    identity = Ed25519PublicKey.from_public_bytes(IDENTITY_KEY)
+    identity.verify(TRIVIAL_SIGNATURE, b"any message")  # OpenSSL accepts this forgery ...
+    assert not ed25519_holds(identity, TRIVIAL_SIGNATURE, b"any message")  # ... libsodium not
+    # so a token "signed" that way under a key ring that somehow held such a key is INVALID
+    genuine = base45.b45decode(sign_token(SEAT, 1, ISSUED, 1, KEY_1)[len(PREFIX) :])
+    forged = base45.b45encode(genuine[: -len(TRIVIAL_SIGNATURE)] + TRIVIAL_SIGNATURE).decode()
+    verdict = verify_token(PREFIX + forged, {1: identity}, ISSUED)
+    assert verdict.result == "INVALID" and verdict.reason == R_BAD_SIGNATURE
