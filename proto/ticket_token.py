@@ -327,8 +327,9 @@ def ed25519_holds(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bo
     """Whether `signature` is `key`'s Ed25519 signature of `message`, checked by libsodium
     (PyNaCl): about half the CPU of OpenSSL's check through cryptography on the machines we
     measured (bench/token_bench.py prints both, same run), and every scan pays one or two.
-    libsodium is the stricter of the two (it also refuses small-order and non-canonical points),
-    so no signature either library refuses is accepted here."""
+    libsodium is also the stricter check: it refuses small-order keys and non-canonical
+    encodings, so a small-order key's trivial signature, which OpenSSL accepts, is refused here
+    (tests/proto/test_ticket_token.py)."""
     if len(signature) != ED25519_SIGNATURE_LENGTH:
         return False
     try:
