@@ -21,7 +21,9 @@ def test_token_bench_prints_its_steps_on_stderr_and_figures_on_stdout() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    steps = re.findall(r"^token_bench \[(\d)/4\] ", done.stderr, flags=re.M)
-    assert steps == ["1", "2", "3", "4"], done.stderr
+    steps = re.findall(r"^token_bench \[(\d)/5\] ", done.stderr, flags=re.M)
+    assert steps == ["1", "2", "3", "4", "5"], done.stderr
     assert "token_bench" not in done.stdout
     assert re.search(r"^verify: +\d+ /s", done.stdout, flags=re.M), done.stdout
+    # the two Ed25519 libraries side by side, with their ratio
+    assert re.search(r"^Ed25519 check: OpenSSL .* \d+\.\d\dx \(same run\)$", done.stdout, re.M)
