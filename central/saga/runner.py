@@ -281,8 +281,12 @@ class SagaRunner:
         row = await self._direct.fetchrow(hot.take_lease(allowed, phase is not None), params)
         if row is None:
             return None
-        steps = await self._direct.fetch(hot.STEPS_OF, {"p_saga_id": saga_id})
-        return self._leased(row, [(s["step"], s["status"], s["output"]) for s in steps], token)
+        return self._leased(row, await self._recorded_steps(saga_id), token)
+
+    async def _recorded_steps(self, saga_id: str) -> list[tuple[str, str, str | None]]:
+        """The saga's step outcomes (name, status, output) in the order they were recorded."""
+        rows = await self._direct.fetch(hot.STEPS_OF, {"p_saga_id": saga_id})
+        return [(r["step"], r["status"], r["output"]) for r in rows]
 
     def _leased(
         self, row: Any, steps: list[tuple[str, str, str | None]], token: str
@@ -493,8 +497,7 @@ class SagaRunner:
             row = await self._direct.fetchrow(statement, params)
             if row is None:
                 return None
-            found = await self._direct.fetch(hot.STEPS_OF, {"p_saga_id": row["saga_id"]})
-            steps = [(s["step"], s["status"], s["output"]) for s in found]
+            steps = await self._recorded_steps(row["saga_id"])
         record, ctx = self._leased(row, steps, token)
         definition = self.definitions[record.kind]
         return await self._run_phase(definition, ctx, phase, record.deadline, record.reference_id)
