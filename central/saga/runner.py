@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.db import autocommit, is_outage
-from central.direct_sql import DirectPool
+from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 from central.faults import fault_point
 from central.saga import statements as hot
@@ -265,7 +265,7 @@ class SagaRunner:
     async def _take_lease(
         self, saga_id: str, *, allowed: tuple[str, ...], status: str, phase: str | None
     ) -> tuple[SagaRecord, SagaContext] | None:
-        """Take the saga (one conditional UPDATE) and read its recorded steps; None if taken."""
+        """Take the saga (one conditional UPDATE) with its recorded steps; None if taken."""
         now = self.clock()
         token = self._new_token()
         params: dict[str, Any] = {
@@ -278,10 +278,28 @@ class SagaRunner:
         }
         if phase is not None:
             params["p_phase"] = phase
-        row = await self._direct.fetchrow(hot.take_lease(allowed, phase is not None), params)
-        if row is None:
+        # only a WAITING saga's steps may be read by the statement that takes it (statements.py)
+        joined = self._merge_phase_end and not any(s in ACTIVE for s in allowed)
+        return await self._take(hot.take_lease(allowed, phase is not None, joined), params, token)
+
+    async def _take(
+        self, statement: HotStatement, params: dict[str, Any], token: str
+    ) -> tuple[SagaRecord, SagaContext] | None:
+        """Run a lease-taking statement and replay the saga's recorded steps: those it answers
+        itself (statements.with_recorded_steps), or else read by a second statement."""
+        rows = await self._direct.fetch(statement, params)
+        if not rows:
             return None
-        return self._leased(row, await self._recorded_steps(saga_id), token)
+        row = rows[0]
+        if "step_name" in row.keys():
+            steps = [
+                (r["step_name"], r["step_status"], r["step_output"])
+                for r in rows
+                if r["step_name"] is not None
+            ]
+        else:
+            steps = await self._recorded_steps(row["saga_id"])
+        return self._leased(row, steps, token)
 
     async def _recorded_steps(self, saga_id: str) -> list[tuple[str, str, str | None]]:
         """The saga's step outcomes (name, status, output) in the order they were recorded."""
@@ -465,7 +483,7 @@ class SagaRunner:
         """Run `phase` of the reference's saga when it is WAITING, of `kind`, its input's
         "user_id" is `owner` and its deadline (if any) is not before `not_after` (wall seconds):
         a buyer resuming their own order. The lease and the recorded steps come in one statement
-        on PostgreSQL (two on SQLite) where find_by_reference + run_phase take three. None when
+        on PostgreSQL (two on SQLite) where find_by_reference + run_phase take two (three). None when
         the saga is not taken that way (none, someone else's, not WAITING, past its deadline);
         the caller's own reads tell which. The phase's own errors and SagaBusy as run_phase's."""
         now = self.clock()
@@ -482,23 +500,10 @@ class SagaRunner:
             "p_phase": phase,
             "p_updated_at": now,
         }
-        statement = hot.lease_own_waiting(dialect, OWNER_KEY)
-        if dialect == "postgresql":
-            rows = await self._direct.fetch(statement, params)
-            if not rows:
-                return None
-            row = rows[0]
-            steps = [
-                (r["step_name"], r["step_status"], r["step_output"])
-                for r in rows
-                if r["step_name"] is not None
-            ]
-        else:
-            row = await self._direct.fetchrow(statement, params)
-            if row is None:
-                return None
-            steps = await self._recorded_steps(row["saga_id"])
-        record, ctx = self._leased(row, steps, token)
+        taken = await self._take(hot.lease_own_waiting(dialect, OWNER_KEY), params, token)
+        if taken is None:
+            return None
+        record, ctx = taken
         definition = self.definitions[record.kind]
         return await self._run_phase(definition, ctx, phase, record.deadline, record.reference_id)
 

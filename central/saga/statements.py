@@ -63,10 +63,13 @@ EXTEND = HotStatement(
 
 
 @functools.cache
-def take_lease(allowed: tuple[str, ...], with_phase: bool) -> HotStatement:
+def take_lease(
+    allowed: tuple[str, ...], with_phase: bool, with_steps: bool = False
+) -> HotStatement:
     """Take the saga when it is WAITING in an allowed state, or active in one and its holder's
     lease ran out (p_now). Sets p_lease_owner, p_lease_until, p_status, p_updated_at and, with
-    a phase, p_phase; answers the row."""
+    a phase, p_phase; answers the row. with_steps (PostgreSQL, WAITING states only: see
+    `with_recorded_steps`): the recorded steps in the same statement."""
     now = sa.bindparam("p_now", type_=sa.Float)
     # OR of equalities, not IN: a prepared statement has one text (direct_sql.py)
     waiting = [sagas.c.status == s for s in allowed if s not in ACTIVE]
@@ -83,11 +86,41 @@ def take_lease(allowed: tuple[str, ...], with_phase: bool) -> HotStatement:
     }
     if with_phase:
         values["phase"] = sa.bindparam("p_phase", type_=sa.String)
-    return HotStatement(
+    update = (
         sagas.update()
         .where(sagas.c.saga_id == sa.bindparam("p_saga_id"), free)
         .values(**values)
         .returning(*sagas.c)
+    )
+    if with_steps:
+        if active:
+            raise ValueError("a lapsed lease's steps need their own read (with_recorded_steps)")
+        return with_recorded_steps(update)
+    return HotStatement(update)
+
+
+def with_recorded_steps(take: sa.Update) -> HotStatement:
+    """PostgreSQL: `take` (an UPDATE that leases a WAITING saga, RETURNING its row) and the saga's
+    recorded steps in one statement, one row per step (step_name, step_status, step_output;
+    NULLs when there are none).
+
+    Reading the steps in the statement's own snapshot is sound only because the saga must be
+    WAITING: a WAITING saga has no lease (lease_until 0), so no step can be recorded for it, and a
+    finish that made it WAITING, with the step it records, either committed before this snapshot
+    (seen) or is still in flight (then this snapshot's row is not WAITING and nothing is taken).
+    A takeover of a lapsed active lease gets no such promise: under READ COMMITTED a step its old
+    holder commits while this statement waits on the row would not be seen, so it reads apart."""
+    taken = take.cte("taken")
+    steps = saga_steps.alias("steps")
+    return HotStatement(
+        sa.select(
+            taken,
+            steps.c.step.label("step_name"),
+            steps.c.status.label("step_status"),
+            steps.c.output.label("step_output"),
+        )
+        .select_from(taken.outerjoin(steps, steps.c.saga_id == taken.c.saga_id))
+        .order_by(steps.c.recorded_at)
     )
 
 
@@ -150,14 +183,7 @@ def lease_own_waiting(dialect: str, owner_key: str) -> HotStatement:
     """Take the latest saga of a reference (p_reference_id) when it is of kind p_kind, WAITING,
     its input's `owner_key` is p_owner and its deadline, if any, is not before p_not_after:
     take_lease's values (p_lease_owner, p_lease_until, p_status, p_phase, p_updated_at), the row
-    answered. On PostgreSQL the same statement answers the saga's recorded steps as well, one row
-    each (step_name, step_status, step_output; NULLs when there are none).
-
-    Reading the steps in the statement's own snapshot is sound only because the saga must be
-    WAITING: a WAITING saga has no lease (lease_until 0), so no step can be recorded for it, and a
-    finish that made it WAITING, with the step it records, either committed before this snapshot
-    (seen) or is still in flight (then this snapshot's row is not WAITING and nothing is taken).
-    A takeover of a lapsed active lease gets no such promise, so take_lease keeps its own read."""
+    answered; on PostgreSQL with its recorded steps (`with_recorded_steps`)."""
     if dialect == "postgresql":
         owner = sa.cast(sagas.c.data, sa.JSON)[owner_key].as_string()
     else:  # SQLite keeps JSON as text; a CAST to JSON would turn it into a number
@@ -188,17 +214,4 @@ def lease_own_waiting(dialect: str, owner_key: str) -> HotStatement:
         )
         .returning(*sagas.c)
     )
-    if dialect != "postgresql":
-        return HotStatement(update)
-    taken = update.cte("taken")
-    steps = saga_steps.alias("steps")
-    return HotStatement(
-        sa.select(
-            taken,
-            steps.c.step.label("step_name"),
-            steps.c.status.label("step_status"),
-            steps.c.output.label("step_output"),
-        )
-        .select_from(taken.outerjoin(steps, steps.c.saga_id == taken.c.saga_id))
-        .order_by(steps.c.recorded_at)
-    )
+    return with_recorded_steps(update) if dialect == "postgresql" else HotStatement(update)

@@ -26,6 +26,7 @@ from central.saga import (
     SagaRunner,
     Step,
 )
+from central.saga import statements as hot
 from central.saga.schema import STEP_LOG_STEPS, STEPS, saga_steps, sagas
 
 LEASE = 10.0
@@ -320,15 +321,8 @@ class StatementLog:
             setattr(direct, name, logged)
 
 
-async def test_the_owner_resumes_a_waiting_saga_from_one_statement(
-    engine: AsyncEngine, db_url: str
-) -> None:
-    clock, effects = FakeClock(), Effects()
-    runner = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
-    started = await runner.start(
-        "test", {"x": 4, "user_id": "u1"}, reference_id="order-1", deadline=clock() + 60
-    )
-    assert started.status == "WAITING"
+def note_statements_before_charge(runner: SagaRunner, effects: Effects) -> list[list[str]]:
+    """The statements the runner sent before the "charge" step ran (filled when it runs)."""
     log = StatementLog(runner)
     before_first_step: list[list[str]] = []
     act = effects.act
@@ -339,6 +333,26 @@ async def test_the_owner_resumes_a_waiting_saga_from_one_statement(
         return await act(name, ctx)
 
     effects.act = act_and_note  # type: ignore[method-assign]
+    return before_first_step
+
+
+# Taking a WAITING saga with its recorded steps: one statement on PostgreSQL, two on SQLite.
+ONE_TAKE = {
+    "postgres": [["WITH taken AS"]],
+    "sqlite": [["UPDATE sagas SET", "SELECT saga_steps.saga_id, saga_steps.step,"]],
+}
+
+
+async def test_the_owner_resumes_a_waiting_saga_from_one_statement(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    clock, effects = FakeClock(), Effects()
+    runner = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
+    started = await runner.start(
+        "test", {"x": 4, "user_id": "u1"}, reference_id="order-1", deadline=clock() + 60
+    )
+    assert started.status == "WAITING"
+    before_first_step = note_statements_before_charge(runner, effects)
     done = await runner.run_own_waiting_phase(
         "order-1", "test", "second", owner="u1", not_after=clock()
     )
@@ -354,6 +368,25 @@ async def test_the_owner_resumes_a_waiting_saga_from_one_statement(
         assert before_first_step == [
             ["UPDATE sagas SET", "SELECT saga_steps.saga_id, saga_steps.step,"]
         ]
+
+
+async def test_run_phase_takes_a_waiting_saga_with_its_steps_in_one_statement(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    clock, effects = FakeClock(), Effects()
+    runner = SagaRunner(engine, [definition(effects)], lease_seconds=LEASE, clock=clock)
+    saga_id = (await runner.start("test", {"x": 8})).saga_id
+    before_first_step = note_statements_before_charge(runner, effects)
+    done = await runner.run_phase(saga_id, "second")
+    assert done.status == "COMPLETED" and done.result == {"charged_at": 1, "x": 8}
+    assert done.outputs["reserve"] == {"step": "reserve", "at": 0, "input": 8}
+    assert before_first_step == ONE_TAKE["postgres" if "postgres" in db_url else "sqlite"]
+
+
+def test_a_lapsed_lease_is_never_taken_with_its_steps_in_one_statement() -> None:
+    # its old holder may commit a step the statement's snapshot would not see
+    with pytest.raises(ValueError):
+        hot.take_lease(("RUNNING",), False, True)
 
 
 async def test_the_owners_fast_path_takes_no_saga_it_should_not(engine: AsyncEngine) -> None:
