@@ -19,6 +19,7 @@ from central.inventory.schema import MIGRATIONS
 from central.inventory.servicer import InventoryServicer
 from central.inventory.store import InventoryStore, now_ms
 from central.inventory.sweeper import HoldSweeper, ReleasedCallback
+from central.rounds import Rounds
 from central.web import health_checks_key, make_app, registry_key
 from proto import inventory_pb2_grpc
 
@@ -45,6 +46,7 @@ class InventoryServer:
         self.store: InventoryStore | None = None
         self._grpc: grpc.aio.Server | None = None
         self._sweeper_task: asyncio.Task[None] | None = None
+        self._sweeper_rounds = Rounds("inventory hold sweeper")
         self._runner: web.AppRunner | None = None
         self.app = make_app("inventory", internal_token=None)
         registry = self.app[registry_key]
@@ -78,7 +80,9 @@ class InventoryServer:
         await server.start()
         self._grpc = server
         sweeper = HoldSweeper(self.store, self.settings.sweep_interval, lambda: self.on_released)
-        self._sweeper_task = asyncio.create_task(sweeper.run(), name="inventory-hold-sweeper")
+        self._sweeper_task = asyncio.create_task(
+            sweeper.run(self._sweeper_rounds), name="inventory-hold-sweeper"
+        )
         log.info("inventory gRPC listening on %s", _address(host, bound))
         return bound
 
@@ -95,11 +99,7 @@ class InventoryServer:
 
     async def stop(self, grace: float | None = None) -> None:
         if self._sweeper_task is not None:
-            self._sweeper_task.cancel()
-            try:
-                await self._sweeper_task
-            except asyncio.CancelledError:
-                pass
+            await self._sweeper_rounds.stop(self._sweeper_task, grace=5.0)
             self._sweeper_task = None
         if self._grpc is not None:
             await self._grpc.stop(grace)

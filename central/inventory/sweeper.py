@@ -3,12 +3,12 @@ broker, the only mechanism), then tells an optional callback which holds it ende
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from central.inventory.store import InventoryStore
 from central.logs import correlation_id, new_correlation_id
+from central.rounds import Rounds
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,12 @@ class HoldSweeper:
         finally:
             correlation_id.reset(token)
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, rounds: Rounds) -> None:
+        """Sweep every `interval` until `rounds` is stopped (between sweeps)."""
+        while not rounds.stopping:
             try:
                 await self.sweep_once()
             except Exception:  # a database hiccup must not end the sweeping
                 log.exception("hold sweep failed")
-            await asyncio.sleep(self.interval)
+            if not await rounds.pause(self.interval):
+                return

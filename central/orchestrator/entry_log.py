@@ -31,6 +31,7 @@ from central.clients.inventory import InventoryClient, InventoryError, RowRefuse
 from central.db import Step, autocommit, create_tables
 from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
+from central.rounds import Rounds
 from proto import inventory_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class EntryLogOutbox:
         self._stored: dict[str, asyncio.Task[None]] = {}  # scan id -> its INSERT in flight
         self._memory: deque[pb.EntryLogEntry] = deque()  # rows the database did not take
         self._wake = asyncio.Event()
+        self._rounds = Rounds("entry log drain")
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.dropped = 0
@@ -181,24 +183,18 @@ class EntryLogOutbox:
         self._task = asyncio.create_task(self._run())
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Store what is in flight, give the drain a last chance, then stop it."""
+        """Store what is in flight, stop the drain between rounds, then give it a last round."""
         pending = set(self._stored.values())
         if pending:
             await asyncio.wait(pending, timeout=timeout)
+        await self._rounds.stop(self._task, timeout)
         with suppress(TimeoutError, Exception):
             async with asyncio.timeout(timeout):
                 await self.drain_once()
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         backoff = self.interval
-        while True:
-            with suppress(TimeoutError):
-                async with asyncio.timeout(backoff):
-                    await self._wake.wait()
+        while await self._rounds.pause(backoff, self._wake):
             self._wake.clear()
             try:
                 done = await self.drain_once()

@@ -33,6 +33,7 @@ from central.orchestrator.shedding import InFlightLimit
 from central.orchestrator.short_codes import STEPS as SHORT_CODE_STEPS
 from central.orchestrator.short_codes import ShortCodeStore
 from central.orchestrator.verification import Verifier
+from central.rounds import Rounds
 from central.saga import SagaBusy, SagaRunner
 from central.saga.schema import STEP_LOG_STEPS, STEPS
 from central.saga.wakeups import Wakeups
@@ -89,7 +90,8 @@ class Runtime:
     rate_limits: RateLimits
     short_codes: ShortCodeStore
     wakeups: Wakeups
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # background loops, each stopped between its rounds (central/rounds.py)
+    loops: list[tuple[Rounds, asyncio.Task[None]]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, backends: Backends) -> Runtime:
@@ -148,7 +150,9 @@ class Runtime:
             wakeups=wakeups,
         )
         if settings.worker_index == 0:  # one poller is enough (central/workers.py)
-            runtime.tasks.append(asyncio.create_task(runner.run_recovery(settings.sweep_interval)))
+            recovery = Rounds("saga recovery")
+            task = asyncio.create_task(runner.run_recovery(settings.sweep_interval, recovery))
+            runtime.loops.append((recovery, task))
         entry_log.start()  # also drains rows a previous run of this database left behind
         if holds is not None:
             await holds.consume(runtime.on_hold_expired)
@@ -168,11 +172,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.verifier.entry_log.close()
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        for rounds, task in self.loops:
+            await rounds.stop(task, grace=5.0)
         if self.holds is not None:
             await self.holds.close()
         await self.wakeups.close()

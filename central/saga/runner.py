@@ -19,7 +19,6 @@ why every step is idempotent by its key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -37,6 +36,7 @@ from central.db import autocommit, is_outage
 from central.direct_sql import DirectPool, HotStatement
 from central.errors import ApiError
 from central.faults import fault_point
+from central.rounds import Rounds
 from central.saga import statements as hot
 from central.saga.schema import saga_steps, sagas
 from central.saga.wakeups import Wakeups, saga_topic
@@ -763,13 +763,13 @@ class SagaRunner:
             return 0
         return 1
 
-    async def run_recovery(self, interval: float) -> None:
-        """Background task: recovery and the deadline sweep, forever."""
-        while True:
+    async def run_recovery(self, interval: float, rounds: Rounds) -> None:
+        """Background task: recovery and the deadline sweep, until `rounds` is stopped (between
+        passes, so a pass never stops halfway through a saga's compensation)."""
+        while not rounds.stopping:
             try:
                 await self.recover_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("saga recovery pass failed")
-            await asyncio.sleep(interval)
+            if not await rounds.pause(interval):
+                return

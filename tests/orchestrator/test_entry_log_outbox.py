@@ -8,6 +8,7 @@ talks to it only through `find_seat` and `write_entry_logs`, the seam the real c
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,46 @@ async def test_the_background_drain_empties_the_outbox(tmp_path: Path, count: in
         outbox.submit(e)
     await outbox.close()
     assert len(inventory.rows) == count
+    assert await outbox.backlog() == 0
+    await engine.dispose()
+
+
+class SlowInventory(FlakyInventory):
+    """Holds every write until `release` is set: a drain round is in progress meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def write_entry_logs(
+        self, entries: list[pb.EntryLogEntry], *, timeout: float | None = None
+    ) -> list[bool | RowRefused]:
+        self.writing.set()
+        await self.release.wait()
+        return await super().write_entry_logs(entries, timeout=timeout)
+
+
+async def test_close_lets_a_drain_round_in_progress_finish(tmp_path: Path) -> None:
+    """Closing while the drain is mid-round does not cancel the round: cancelled inside
+    `engine.connect()`, a round stranded a pooled connection (SQLAlchemy's warning that the
+    garbage collector cleaned up a non-checked-in connection)."""
+    inventory = SlowInventory()
+    engine = await open_engine(tmp_path)
+    outbox = EntryLogOutbox(engine, inventory, interval=0.05)
+    outbox.start()
+    entries = [entry() for _ in range(3)]
+    for e in entries:
+        outbox.submit(e)
+    await asyncio.wait_for(inventory.writing.wait(), 5)  # the round holds the rows now
+    closing = asyncio.create_task(outbox.close())
+    await asyncio.sleep(0)
+    inventory.release.set()
+    await asyncio.wait_for(closing, 10)
+    drain = outbox._task
+    assert drain is not None and drain.done() and not drain.cancelled()
+    assert engine.pool.checkedout() == 0
+    assert sorted(inventory.rows) == sorted(e.log_id for e in entries)
     assert await outbox.backlog() == 0
     await engine.dispose()
 

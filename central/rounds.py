@@ -1,0 +1,63 @@
+"""Background loops that stop between rounds, never in the middle of one.
+
+Why not `task.cancel()`: a cancellation that lands while a round is inside `engine.connect()`
+strands the pooled connection. The pool has handed it out, but the `async with` never got it, so
+nothing returns it, and the garbage collector later finds it ("SAWarning: The garbage collector
+is trying to clean up non-checked-in connection"). On SQLite it is an aiosqlite thread left
+open; on PostgreSQL a server connection dropped uncleanly. A round also ends in a known state
+(the entry log's outbox rows written and deleted, or neither). So `stop()` asks the loop to
+finish the round in progress and waits for it. It cancels only a round that overruns its grace
+period (a database that hangs), and then says so in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class Rounds:
+    """The stop signal of one background loop. The loop waits between rounds with `pause`, and
+    runs another round while `pause` answers True."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._stop = asyncio.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def pause(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Wait up to `seconds`, or until `wake` is set. False at once when stop() was called:
+        the loop then returns instead of starting another round."""
+        if self._stop.is_set():
+            return False
+        waits = [asyncio.ensure_future(self._stop.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        return not self._stop.is_set()
+
+    async def stop(self, task: asyncio.Task[None] | None, grace: float) -> None:
+        """End the loop running in `task`: the round in progress finishes (up to `grace`
+        seconds), then the loop returns at its next pause. A round past its grace is cancelled."""
+        self._stop.set()
+        if task is None or task.done():
+            return
+        await asyncio.wait({task}, timeout=grace)
+        if not task.done():
+            log.warning("%s: a round ran past %g s at shutdown; cancelled", self.name, grace)
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the loop had died already; shutting down goes on
+            log.exception("%s: the loop had failed", self.name)
