@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Rounds:
     def __init__(self, name: str) -> None:
         self.name = name
         self._stop = asyncio.Event()
+        self._wakes: set[asyncio.Event] = set()  # the events pauses wait on, set by stop()
 
     @property
     def stopping(self) -> bool:
@@ -33,22 +35,21 @@ class Rounds:
     async def pause(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
         """Wait up to `seconds`, or until `wake` is set. False at once when stop() was called:
         the loop then returns instead of starting another round."""
-        if self._stop.is_set():
-            return False
-        waits = [asyncio.ensure_future(self._stop.wait())]
-        if wake is not None:
-            waits.append(asyncio.ensure_future(wake.wait()))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
+        if wake is None:
+            wake = self._stop
+        self._wakes.add(wake)  # stop() sets it: one event to wait on, as cheap as a timeout
+        if not self._stop.is_set():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await wake.wait()
         return not self._stop.is_set()
 
     async def stop(self, task: asyncio.Task[None] | None, grace: float) -> None:
         """End the loop running in `task`: the round in progress finishes (up to `grace`
         seconds), then the loop returns at its next pause. A round past its grace is cancelled."""
         self._stop.set()
+        for wake in self._wakes:
+            wake.set()
         if task is None or task.done():
             return
         await asyncio.wait({task}, timeout=grace)
