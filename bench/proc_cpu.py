@@ -61,3 +61,23 @@ def process_cpu_seconds(pid: int) -> float:
     of a few hundred calls (a quick run once read 0 and divided by it)."""
     # glibc's clock_getcpuclockid(pid): MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
     return time.clock_gettime(((~pid) << 3) | 2)
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the whole machine so far, from /proc/stat's first line ((0, 0)
+    where it is missing). Steal is time the hypervisor gave this VM's vCPUs to someone else."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0, 0
+    # cpu user nice system idle iowait irq softirq steal [guest guest_nice: inside user/nice]
+    counts = [int(v) for v in fields[1:9]]
+    return (counts[7] if len(counts) > 7 else 0), sum(counts)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share (0–1) of the machine's CPU time between two machine_ticks() readings that the
+    hypervisor took away. Above a few per cent, the figures of that run measure a contended host:
+    the same code then costs more CPU per operation and serves fewer per second."""
+    steal, total = after[0] - before[0], after[1] - before[1]
+    return round(steal / total, 3) if total > 0 else None

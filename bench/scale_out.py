@@ -34,6 +34,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from anywhere in the checkout
 sys.path.insert(0, str(BENCH))
 import flash_sale  # noqa: E402
+from proc_cpu import machine_ticks, steal_share  # noqa: E402
 
 from central.local_processes import ScaledOutCentral, run_admin  # noqa: E402
 from central.signing import KeyRing  # noqa: E402
@@ -184,6 +185,7 @@ async def one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 )
                 gates.append(gate["data"]["device_token"])
             load = os.getloadavg()[0]
+            ticks_before = machine_ticks()
             race = await flash_sale.race(api, seat_ids, tokens, args)
             sold = sorted(set(race["paid_seats"]))
             ring = KeyRing.load_or_create(data_dir)
@@ -196,6 +198,7 @@ async def one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 concurrency=args.scan_concurrency,
                 seconds=args.scan_seconds,
             )
+            steal = steal_share(ticks_before, machine_ticks())
         await asyncio.sleep(2)  # the entry-log outbox drains in the background
         checks = await invariants(prefix, scans.pop("success_by_seat"))
         counts = race["counts"]
@@ -210,6 +213,8 @@ async def one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             "scan_errors": scans["errors"],
             "invariants": checks,
             "loadavg": [round(load, 2), round(os.getloadavg()[0], 2)],
+            # the share of the machine's CPU time the hypervisor took away (race and scans)
+            "steal": steal,
         }
     finally:
         await asyncio.to_thread(central.stop)
@@ -227,7 +232,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(
             f"{workers} orchestrator process(es): purchases {row['purchases_per_s']}/s, "
             f"verifications {row['verified_per_s']}/s (p50 {row['verify_p50_ms']} ms, p99 "
-            f"{row['verify_p99_ms']} ms), invariants {row['invariants']}, load {row['loadavg']}",
+            f"{row['verify_p99_ms']} ms), invariants {row['invariants']}, load {row['loadavg']}, "
+            f"stolen {row['steal']}",
             flush=True,
         )
     one, two = runs

@@ -51,7 +51,12 @@ from central.local_processes import ScaledOutCentral, free_port  # noqa: E402
 from central.progress import Progress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from proc_cpu import named_cpu_seconds, tree_cpu_seconds  # noqa: E402
+from proc_cpu import (  # noqa: E402
+    machine_ticks,
+    named_cpu_seconds,
+    steal_share,
+    tree_cpu_seconds,
+)
 from raw_http import RawHttpError, RawHttpPool  # noqa: E402
 
 from central.signing import KeyRing  # noqa: E402
@@ -221,6 +226,7 @@ async def run_step(
     cpu_before = tree_cpu_seconds(*server_pids)
     postgres_before = named_cpu_seconds("postgres")
     loadgen_before = time.process_time()
+    ticks_before = machine_ticks()
     start = time.perf_counter()
     for i in range(total):
         due = start + i / rate
@@ -249,6 +255,7 @@ async def run_step(
     cpu = tree_cpu_seconds(*server_pids) - cpu_before
     postgres = named_cpu_seconds("postgres") - postgres_before
     loadgen = time.process_time() - loadgen_before
+    steal = steal_share(ticks_before, machine_ticks())
     verdicts = sum(results.values())
 
     def per_verdict(seconds: float) -> float | None:
@@ -277,6 +284,8 @@ async def run_step(
             if verdicts and cpu + postgres + loadgen > 0
             else None
         ),
+        # the share of the machine's CPU time the hypervisor took away during the step
+        "steal": steal,
     }
 
 
@@ -389,7 +398,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(f"{'':>6} CPU ms per verdict: server {row['server_cpu_ms_per_verdict']}, "
                       f"PostgreSQL {row['postgres_cpu_ms_per_verdict']}, load generator "
                       f"{row['loadgen_cpu_ms_per_verdict']}; {os.cpu_count()} cores at that "
-                      f"cost: {row['cpu_ceiling_per_s']}/s", flush=True)  # fmt: skip
+                      f"cost: {row['cpu_ceiling_per_s']}/s; stolen by the hypervisor: "
+                      f"{row['steal']}", flush=True)  # fmt: skip
                 await asyncio.sleep(1)
     finally:
         if pool is not None:
