@@ -50,15 +50,13 @@ class Rounds:
         self._stop.set()
         for wake in self._wakes:
             wake.set()
-        if task is None or task.done():
+        if task is None:
             return
         await asyncio.wait({task}, timeout=grace)
         if not task.done():
             log.warning("%s: a round ran past %g s at shutdown; cancelled", self.name, grace)
             task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # the loop had died already; shutting down goes on
-            log.exception("%s: the loop had failed", self.name)
+            await asyncio.wait({task})
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            # the loop had died already (its rounds catch their own errors): shutdown goes on
+            log.error("%s: the loop had failed", self.name, exc_info=failure)

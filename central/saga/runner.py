@@ -483,7 +483,8 @@ class SagaRunner:
         """Run `phase` of the reference's saga when it is WAITING, of `kind`, its input's
         "user_id" is `owner` and its deadline (if any) is not before `not_after` (wall seconds):
         a buyer resuming their own order. The lease and the recorded steps come in one statement
-        on PostgreSQL (two on SQLite) where find_by_reference + run_phase take two (three). None when
+        on PostgreSQL (two on SQLite), where find_by_reference and then run_phase take two (three
+        on SQLite). None when
         the saga is not taken that way (none, someone else's, not WAITING, past its deadline);
         the caller's own reads tell which. The phase's own errors and SagaBusy as run_phase's."""
         now = self.clock()

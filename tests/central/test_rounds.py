@@ -77,3 +77,16 @@ async def test_a_round_past_its_grace_is_cancelled_and_logged(
     assert task.cancelled()
     assert log == ["round started"]
     assert "stuck loop: a round ran past 0.05 s at shutdown; cancelled" in caplog.text
+
+
+async def test_a_loop_that_had_died_is_reported_at_stop(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise RuntimeError("the loop's own bug")
+
+    rounds = Rounds("broken loop")
+    task = asyncio.create_task(broken())
+    await asyncio.wait({task})
+    with caplog.at_level(logging.ERROR, logger="central.rounds"):
+        await asyncio.wait_for(rounds.stop(task, grace=30), 5)
+    assert "broken loop: the loop had failed" in caplog.text
+    assert "the loop's own bug" in caplog.text
